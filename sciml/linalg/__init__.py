@@ -1,0 +1,12 @@
+"""`sciml.linalg`: stencil Poisson operators on flag grids, Kronecker operators, Krylov solvers, Lanczos."""
+
+from ._poisson import AIR as AIR, FLUID as FLUID, SOLID as SOLID
+from ._poisson import PoissonOperator as PoissonOperator, poisson_operator as poisson_operator
+from ._poisson import stencil_apply as stencil_apply
+from ._solution import Solution as Solution
+from ._solution import SUCCESSFUL as SUCCESSFUL, MAX_STEPS_REACHED as MAX_STEPS_REACHED, BREAKDOWN as BREAKDOWN
+from ._krylov import cg as cg, pcg as pcg, conjugate_directions as conjugate_directions, jacobi as jacobi
+from ._kronecker import KroneckerOperator as KroneckerOperator, KroneckerSumOperator as KroneckerSumOperator
+from ._kronecker import kron_mv as kron_mv
+from ._lanczos import lanczos as lanczos, ritz_vectors as ritz_vectors
+from lineax import diagonal as diagonal
