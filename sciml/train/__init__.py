@@ -1,0 +1,4 @@
+"""`sciml.train`: the one training loop (optax, jitted step, tqdm, JSONL metrics, orbax checkpoints)."""
+
+from ._loop import TrainResult as TrainResult, TrainingError as TrainingError
+from ._loop import array_batches as array_batches, fit as fit, restore as restore
