@@ -1,0 +1,562 @@
+"""Base networks (FNO, U-Net; 1D/2D), the CAPE block and the conditioned one-step models.
+
+Conventions: every network acts on ONE sample, channels first: ``x`` of shape (channels, *grid); vmap for
+batches. One-step models are called as ``model(window, lam) -> (u_next, aux)`` with ``window`` of shape
+(t_init, channels, *grid), ``lam`` (n_params,), ``u_next`` (channels, *grid) and ``aux`` the CAPE block's own
+prediction (ell, channels, *grid) or ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+__all__ = [
+    "SpectralConv",
+    "FNO",
+    "UNet",
+    "CAPE",
+    "CAPEModel",
+    "Base",
+    "Conditional",
+    "FiLM",
+    "make_model",
+    "count_params",
+]
+
+
+def count_params(module) -> int:
+    """Number of trainable scalars (inexact array leaves)."""
+    return int(sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(module, eqx.is_inexact_array))))
+
+
+def _conv(ndim, cin, cout, k, key, *, bias=True, groups=1, padding_mode="CIRCULAR", dtype=jnp.float32):
+    return eqx.nn.Conv(ndim, cin, cout, k, padding="SAME" if k > 1 else 0, groups=groups, use_bias=bias,
+                       padding_mode=padding_mode if k > 1 else "ZEROS", dtype=dtype, key=key)
+
+
+def _grid_coords(shape, dtype):
+    axes = [jnp.linspace(0.0, 1.0, n, dtype=dtype) for n in shape]
+    return jnp.stack(jnp.meshgrid(*axes, indexing="ij"), axis=0)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Spectral convolution with real (re, im) weights
+# ----------------------------------------------------------------------------------------------------------
+class SpectralConv(eqx.Module):
+    """Fourier layer ``x -> irfft(W * rfft(x)[:modes])`` in 1D or 2D (two corner blocks in 2D).
+
+    The complex weights are stored as a real array with a trailing (re, im) axis: ``jax.grad`` of a real loss
+    w.r.t. a complex leaf is the *conjugate* of the steepest-ascent direction, so an optimiser applied to complex
+    leaves trains the imaginary parts uphill. Real pairs avoid that. Modes beyond the grid's Nyquist are
+    dropped, so one layer works on any resolution.
+    """
+
+    weight: jax.Array  # 1D: (cin, cout, m, 2); 2D: (2 corners, cin, cout, m1, m2, 2)
+    modes: tuple = eqx.field(static=True)
+
+    def __init__(self, cin: int, cout: int, modes: int | Sequence[int], ndim: int = 1, *, key,
+                 dtype=jnp.float32):
+        modes = (modes,) * ndim if isinstance(modes, int) else tuple(modes)
+        if len(modes) != ndim or ndim not in (1, 2):
+            raise ValueError(f"SpectralConv supports ndim 1 or 2 with one mode count per axis, got {modes}")
+        self.modes = modes
+        scale = 1.0 / (cin * cout)
+        shape = (cin, cout, *modes, 2) if ndim == 1 else (2, cin, cout, *modes, 2)
+        self.weight = scale * jax.random.uniform(key, shape, dtype)
+
+    def _w(self):
+        return jax.lax.complex(self.weight[..., 0], self.weight[..., 1])
+
+    def __call__(self, x):
+        w = self._w()
+        if len(self.modes) == 1:
+            n = x.shape[-1]
+            m = min(self.modes[0], n // 2 + 1)
+            xf = jnp.fft.rfft(x, axis=-1)
+            out = jnp.einsum("im,iom->om", xf[:, :m], w[:, :, :m])
+            out = jnp.zeros((w.shape[1], n // 2 + 1), out.dtype).at[:, :m].set(out)
+            return jnp.fft.irfft(out, n=n, axis=-1).astype(x.dtype)
+        n1, n2 = x.shape[-2:]
+        m1 = min(self.modes[0], n1 // 2)
+        m2 = min(self.modes[1], n2 // 2 + 1)
+        xf = jnp.fft.rfft2(x, axes=(-2, -1))
+        out = jnp.zeros((w.shape[2], n1, n2 // 2 + 1), xf.dtype)
+        out = out.at[:, :m1, :m2].set(jnp.einsum("ixy,ioxy->oxy", xf[:, :m1, :m2], w[0, :, :, :m1, :m2]))
+        out = out.at[:, n1 - m1 :, :m2].set(jnp.einsum("ixy,ioxy->oxy", xf[:, n1 - m1 :, :m2], w[1, :, :, :m1, :m2]))
+        return jnp.fft.irfft2(out, s=(n1, n2), axes=(-2, -1)).astype(x.dtype)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# FNO
+# ----------------------------------------------------------------------------------------------------------
+class FNO(eqx.Module):
+    """Fourier neural operator (PDEBench layout): grid coordinates appended to the input, a 1x1 lifting to
+    ``width``, ``n_layers`` of ``GELU(SpectralConv(v) + Conv1x1(v))`` (no GELU after the last), projection
+    ``width -> hidden -> out_channels``. 1D or 2D, any resolution.
+
+    ``__call__(x, film=None)``: ``x`` (in_channels, *grid); ``film`` optional list of per-layer
+    ``(scale, shift)`` each (width,), applied as ``v * (1 + scale) + shift`` after every Fourier layer.
+    """
+
+    lift: eqx.nn.Conv
+    spectral: list
+    pointwise: list
+    proj1: eqx.nn.Conv
+    proj2: eqx.nn.Conv
+    ndim: int = eqx.field(static=True)
+    in_channels: int = eqx.field(static=True)
+    out_channels: int = eqx.field(static=True)
+    width: int = eqx.field(static=True)
+
+    def __init__(self, in_channels: int, out_channels: int, *, ndim: int = 1, width: int = 20, modes: int = 12,
+                 n_layers: int = 4, hidden: int = 128, key, dtype=jnp.float32):
+        keys = jax.random.split(key, 2 * n_layers + 3)
+        self.ndim, self.in_channels, self.out_channels, self.width = ndim, in_channels, out_channels, width
+        self.lift = _conv(ndim, in_channels + ndim, width, 1, keys[0], dtype=dtype)
+        self.spectral = [SpectralConv(width, width, modes, ndim, key=keys[1 + i], dtype=dtype) for i in range(n_layers)]
+        self.pointwise = [_conv(ndim, width, width, 1, keys[1 + n_layers + i], dtype=dtype) for i in range(n_layers)]
+        self.proj1 = _conv(ndim, width, hidden, 1, keys[-2], dtype=dtype)
+        self.proj2 = _conv(ndim, hidden, out_channels, 1, keys[-1], dtype=dtype)
+
+    def __call__(self, x, film=None):
+        if x.shape[0] != self.in_channels or x.ndim != self.ndim + 1:
+            raise ValueError(f"FNO expects (in_channels={self.in_channels}, *grid[{self.ndim}]), got {x.shape}")
+        v = self.lift(jnp.concatenate([x, _grid_coords(x.shape[1:], x.dtype)], axis=0))
+        n = len(self.spectral)
+        for i, (sc, pw) in enumerate(zip(self.spectral, self.pointwise)):
+            v = sc(v) + pw(v)
+            if film is not None:
+                s, b = film[i]
+                v = v * (1.0 + s.reshape((-1,) + (1,) * self.ndim)) + b.reshape((-1,) + (1,) * self.ndim)
+            if i < n - 1:
+                v = jax.nn.gelu(v)
+        return self.proj2(jax.nn.gelu(self.proj1(v)))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# U-Net
+# ----------------------------------------------------------------------------------------------------------
+class _Block(eqx.Module):
+    c1: eqx.nn.Conv
+    c2: eqx.nn.Conv
+
+    def __init__(self, ndim, cin, cout, key, padding_mode, dtype):
+        k1, k2 = jax.random.split(key)
+        self.c1 = _conv(ndim, cin, cout, 3, k1, padding_mode=padding_mode, dtype=dtype)
+        self.c2 = _conv(ndim, cout, cout, 3, k2, padding_mode=padding_mode, dtype=dtype)
+
+    def __call__(self, x):
+        return jax.nn.gelu(self.c2(jax.nn.gelu(self.c1(x))))
+
+
+def _pool(x, ndim):
+    shp = x.shape
+    if ndim == 1:
+        return x.reshape(shp[0], shp[1] // 2, 2).max(-1)
+    return x.reshape(shp[0], shp[1] // 2, 2, shp[2] // 2, 2).max((2, 4))
+
+
+def _upsample(x, ndim, factor=2):
+    for ax in range(1, ndim + 1):
+        x = jnp.repeat(x, factor, axis=ax)
+    return x
+
+
+class UNet(eqx.Module):
+    """U-Net in the PDEBench layout (``features``, 2f, 4f, 8f encoder, 16f bottleneck, mirrored decoder with skip
+    concatenations, a final 1x1 conv), with GELU instead of BatchNorm+tanh and circular padding by default
+    (``padding_mode="ZEROS"`` for the reference behaviour). The grid size must be divisible by ``2**levels``.
+    """
+
+    encoders: list
+    bottleneck: _Block
+    ups: list
+    decoders: list
+    out: eqx.nn.Conv
+    ndim: int = eqx.field(static=True)
+    in_channels: int = eqx.field(static=True)
+    out_channels: int = eqx.field(static=True)
+    levels: int = eqx.field(static=True)
+
+    def __init__(self, in_channels: int, out_channels: int, *, ndim: int = 1, features: int = 32, levels: int = 4,
+                 padding_mode: str = "CIRCULAR", key, dtype=jnp.float32):
+        keys = iter(jax.random.split(key, 3 * levels + 3))
+        self.ndim, self.in_channels, self.out_channels, self.levels = ndim, in_channels, out_channels, levels
+        chans = [features * 2**i for i in range(levels)]
+        self.encoders, cin = [], in_channels
+        for c in chans:
+            self.encoders.append(_Block(ndim, cin, c, next(keys), padding_mode, dtype))
+            cin = c
+        self.bottleneck = _Block(ndim, cin, 2 * cin, next(keys), padding_mode, dtype)
+        cin = 2 * cin
+        self.ups, self.decoders = [], []
+        for c in reversed(chans):
+            self.ups.append(_conv(ndim, cin, c, 3, next(keys), padding_mode=padding_mode, dtype=dtype))
+            self.decoders.append(_Block(ndim, 2 * c, c, next(keys), padding_mode, dtype))
+            cin = c
+        self.out = _conv(ndim, cin, out_channels, 1, next(keys), dtype=dtype)
+
+    def __call__(self, x, film=None):
+        if film is not None:
+            raise ValueError("UNet has no FiLM hooks; use FiLM with an FNO base or the CAPE block's film=True")
+        div = 2**self.levels
+        if any(n % div for n in x.shape[1:]):
+            raise ValueError(f"UNet with levels={self.levels} needs grid sizes divisible by {div}, got {x.shape[1:]}")
+        skips = []
+        for enc in self.encoders:
+            x = enc(x)
+            skips.append(x)
+            x = _pool(x, self.ndim)
+        x = self.bottleneck(x)
+        for up, dec, s in zip(self.ups, self.decoders, reversed(skips)):
+            x = up(_upsample(x, self.ndim))
+            x = dec(jnp.concatenate([x, s], axis=0))
+        return self.out(x)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Parameter embedding
+# ----------------------------------------------------------------------------------------------------------
+def _stats(v, n=None):
+    """Parameter statistics as a static tuple of floats (never trained, never weight-decayed)."""
+    v = [float(a) for a in jnp.ravel(jnp.asarray(v))]
+    if n is not None and len(v) == 1:
+        v = v * n
+    return tuple(v)
+
+
+def _transform_params(lam, transform: str, mean, std):
+    lam = jnp.asarray(lam)
+    mean, std = jnp.asarray(mean, lam.dtype), jnp.asarray(std, lam.dtype)
+    if transform == "raw":
+        return lam
+    if transform == "sigmoid_log":  # reference 2D: sigmoid(log lam) = lam / (1 + lam); fails for lam <= 0
+        return lam / (1.0 + lam)
+    if transform == "standardized_log":
+        return (jnp.log(jnp.maximum(lam, 1e-30)) - mean) / std
+    if transform == "standardized":
+        return (lam - mean) / std
+    raise ValueError(f"unknown param_transform {transform!r}: raw | sigmoid_log | standardized_log | standardized")
+
+
+class _MLP2(eqx.Module):
+    l1: eqx.nn.Linear
+    l2: eqx.nn.Linear
+
+    def __init__(self, cin, hidden, cout, key, dtype):
+        k1, k2 = jax.random.split(key)
+        self.l1 = eqx.nn.Linear(cin, hidden, dtype=dtype, key=k1)
+        self.l2 = eqx.nn.Linear(hidden, cout, dtype=dtype, key=k2)
+
+    def __call__(self, x):
+        return self.l2(jax.nn.gelu(self.l1(x)))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# CAPE block
+# ----------------------------------------------------------------------------------------------------------
+_VARIANTS = {
+    "faithful": dict(padding_mode="ZEROS", pooling="avg4", norm="layer_grid", gate="none", film=False),
+    "improved": dict(padding_mode="CIRCULAR", pooling="spectral", norm="instance", gate="none", film=False),
+}
+
+
+class CAPE(eqx.Module):
+    """The CAPE block (spec cape.md §1): parameter-guided channel attention producing a one-step guess
+    ``u_cape`` of the next state from the current one.
+
+    ``a_j = MLP_j(lam')`` (three 2-layer MLPs, p -> h -> w, GELU); trunk ``y = GELU(Conv_k(u))`` (c -> h, no bias);
+    branches (h -> w): spectral (pool, Fourier conv, ``* a_spec``, unpool), 1x1 conv (``* a_1x1``), depthwise conv
+    (groups=h, ``* a_dw``), plus an unmodulated 1x1 skip; ``GELU`` -> 1x1 conv (w -> c*ell); a norm over the spatial
+    axes; output ``u + N(y)`` (``combine="add"``, reference 1D) or ``u * (1 + N(y))`` (``"mul"``, reference 2D).
+
+    ``variant="faithful"``: zero padding, AvgPool(4) + Fourier conv on N/4 points + nearest upsampling, LayerNorm
+    with a per-grid-point affine (locked to ``grid_shape``), unbounded weights, raw parameters (1D) or
+    ``lam/(1+lam)`` (2D). ``variant="improved"``: circular padding, the Fourier conv at full resolution (spectral
+    pooling: exact FFT truncation instead of average pooling + blocky upsampling), a resolution-agnostic
+    instance norm with per-channel affine, standardised log-parameters (``param_mean``/``param_std`` of
+    ``log lam``). Any field can be overridden: ``padding_mode``, ``pooling`` (avg4|spectral|none), ``norm``
+    (layer_grid|instance|none), ``gate`` (none|sigmoid: ``2 sigmoid(a)``|tanh: ``1 + tanh(a)``), ``film``
+    (adds a parameter-dependent shift per branch), ``param_transform``.
+    """
+
+    mlps: list  # [spec, 1x1, dw]; each outputs w (or 2w with film)
+    trunk: eqx.nn.Conv
+    spec: SpectralConv
+    conv1x1: eqx.nn.Conv
+    dw: eqx.nn.Conv
+    skip: eqx.nn.Conv
+    out: eqx.nn.Conv
+    norm_weight: jax.Array | None
+    norm_bias: jax.Array | None
+    param_mean: tuple = eqx.field(static=True)
+    param_std: tuple = eqx.field(static=True)
+    ndim: int = eqx.field(static=True)
+    in_channels: int = eqx.field(static=True)
+    n_channels: int = eqx.field(static=True)
+    ell: int = eqx.field(static=True)
+    width: int = eqx.field(static=True)
+    pooling: str = eqx.field(static=True)
+    norm: str = eqx.field(static=True)
+    gate: str = eqx.field(static=True)
+    film: bool = eqx.field(static=True)
+    combine: str = eqx.field(static=True)
+    param_transform: str = eqx.field(static=True)
+    variant: str = eqx.field(static=True)
+    dtype_name: str = eqx.field(static=True)
+
+    def __init__(self, n_channels: int = 1, n_params: int = 1, *, ndim: int = 1, grid_shape: Sequence[int] | None = None,
+                 width: int = 64, kernel_size: int = 5, modes: int | None = None, ell: int = 1, t_init: int = 1,
+                 variant: str = "faithful", padding_mode: str | None = None, pooling: str | None = None,
+                 norm: str | None = None, gate: str | None = None, film: bool | None = None,
+                 combine: str | None = None, param_transform: str | None = None, param_mean=0.0, param_std=1.0,
+                 key, dtype=jnp.float32):
+        if variant not in _VARIANTS:
+            raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, got {variant!r}")
+        cfg = dict(_VARIANTS[variant])
+        for name, val in dict(padding_mode=padding_mode, pooling=pooling, norm=norm, gate=gate, film=film).items():
+            if val is not None:
+                cfg[name] = val
+        if param_transform is None:
+            param_transform = ("raw" if ndim == 1 else "sigmoid_log") if variant == "faithful" else "standardized_log"
+        if combine is None:
+            combine = "add" if ndim == 1 else "mul"
+        if modes is None:
+            modes = 16 if ndim == 1 else 9
+        if cfg["norm"] == "layer_grid" and grid_shape is None:
+            raise ValueError("norm='layer_grid' (faithful CAPE) has a per-grid-point affine: pass grid_shape=(N,...) "
+                             "or use variant='improved' / norm='instance' for a resolution-agnostic block")
+        if cfg["pooling"] == "avg4" and grid_shape is not None and any(n % 4 for n in grid_shape):
+            raise ValueError(f"pooling='avg4' needs grid sizes divisible by 4, got {grid_shape}")
+        h = width // 2
+        keys = jax.random.split(key, 9)
+        self.ndim, self.n_channels, self.ell, self.width = ndim, n_channels, ell, width
+        self.in_channels = n_channels * t_init
+        self.pooling, self.norm, self.gate, self.film = cfg["pooling"], cfg["norm"], cfg["gate"], bool(cfg["film"])
+        self.combine, self.param_transform, self.variant = combine, param_transform, variant
+        pm = cfg["padding_mode"]
+        mult = 2 if self.film else 1
+        self.mlps = [_MLP2(n_params, h, mult * width, keys[i], dtype) for i in range(3)]
+        self.trunk = _conv(ndim, self.in_channels, h, kernel_size, keys[3], bias=False, padding_mode=pm, dtype=dtype)
+        self.spec = SpectralConv(h, width, modes, ndim, key=keys[4], dtype=dtype)
+        self.conv1x1 = _conv(ndim, h, width, 1, keys[5], dtype=dtype)
+        self.dw = _conv(ndim, h, width, kernel_size, keys[6], bias=False, groups=h, padding_mode=pm, dtype=dtype)
+        self.skip = _conv(ndim, h, width, 1, keys[7], dtype=dtype)
+        self.out = _conv(ndim, width, n_channels * ell, 1, keys[8], dtype=dtype)
+        if self.norm == "layer_grid":
+            self.norm_weight = jnp.ones(tuple(grid_shape), dtype)
+            self.norm_bias = jnp.zeros(tuple(grid_shape), dtype)
+        elif self.norm == "instance":
+            self.norm_weight = jnp.ones((n_channels * ell,), dtype)
+            self.norm_bias = jnp.zeros((n_channels * ell,), dtype)
+        elif self.norm == "none":
+            self.norm_weight = self.norm_bias = None
+        else:
+            raise ValueError(f"norm must be layer_grid | instance | none, got {self.norm!r}")
+        self.param_mean, self.param_std = _stats(param_mean, n_params), _stats(param_std, n_params)
+        self.dtype_name = jnp.dtype(dtype).name
+
+    def weights(self, lam):
+        """The channel-attention weights (and FiLM shifts) for parameters ``lam``: 3 x (scale, shift|None)."""
+        lp = _transform_params(lam, self.param_transform, self.param_mean, self.param_std).astype(self.dtype_name)
+        res = []
+        for mlp in self.mlps:
+            a = mlp(lp)
+            b = None
+            if self.film:
+                a, b = a[: self.width], a[self.width :]
+            if self.gate == "sigmoid":
+                a = 2.0 * jax.nn.sigmoid(a)
+            elif self.gate == "tanh":
+                a = 1.0 + jnp.tanh(a)
+            elif self.gate != "none":
+                raise ValueError(f"gate must be none | sigmoid | tanh, got {self.gate!r}")
+            res.append((a, b))
+        return res
+
+    def _spectral_branch(self, y):
+        if self.pooling == "avg4":
+            shp = y.shape
+            if self.ndim == 1:
+                yp = y.reshape(shp[0], shp[1] // 4, 4).mean(-1)
+            else:
+                yp = y.reshape(shp[0], shp[1] // 4, 4, shp[2] // 4, 4).mean((2, 4))
+            return yp, lambda z: _upsample(z, self.ndim, 4)
+        if self.pooling in ("spectral", "none"):
+            return y, lambda z: z
+        raise ValueError(f"pooling must be avg4 | spectral | none, got {self.pooling!r}")
+
+    def __call__(self, window, lam):
+        """``window`` (t_init, c, *grid) or (c, *grid); returns ``u_cape`` (ell, c, *grid)."""
+        u = window.reshape((-1,) + window.shape[-self.ndim :])
+        last = u[-self.n_channels :]
+        (a_s, b_s), (a_1, b_1), (a_d, b_d) = self.weights(lam)
+        ex = (slice(None),) + (None,) * self.ndim
+        y = jax.nn.gelu(self.trunk(u))
+        yp, unpool = self._spectral_branch(y)
+        branches = [(unpool(self.spec(yp)), a_s, b_s), (self.conv1x1(y), a_1, b_1), (self.dw(y), a_d, b_d)]
+        z = self.skip(y)
+        for v, a, b in branches:
+            v = v * a[ex]
+            if b is not None:
+                v = v + b[ex]
+            z = z + v
+        z = self.out(jax.nn.gelu(z))
+        axes = tuple(range(1, self.ndim + 1))
+        if self.norm != "none":
+            mu = z.mean(axes, keepdims=True)
+            var = z.var(axes, keepdims=True)
+            z = (z - mu) / jnp.sqrt(var + 1e-5)
+            if self.norm == "layer_grid":
+                z = z * self.norm_weight[None] + self.norm_bias[None]
+            else:
+                z = z * self.norm_weight[ex] + self.norm_bias[ex]
+        z = z.reshape((self.ell, self.n_channels) + z.shape[1:])
+        if self.combine == "add":
+            return last[None] + z
+        if self.combine == "mul":
+            return last[None] * (1.0 + z)
+        raise ValueError(f"combine must be add | mul, got {self.combine!r}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# One-step models
+# ----------------------------------------------------------------------------------------------------------
+def _flatten_window(window, ndim):
+    return window.reshape((-1,) + window.shape[-ndim:])
+
+
+class CAPEModel(eqx.Module):
+    """CAPE coupled to a base network (spec §1.5): the base net sees ``[window, u_cape]`` as channels and outputs
+    as many channels, a final 1x1 conv maps them to the next state. ``base`` must have
+    ``in_channels == out_channels == (t_init + ell) * c``."""
+
+    base: eqx.Module
+    cape: CAPE
+    head: eqx.nn.Conv
+    t_init: int = eqx.field(static=True)
+    n_channels: int = eqx.field(static=True)
+
+    def __init__(self, base, cape: CAPE, *, t_init: int = 1, key=None, dtype=jnp.float32):
+        c, ell = cape.n_channels, cape.ell
+        need = (t_init + ell) * c
+        if base.in_channels != need or base.out_channels != need:
+            raise ValueError(f"CAPEModel: base must map (t_init + ell) * c = {need} channels to {need}; got "
+                             f"{base.in_channels} -> {base.out_channels}. Build it e.g. as FNO({need}, {need}, ...)")
+        if cape.in_channels != t_init * c:
+            raise ValueError(f"CAPE block built for t_init={cape.in_channels // c}, model has t_init={t_init}")
+        self.base, self.cape, self.t_init, self.n_channels = base, cape, t_init, c
+        key = jax.random.key(0) if key is None else key
+        self.head = _conv(cape.ndim, need, c, 1, key, dtype=dtype)
+
+    def __call__(self, window, lam):
+        nd = self.cape.ndim
+        u_cape = self.cape(window, lam)
+        x = jnp.concatenate([_flatten_window(window, nd), _flatten_window(u_cape, nd)], axis=0)
+        return self.head(self.base(x)), u_cape
+
+
+class Base(eqx.Module):
+    """The base network alone (parameter-blind); ``net`` maps ``t_init * c`` channels to ``c``."""
+
+    net: eqx.Module
+    t_init: int = eqx.field(static=True, default=1)
+
+    def __call__(self, window, lam):
+        return self.net(_flatten_window(window, self.net.ndim)), None
+
+
+class Conditional(eqx.Module):
+    """Parameters as extra constant input channels (transformed like CAPE's: ``param_transform``);
+    ``net`` maps ``t_init * c + n_params`` channels to ``c``."""
+
+    net: eqx.Module
+    param_mean: tuple = eqx.field(static=True)
+    param_std: tuple = eqx.field(static=True)
+    t_init: int = eqx.field(static=True)
+    param_transform: str = eqx.field(static=True)
+
+    def __init__(self, net, *, t_init: int = 1, param_transform: str = "standardized_log", param_mean=0.0,
+                 param_std=1.0, dtype=jnp.float32):
+        self.net, self.t_init, self.param_transform = net, t_init, param_transform
+        self.param_mean, self.param_std = _stats(param_mean), _stats(param_std)
+
+    def __call__(self, window, lam):
+        x = _flatten_window(window, self.net.ndim)
+        lp = _transform_params(lam, self.param_transform, self.param_mean, self.param_std).astype(x.dtype)
+        chans = jnp.broadcast_to(lp.reshape((-1,) + (1,) * self.net.ndim), (lp.shape[0],) + x.shape[1:])
+        return self.net(jnp.concatenate([x, chans], axis=0)), None
+
+
+class FiLM(eqx.Module):
+    """FiLM conditioning of an FNO: an MLP maps transformed parameters to a per-layer (scale, shift) of the
+    Fourier layers' channels (``v * (1 + s) + b``; zero-initialised last layer, so it starts as the base FNO)."""
+
+    net: FNO
+    mlp: _MLP2
+    param_mean: tuple = eqx.field(static=True)
+    param_std: tuple = eqx.field(static=True)
+    t_init: int = eqx.field(static=True)
+    param_transform: str = eqx.field(static=True)
+
+    def __init__(self, net: FNO, n_params: int = 1, *, hidden: int = 32, t_init: int = 1,
+                 param_transform: str = "standardized_log", param_mean=0.0, param_std=1.0, key, dtype=jnp.float32):
+        if not isinstance(net, FNO):
+            raise ValueError("FiLM needs an FNO base (it modulates the Fourier layers)")
+        n = len(net.spectral)
+        mlp = _MLP2(n_params, hidden, 2 * n * net.width, key, dtype)
+        mlp = eqx.tree_at(lambda m: (m.l2.weight, m.l2.bias), mlp,
+                          (jnp.zeros_like(mlp.l2.weight), jnp.zeros_like(mlp.l2.bias)))
+        self.net, self.mlp, self.t_init, self.param_transform = net, mlp, t_init, param_transform
+        self.param_mean, self.param_std = _stats(param_mean), _stats(param_std)
+
+    def __call__(self, window, lam):
+        x = _flatten_window(window, self.net.ndim)
+        lp = _transform_params(lam, self.param_transform, self.param_mean, self.param_std).astype(x.dtype)
+        sb = self.mlp(lp).reshape(len(self.net.spectral), 2, self.net.width)
+        return self.net(x, film=[(sb[i, 0], sb[i, 1]) for i in range(sb.shape[0])]), None
+
+
+def make_model(kind: str = "cape", *, base: str = "fno", ndim: int = 1, n_channels: int = 1, n_params: int = 1,
+               t_init: int = 1, width: int | None = None, modes: int = 12, cape_width: int = 64,
+               cape_variant: str = "improved", grid_shape=None, param_mean=0.0, param_std=1.0, key,
+               dtype=jnp.float32, **cape_kw):
+    """Build one of the paper's model families with the reference sizes (spec §1.7).
+
+    ``kind``: ``"cape"`` (base width 20 FNO / 32-feature U-Net + CAPE block), ``"base"`` (parameter-matched width
+    36 in 1D, 28 in 2D), ``"conditional"``, ``"film"``. ``width`` overrides the FNO width / U-Net features.
+    ``param_mean``/``param_std``: statistics of ``log lam`` of the training set (for standardised transforms).
+    """
+    k1, k2, k3 = jax.random.split(key, 3)
+    c = n_channels
+
+    def net(cin, cout, w):
+        if base == "fno":
+            return FNO(cin, cout, ndim=ndim, width=w, modes=modes, key=k1, dtype=dtype)
+        if base == "unet":
+            return UNet(cin, cout, ndim=ndim, features=w, key=k1, dtype=dtype)
+        raise ValueError(f"base must be 'fno' or 'unet', got {base!r}")
+
+    if kind == "cape":
+        w = width or (20 if base == "fno" else 32)
+        block = CAPE(c, n_params, ndim=ndim, grid_shape=grid_shape, width=cape_width, t_init=t_init,
+                     variant=cape_variant, param_mean=param_mean, param_std=param_std, key=k2, dtype=dtype, **cape_kw)
+        need = (t_init + block.ell) * c
+        return CAPEModel(net(need, need, w), block, t_init=t_init, key=k3, dtype=dtype)
+    w = width or ((36 if ndim == 1 else 28) if base == "fno" else 32)
+    if kind == "base":
+        return Base(net(t_init * c, c, w), t_init=t_init)
+    if kind == "conditional":
+        return Conditional(net(t_init * c + n_params, c, w), t_init=t_init, param_mean=param_mean,
+                           param_std=param_std, dtype=dtype)
+    if kind == "film":
+        if base != "fno":
+            raise ValueError("kind='film' needs base='fno'")
+        return FiLM(net(t_init * c, c, w), n_params, t_init=t_init, param_mean=param_mean, param_std=param_std,
+                    key=k2, dtype=dtype)
+    raise ValueError(f"kind must be cape | base | conditional | film, got {kind!r}")

@@ -1,0 +1,193 @@
+"""Flag-grid geometry generators and smooth right-hand sides for pressure-Poisson test problems.
+
+Flags follow ``sciml.linalg``: FLUID = 0 (unknown), SOLID = 1 (Neumann wall), AIR = 2 (Dirichlet p = 0).
+Generators return ``int8`` NumPy arrays (host-side set-up; pass them to ``linalg.poisson_operator``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+import scipy.ndimage as ndi
+
+FLUID, SOLID, AIR = 0, 1, 2
+
+
+def _shape(shape) -> tuple[int, ...]:
+    shape = (shape, shape) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"shape must be 2D or 3D, got {shape}")
+    return shape
+
+
+def _centres(shape):
+    """Cell-centre coordinates in [0, 1] per axis, broadcastable to ``shape``."""
+    out = []
+    for ax, n in enumerate(shape):
+        c = (np.arange(n) + 0.5) / n
+        sh = [1] * len(shape)
+        sh[ax] = n
+        out.append(c.reshape(sh))
+    return out
+
+
+def empty_box(shape, *, wall: bool = True) -> np.ndarray:
+    """Closed box: an outer layer of SOLID cells around FLUID (pure Neumann, like ``smoke_plume``).
+
+    ``wall=False`` gives an all-FLUID grid (the operator's own domain boundary condition then applies).
+    """
+    shape = _shape(shape)
+    flags = np.full(shape, FLUID, np.int8)
+    if wall:
+        for ax in range(len(shape)):
+            idx = [slice(None)] * len(shape)
+            idx[ax] = 0
+            flags[tuple(idx)] = SOLID
+            idx[ax] = -1
+            flags[tuple(idx)] = SOLID
+    return flags
+
+
+def sphere_obstacle(shape, *, centre=None, radius: float = 0.2, wall: bool = True,
+                    flags: np.ndarray | None = None) -> np.ndarray:
+    """Box with a SOLID sphere (disk in 2D); ``centre``/``radius`` in units of the box side [0, 1]."""
+    shape = _shape(shape) if flags is None else flags.shape
+    flags = empty_box(shape, wall=wall) if flags is None else flags.copy()
+    centre = (0.5,) * len(shape) if centre is None else tuple(centre)
+    xs = _centres(shape)
+    d2 = sum((x - c) ** 2 for x, c in zip(xs, centre))
+    flags[np.broadcast_to(d2 <= radius**2, shape)] = SOLID
+    return flags
+
+
+def box_obstacle(shape, *, lower: Sequence[float], upper: Sequence[float], wall: bool = True,
+                 flags: np.ndarray | None = None) -> np.ndarray:
+    """Box with an axis-aligned SOLID box obstacle ``[lower, upper]`` (units of the box side)."""
+    shape = _shape(shape) if flags is None else flags.shape
+    flags = empty_box(shape, wall=wall) if flags is None else flags.copy()
+    xs = _centres(shape)
+    inside = np.ones(shape, bool)
+    for x, lo, hi in zip(xs, lower, upper):
+        inside &= np.broadcast_to((x >= lo) & (x <= hi), shape)
+    flags[inside] = SOLID
+    return flags
+
+
+def add_air_layer(flags: np.ndarray, *, thickness: float | int = 0.125, axis: int = -1) -> np.ndarray:
+    """Turn the FLUID cells of the top layer (high end of ``axis``) into AIR (a free surface).
+
+    ``thickness``: a fraction of the axis length (float) or a number of cells (int).
+    """
+    flags = np.array(flags, np.int8, copy=True)
+    n = flags.shape[axis]
+    k = int(thickness) if isinstance(thickness, (int, np.integer)) else max(1, round(thickness * n))
+    idx = [slice(None)] * flags.ndim
+    idx[axis] = slice(n - k, n)
+    top = flags[tuple(idx)]
+    top[top == FLUID] = AIR
+    flags[tuple(idx)] = top
+    return flags
+
+
+def random_obstacles(key, shape, *, n_obstacles: int = 4, radius_range=(0.06, 0.18),
+                     wall: bool = True, air: float | int | None = None) -> np.ndarray:
+    """Box with ``n_obstacles`` random SOLID spheres/boxes (half each on average), optional AIR layer."""
+    shape = _shape(shape)
+    flags = empty_box(shape, wall=wall)
+    d = len(shape)
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    centres = np.asarray(jax.random.uniform(k1, (n_obstacles, d), minval=0.2, maxval=0.8))
+    radii = np.asarray(jax.random.uniform(k2, (n_obstacles,), minval=radius_range[0],
+                                          maxval=radius_range[1]))
+    kinds = np.asarray(jax.random.bernoulli(k3, 0.5, (n_obstacles,)))
+    aspect = np.asarray(jax.random.uniform(k4, (n_obstacles, d), minval=0.6, maxval=1.4))
+    for c, r, is_box, a in zip(centres, radii, kinds, aspect):
+        if is_box:
+            flags = box_obstacle(shape, lower=c - r * a, upper=c + r * a, flags=flags)
+        else:
+            flags = sphere_obstacle(shape, centre=c, radius=float(r), flags=flags)
+    if air is not None:
+        flags = add_air_layer(flags, thickness=air)
+    return flags
+
+
+def disk_air(n: int = 32, ndim: int = 2, *, radius: float = 0.2, air: float = 0.125) -> np.ndarray:
+    """The spec's standard "disk+air" (2D) / "sphere+air" (3D) problem: closed box, a centred solid
+    disk/sphere, and a top AIR layer."""
+    flags = sphere_obstacle((n,) * ndim, radius=radius)
+    return add_air_layer(flags, thickness=air)
+
+
+def singular_components(flags: np.ndarray, *, dirichlet_boundary: bool = False) -> list[np.ndarray]:
+    """Masks of the FLUID connected components without any Dirichlet contact (constant null space).
+
+    A component is non-singular if it touches an AIR cell or, when ``dirichlet_boundary``, the
+    domain boundary.
+    """
+    flags = np.asarray(flags)
+    fluid = flags == FLUID
+    labels, n = ndi.label(fluid)  # face connectivity
+    if n == 0:
+        return []
+    air_near = ndi.binary_dilation(flags == AIR) & fluid
+    touched = set(np.unique(labels[air_near]).tolist())
+    if dirichlet_boundary:
+        for ax in range(flags.ndim):
+            for side in (0, -1):
+                sl = [slice(None)] * flags.ndim
+                sl[ax] = side
+                touched |= set(np.unique(labels[tuple(sl)]).tolist())
+    return [labels == i for i in range(1, n + 1) if i not in touched]
+
+
+def project_range(b: np.ndarray, flags: np.ndarray, *, dirichlet_boundary: bool = False) -> np.ndarray:
+    """Zero ``b`` off the FLUID cells and remove its mean on every pure-Neumann component, so that
+    ``b`` lies in the range of the (possibly singular) Poisson operator."""
+    b = np.where(np.asarray(flags) == FLUID, np.asarray(b, np.float64), 0.0)
+    for comp in singular_components(flags, dirichlet_boundary=dirichlet_boundary):
+        b[comp] -= b[comp].mean()
+    return b
+
+
+def plume_rhs(flags: np.ndarray, key=None, *, n_blobs: int = 3, width_range=(0.07, 0.18),
+              dirichlet_boundary: bool = False, dtype=np.float64) -> np.ndarray:
+    """A smooth plume-like right-hand side in the range of A, unit 2-norm.
+
+    ``key=None`` gives the deterministic standard plume: ``d/dz`` of a Gaussian source low in the box
+    (the divergence of a buoyant upward velocity blob).  With a key, ``n_blobs`` random Gaussian blobs
+    (random sign, centre, width) plus a random vertical-derivative plume.  The result is zero on
+    non-FLUID cells, has zero mean on every pure-Neumann component and is normalised.
+    """
+    flags = np.asarray(flags)
+    shape = flags.shape
+    d = len(shape)
+    xs = _centres(shape)
+
+    def gauss(c, w):
+        return np.exp(-sum((x - ci) ** 2 for x, ci in zip(xs, c)) / (2 * w**2))
+
+    def plume(c, w):
+        # d/dz of a Gaussian (z = last axis), i.e. the divergence of an upward velocity blob
+        return -(xs[-1] - c[-1]) / w**2 * gauss(c, w)
+
+    if key is None:
+        c = (0.5,) * (d - 1) + (0.3,)
+        b = plume(c, 0.1)
+    else:
+        k1, k2, k3, k4 = jax.random.split(key, 4)
+        cs = np.asarray(jax.random.uniform(k1, (n_blobs + 1, d), minval=0.15, maxval=0.85))
+        ws = np.asarray(jax.random.uniform(k2, (n_blobs + 1,), minval=width_range[0],
+                                           maxval=width_range[1]))
+        signs = np.asarray(jax.random.rademacher(k3, (n_blobs,)), np.float64)
+        amps = np.asarray(jax.random.uniform(k4, (n_blobs + 1,), minval=0.5, maxval=1.5))
+        b = amps[-1] * ws[-1] * plume(cs[-1], ws[-1])
+        for i in range(n_blobs):
+            b = b + signs[i] * amps[i] * gauss(cs[i], ws[i])
+    b = np.broadcast_to(b, shape)
+    b = project_range(b, flags, dirichlet_boundary=dirichlet_boundary)
+    nrm = np.linalg.norm(b)
+    if nrm == 0:
+        raise ValueError("plume_rhs: the right-hand side vanished on the FLUID cells (no fluid?).")
+    return (b / nrm).astype(dtype)

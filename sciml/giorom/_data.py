@@ -1,0 +1,161 @@
+"""Particle data sets in the DeepMind-GNS layout: `metadata.json` + per-split trajectory files.
+
+Trajectory files are HDF5 (LagrangeBench style: one group per trajectory holding `position`
+(T, N, d) and `particle_type` (N,)) or npz (either our flat keys `<name>/position`, or the
+`geoelements/gns` layout where every entry is an object array `(positions, particle_type)`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import jax
+import numpy as np
+
+from ._mpm import MPMConfig, PARTICLE_TYPE, simulate_batch
+
+
+@dataclasses.dataclass
+class ParticleDataset:
+    """A list of trajectories plus GNS metadata.
+
+    **Fields:** `positions`: list of float32 arrays (T, N, d); `particle_type`: list of int arrays (N,);
+    `metadata`: dict with `bounds`, `sequence_length`, `default_connectivity_radius`, `dim`, `dt`,
+    `vel_mean`, `vel_std`, `acc_mean`, `acc_std` (statistics of per-frame differences, GNS convention).
+    """
+
+    positions: list
+    particle_type: list
+    metadata: dict
+
+    def __len__(self):
+        return len(self.positions)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ParticleDataset(self.positions[idx], self.particle_type[idx], dict(self.metadata))
+        return self.positions[idx], self.particle_type[idx]
+
+    def stacked(self):
+        """(positions (B, T, N, d), particle_type (B, N)); all trajectories must share T and N."""
+        shapes = {p.shape for p in self.positions}
+        if len(shapes) != 1:
+            raise ValueError(f"trajectories differ in shape {sorted(shapes)}; train per trajectory or crop/pad first")
+        return np.stack(self.positions), np.stack(self.particle_type)
+
+    @property
+    def radius(self) -> float:
+        return float(self.metadata["default_connectivity_radius"])
+
+    @property
+    def bounds(self) -> np.ndarray:
+        return np.asarray(self.metadata["bounds"], np.float64)
+
+
+def compute_metadata(positions, *, dt: float, radius: float, bounds=((0.0, 1.0), (0.0, 1.0)), **extra) -> dict:
+    """GNS `metadata.json` statistics from a list of (T, N, d) trajectories (pooled over all
+    particles and frames; not the 'std of per-trajectory stds' of the reference parser)."""
+    vels, accs = [], []
+    for p in positions:
+        p = np.asarray(p, np.float64)
+        v = p[1:] - p[:-1]
+        vels.append(v.reshape(-1, p.shape[-1]))
+        accs.append((v[1:] - v[:-1]).reshape(-1, p.shape[-1]))
+    v, a = np.concatenate(vels), np.concatenate(accs)
+    seq = int(np.asarray(positions[0]).shape[0])
+    md = dict(
+        bounds=[list(map(float, b)) for b in bounds],
+        sequence_length=seq,
+        default_connectivity_radius=float(radius),
+        dim=int(np.asarray(positions[0]).shape[-1]),
+        dt=float(dt),
+        vel_mean=v.mean(0).tolist(),
+        vel_std=v.std(0).tolist(),
+        acc_mean=a.mean(0).tolist(),
+        acc_std=a.std(0).tolist(),
+    )
+    md.update(extra)
+    return md
+
+
+def default_radius(n_particles: int) -> float:
+    """Connectivity radius for the random block scenes: 0.013 at 2000 particles (about 10-16
+    neighbours in the initial block), scaled as sqrt(2000 / N)."""
+    return 0.013 * (2000.0 / n_particles) ** 0.5
+
+
+def generate_dataset(material: str, n_trajectories: int, *, n_particles: int = 2000, n_frames: int = 100,
+                     key=None, config: MPMConfig | None = None, radius: float | None = None) -> ParticleDataset:
+    """Simulate `n_trajectories` random block-drop scenes with the MPM simulator and attach metadata."""
+    cfg = config or MPMConfig()
+    key = jax.random.key(0) if key is None else key
+    keys = jax.random.split(key, n_trajectories)
+    pos = simulate_batch(material, keys, n_particles, n_frames, cfg)
+    positions = [pos[i].astype(np.float32) for i in range(n_trajectories)]
+    ptype = [np.full((n_particles,), PARTICLE_TYPE[material], np.int32) for _ in range(n_trajectories)]
+    md = compute_metadata(positions, dt=cfg.frame_dt, radius=radius or default_radius(n_particles),
+                          material=material, n_particles=n_particles, substeps=cfg.substeps, mpm_dt=cfg.dt)
+    return ParticleDataset(positions, ptype, md)
+
+
+def save_dataset(path, splits: dict, *, format: str = "h5") -> pathlib.Path:
+    """Write `{split: ParticleDataset}` to `path/metadata.json` + `path/<split>.h5` (or `.npz`).
+    The metadata written is the first split's (train statistics)."""
+    path = pathlib.Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    first = splits.get("train", next(iter(splits.values())))
+    (path / "metadata.json").write_text(json.dumps(first.metadata, indent=1))
+    for name, ds in splits.items():
+        if format == "h5":
+            import h5py
+
+            with h5py.File(path / f"{name}.h5", "w") as f:
+                for i, (p, t) in enumerate(zip(ds.positions, ds.particle_type)):
+                    g = f.create_group(f"{i:05d}")
+                    g.create_dataset("position", data=np.asarray(p, np.float32))
+                    g.create_dataset("particle_type", data=np.asarray(t, np.int32))
+        elif format == "npz":
+            arrays = {}
+            for i, (p, t) in enumerate(zip(ds.positions, ds.particle_type)):
+                arrays[f"{i:05d}/position"] = np.asarray(p, np.float32)
+                arrays[f"{i:05d}/particle_type"] = np.asarray(t, np.int32)
+            np.savez(path / f"{name}.npz", **arrays)
+        else:
+            raise ValueError(f"format must be 'h5' or 'npz', got {format!r}")
+    return path
+
+
+def _load_npz(file):
+    with np.load(file, allow_pickle=False) as z:
+        keys = list(z.keys())
+        if all("/" in k for k in keys):
+            names = sorted({k.rsplit("/", 1)[0] for k in keys})
+            return [z[f"{n}/position"] for n in names], [z[f"{n}/particle_type"] for n in names]
+    # geoelements/gns layout: every entry an object array (positions, particle_type); needs pickle.
+    with np.load(file, allow_pickle=True) as z:
+        items = [z[k] for k in z.keys()]
+    return [np.asarray(it[0], np.float32) for it in items], [np.asarray(it[1], np.int32) for it in items]
+
+
+def load_dataset(path, split: str = "train") -> ParticleDataset:
+    """Load `path/metadata.json` and `path/<split>.h5|.npz` (our files, LagrangeBench HDF5, or
+    geoelements-GNS npz). Metadata keys missing in older files are filled where derivable."""
+    path = pathlib.Path(path)
+    md = json.loads((path / "metadata.json").read_text())
+    if "dim" not in md:
+        md["dim"] = len(md["bounds"])
+    if (path / f"{split}.h5").exists():
+        import h5py
+
+        with h5py.File(path / f"{split}.h5", "r") as f:
+            names = sorted(f.keys())
+            pos = [np.asarray(f[n]["position"], np.float32) for n in names]
+            typ = [np.asarray(f[n]["particle_type"], np.int32) for n in names]
+    elif (path / f"{split}.npz").exists():
+        pos, typ = _load_npz(path / f"{split}.npz")
+        pos = [np.asarray(p, np.float32) for p in pos]
+    else:
+        raise FileNotFoundError(f"no {split}.h5 or {split}.npz in {path}")
+    return ParticleDataset(pos, typ, md)

@@ -1,0 +1,86 @@
+"""Arbitrary-point decoder in the reference configuration.
+
+Neighbourhoods are found once per trajectory (k nearest sparse nodes of every query's rest
+position); the decoder is linear in the sparse displacements, u(X_q) = sum_j c_qj u_j, with
+coefficients c that depend on the rest positions only. So a frame costs one (Q, k) gather.
+Kinds: "shepard" (normalised kernel weights) and "mls" (kernel-weighted moving least squares
+with a linear basis: reproduces affine displacement fields exactly). The kernel is a Gaussian
+exp(-|dX|^2/h^2) times exp(MLP(dX/h, |dX|/h)) with the MLP's output initialised to zero, so the
+learned decoder starts from the Gaussian one.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._nn import MLP
+
+
+class DecodePlan(eqx.Module):
+    """Precomputed query neighbourhoods: `idx` (Q, k) sparse-node indices, `coef` (Q, k)."""
+
+    idx: jax.Array
+    coef: jax.Array
+
+
+class KernelDecoder(eqx.Module):
+    mlp: MLP | None
+    bandwidth: float = eqx.field(static=True)
+    k: int = eqx.field(static=True)
+    kind: str = eqx.field(static=True)
+    ridge: float = eqx.field(static=True)
+
+    def __init__(self, bandwidth: float, *, k: int = 12, kind: str = "mls", learned: bool = True, ridge: float = 1e-2,
+                 width: int = 32, key=None, dtype=jnp.float32):
+        if kind not in ("mls", "shepard"):
+            raise ValueError(f"kind must be 'mls' or 'shepard', got {kind!r}")
+        self.bandwidth = float(bandwidth)
+        self.k = int(k)
+        self.kind = kind
+        self.ridge = float(ridge)
+        if learned:
+            key = jax.random.key(0) if key is None else key
+            self.mlp = MLP(3, 1, width, 2, key=key, layer_norm=False, activation="gelu", out_scale=0.0, dtype=dtype)
+        else:
+            self.mlp = None
+
+    def neighbors(self, ref_sparse, ref_query):
+        """(Q, k) indices of the k nearest sparse rest positions (host cKDTree; one-off)."""
+        from scipy.spatial import cKDTree
+
+        k = min(self.k, len(ref_sparse))
+        _, idx = cKDTree(np.asarray(ref_sparse, np.float64)).query(np.asarray(ref_query, np.float64), k=k)
+        return jnp.asarray(idx.reshape(len(ref_query), k), jnp.int32)
+
+    def coefficients(self, ref_sparse, ref_query, idx):
+        h = self.bandwidth
+        dX = (ref_sparse[idx] - ref_query[:, None, :]) / h  # (Q, k, d)
+        r2 = jnp.sum(dX**2, -1)
+        logit = -r2
+        if self.mlp is not None:
+            feat = jnp.concatenate([dX, jnp.sqrt(r2 + 1e-12)[..., None]], -1)
+            logit = logit + self.mlp(feat)[..., 0]
+        logit = logit - jax.lax.stop_gradient(logit.max(-1, keepdims=True))
+        w = jnp.exp(logit)
+        if self.kind == "shepard":
+            return w / w.sum(-1, keepdims=True)
+        d = dX.shape[-1]
+        p = jnp.concatenate([jnp.ones_like(dX[..., :1]), dX], -1)  # (Q, k, 1+d)
+        M = jnp.einsum("qk,qki,qkj->qij", w, p, p)
+        reg = jnp.diag(jnp.concatenate([jnp.zeros((1,)), jnp.ones((d,))]).astype(M.dtype))
+        M = M + self.ridge * w.sum(-1)[:, None, None] * reg
+        e1 = jnp.zeros((1 + d,), M.dtype).at[0].set(1.0)
+        a = jnp.linalg.solve(M, jnp.broadcast_to(e1, M.shape[:-1])[..., None])[..., 0]  # (Q, 1+d)
+        return w * jnp.einsum("qkj,qj->qk", p, a)
+
+    def plan(self, ref_sparse, ref_query, idx=None) -> DecodePlan:
+        """Neighbourhoods + coefficients for queries at rest positions `ref_query` (Q, d)."""
+        idx = self.neighbors(ref_sparse, ref_query) if idx is None else idx
+        return DecodePlan(idx, self.coefficients(jnp.asarray(ref_sparse), jnp.asarray(ref_query), idx))
+
+    def __call__(self, plan: DecodePlan, disp):
+        """Displacements at the queries from sparse displacements `disp` (..., n, d) -> (..., Q, d)."""
+        return jnp.einsum("qk,...qkd->...qd", plan.coef.astype(disp.dtype), disp[..., plan.idx, :])

@@ -1,0 +1,235 @@
+"""Static-shape neighbour lists, a padded graph module, segment aggregation and graph sampling."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Neighbors(eqx.Module):
+    """Fixed-K padded neighbour list.
+
+    **Fields:** `idx` (Q, K) int32 neighbour indices (padding points at a valid index, masked out),
+    `mask` (Q, K) bool, `overflow` () bool: True when some query had more than K points within the
+    radius (those farthest were dropped; enlarge K), `max_count` () int32 (largest in-radius count).
+    """
+
+    idx: jax.Array
+    mask: jax.Array
+    overflow: jax.Array
+    max_count: jax.Array
+
+    @property
+    def k(self) -> int:
+        return self.idx.shape[-1]
+
+
+def _select(d2, r, k, cand=None, fill=None):
+    """Pick up to k in-radius entries per row of d2 (Q, M): the first k in column order (a
+    cumulative-sum compaction, O(QM), much cheaper than top_k on CPU). Returns idx (into `cand`
+    columns if given), mask, in-radius count."""
+    q, m = d2.shape
+    inr = d2 <= r * r
+    pos = jnp.cumsum(inr, axis=1) - 1
+    slot = jnp.where(inr & (pos < k), pos, k)  # k = dump slot
+    cols = jnp.broadcast_to(jnp.arange(m, dtype=jnp.int32), (q, m)) if cand is None else cand.astype(jnp.int32)
+    rows = jnp.broadcast_to(jnp.arange(q)[:, None], (q, m))
+    idx = jnp.zeros((q, k + 1), jnp.int32).at[rows, slot].set(cols)[:, :k]
+    count = inr.sum(1)
+    mask = jnp.arange(k)[None, :] < count[:, None]
+    fill = idx[:, :1] if fill is None else fill[:, None]
+    idx = jnp.where(mask, idx, fill).astype(jnp.int32)
+    return idx, mask, count
+
+
+@functools.partial(jax.jit, static_argnames=("k", "block"))
+def radius_neighbors(points, r, k: int, query=None, *, block: int = 4096) -> Neighbors:
+    """Up to `k` `points` within radius `r` of every query (default: the points themselves, self
+    included), by blocked brute force under jit. When more than k are in range, the first k by
+    index are kept and `overflow` is set. O(Q N) work, fine up to a few thousand points;
+    use [`cell_list_neighbors`][] beyond."""
+    q = points if query is None else query
+    nq = q.shape[0]
+
+    def one_block(qb):
+        d2 = jnp.sum((qb[:, None, :] - points[None, :, :]) ** 2, -1)
+        return _select(d2, r, k)
+
+    if nq <= block:
+        idx, mask, count = one_block(q)
+    else:
+        nb = -(-nq // block)
+        qp = jnp.pad(q, ((0, nb * block - nq), (0, 0)), constant_values=1e6)
+        idx, mask, count = jax.lax.map(one_block, qp.reshape(nb, block, -1))
+        idx, mask, count = (a.reshape(nb * block, *a.shape[2:])[:nq] for a in (idx, mask, count))
+    return Neighbors(idx, mask, jnp.any(count > k), jnp.max(count).astype(jnp.int32))
+
+
+@functools.partial(jax.jit, static_argnames=("k", "cell_capacity", "n_cells"))
+def cell_list_neighbors(points, r, k: int, *, bounds, n_cells: tuple, cell_capacity: int) -> Neighbors:
+    """Cell-list neighbour search under jit for large point sets.
+
+    The box `bounds` ((lo, hi) per dim) is cut into `n_cells` cells per dimension (each must be at
+    least `r` wide); each cell holds at most `cell_capacity` points. Every point looks at the 3^d
+    surrounding cells. `overflow` is also set when a cell is over capacity."""
+    n, d = points.shape
+    lo = jnp.asarray([b[0] for b in bounds], points.dtype)
+    hi = jnp.asarray([b[1] for b in bounds], points.dtype)
+    ncell = jnp.asarray(n_cells, jnp.int32)
+    width = (hi - lo) / ncell
+    c = jnp.clip(jnp.floor((points - lo) / width).astype(jnp.int32), 0, ncell - 1)  # (N, d)
+    strides = np.cumprod((1,) + tuple(n_cells[::-1]))[:-1][::-1].copy()
+    cid = jnp.sum(c * jnp.asarray(strides, jnp.int32), -1)
+    total = int(np.prod(n_cells))
+    order = jnp.argsort(cid)
+    sorted_cid = cid[order]
+    start = jnp.searchsorted(sorted_cid, jnp.arange(total), side="left")
+    cnt = jnp.searchsorted(sorted_cid, jnp.arange(total), side="right") - start
+    slot = start[:, None] + jnp.arange(cell_capacity)[None]
+    table = jnp.where(jnp.arange(cell_capacity)[None] < cnt[:, None], order[jnp.clip(slot, 0, n - 1)], n)  # (C, M)
+    offsets = np.array(np.meshgrid(*[[-1, 0, 1]] * d, indexing="ij")).reshape(d, -1).T  # (3^d, d)
+    nc = c[:, None, :] + jnp.asarray(offsets, jnp.int32)[None]  # (N, 3^d, d)
+    valid = jnp.all((nc >= 0) & (nc < ncell), -1)
+    ncid = jnp.sum(jnp.clip(nc, 0, ncell - 1) * jnp.asarray(strides, jnp.int32), -1)
+    cand = jnp.where(valid[..., None], table[ncid], n).reshape(n, -1)  # (N, 3^d M)
+    pts = jnp.concatenate([points, jnp.full((1, d), 1e6, points.dtype)], 0)
+    d2 = jnp.sum((points[:, None, :] - pts[cand]) ** 2, -1)
+    idx, mask, count = _select(d2, r, k, cand=cand, fill=jnp.arange(n))
+    overflow = jnp.any(count > k) | jnp.any(cnt > cell_capacity) | jnp.any(width < r)
+    return Neighbors(idx, mask, overflow, jnp.max(count).astype(jnp.int32))
+
+
+def radius_neighbors_host(points, r: float, k: int, query=None) -> Neighbors:
+    """Same contract as [`radius_neighbors`][] with scipy's cKDTree on the host (preprocessing)."""
+    from scipy.spatial import cKDTree
+
+    points = np.asarray(points, np.float64)
+    q = points if query is None else np.asarray(query, np.float64)
+    tree = cKDTree(points)
+    dist, idx = tree.query(q, k=min(k, len(points)), distance_upper_bound=r)
+    dist, idx = dist.reshape(len(q), -1), idx.reshape(len(q), -1)
+    if idx.shape[1] < k:
+        pad = k - idx.shape[1]
+        dist = np.pad(dist, ((0, 0), (0, pad)), constant_values=np.inf)
+        idx = np.pad(idx, ((0, 0), (0, pad)), constant_values=len(points))
+    mask = np.isfinite(dist)
+    fill = idx[:, :1] if query is not None else np.arange(len(q))[:, None]
+    fill = np.where(fill < len(points), fill, 0)
+    idx = np.where(mask, idx, fill)
+    count = tree.query_ball_point(q, r, return_length=True)
+    return Neighbors(jnp.asarray(idx, jnp.int32), jnp.asarray(mask), jnp.asarray(bool(np.any(count > k))),
+                     jnp.asarray(int(np.max(count)), jnp.int32))
+
+
+def check_overflow(nbrs: Neighbors) -> Neighbors:
+    """Raise (under jit via `eqx.error_if`) when the neighbour list dropped in-radius points."""
+    return eqx.error_if(nbrs, nbrs.overflow, "neighbour list overflow: more than K points within the radius; "
+                        "increase k (capacity)")
+
+
+class Graph(eqx.Module):
+    """Padded graph with static shapes (jraph-like): edge j -> i for every (i, slot) of a
+    fixed-K neighbour list. `senders`/`receivers` (E,), `edge_mask` (E,), `n_nodes` static."""
+
+    senders: jax.Array
+    receivers: jax.Array
+    edge_mask: jax.Array
+    n_nodes: int = eqx.field(static=True)
+
+    @classmethod
+    def from_neighbors(cls, nbrs: Neighbors) -> "Graph":
+        n, k = nbrs.idx.shape
+        receivers = jnp.repeat(jnp.arange(n, dtype=jnp.int32), k)
+        return cls(nbrs.idx.reshape(-1), receivers, nbrs.mask.reshape(-1), n)
+
+    def aggregate(self, messages, reduce: str = "sum"):
+        """Masked segment sum / mean of per-edge `messages` (E, ...) onto receivers."""
+        return segment_aggregate(messages, self.receivers, self.edge_mask, self.n_nodes, reduce)
+
+    def degree(self):
+        return jax.ops.segment_sum(self.edge_mask.astype(jnp.float32), self.receivers, self.n_nodes)
+
+
+def segment_aggregate(messages, receivers, mask, n_nodes: int, reduce: str = "sum"):
+    m = jnp.where(mask.reshape(mask.shape + (1,) * (messages.ndim - 1)), messages, 0)
+    s = jax.ops.segment_sum(m, receivers, n_nodes)
+    if reduce == "sum":
+        return s
+    if reduce == "mean":
+        deg = jax.ops.segment_sum(mask.astype(messages.dtype), receivers, n_nodes)
+        return s / jnp.maximum(deg, 1).reshape((-1,) + (1,) * (messages.ndim - 1))
+    raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def farthest_point_sampling(points, n: int, start: int | jax.Array = 0):
+    """Indices (n,) of a farthest-point sample of `points` (N, d), starting from index `start`."""
+    N = points.shape[0]
+    idx0 = jnp.zeros((n,), jnp.int32).at[0].set(start)
+    d0 = jnp.sum((points - points[start]) ** 2, -1)
+
+    def body(i, carry):
+        idx, d = carry
+        j = jnp.argmax(d).astype(jnp.int32)
+        idx = idx.at[i].set(j)
+        d = jnp.minimum(d, jnp.sum((points - points[j]) ** 2, -1))
+        return idx, d
+
+    idx, _ = jax.lax.fori_loop(1, n, body, (idx0, d0))
+    del N
+    return idx
+
+
+def random_sampling(key, n_points: int, n: int):
+    """n distinct random indices out of n_points (sorted)."""
+    return jnp.sort(jax.random.choice(key, n_points, (n,), replace=False)).astype(jnp.int32)
+
+
+def scaled_radius(radius: float, n_full: int, n_sparse: int, dim: int = 2) -> float:
+    """Radius for a sparse graph: R_s = R (N / n)^(1/d), keeping the neighbour count constant."""
+    return float(radius) * (n_full / n_sparse) ** (1.0 / dim)
+
+
+def connected_components(points, r: float) -> int:
+    """Number of connected components of the radius-r graph (host, cKDTree + scipy.sparse.csgraph)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as cc
+    from scipy.spatial import cKDTree
+
+    pts = np.asarray(points, np.float64)
+    pairs = cKDTree(pts).query_pairs(r, output_type="ndarray")
+    m = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(pts), len(pts)))
+    return int(cc(m, directed=False)[0])
+
+
+def sample_reduced_graph(points, n: int, radius: float, *, method: str = "fps", key=None, check: bool = True,
+                         max_tries: int = 5):
+    """Sample n of the N `points` (method "fps" or "random") and return (indices, R_s) with
+    R_s = radius (N/n)^(1/d). With `check`, the radius is grown by 10 % until the sparse radius graph
+    is one connected component (at most `max_tries` times; a warning is issued if it still is not)."""
+    pts = jnp.asarray(points)
+    N, d = pts.shape
+    if method == "fps":
+        start = 0 if key is None else int(jax.random.randint(key, (), 0, N))
+        idx = farthest_point_sampling(pts, n, start)
+    elif method == "random":
+        idx = random_sampling(jax.random.key(0) if key is None else key, N, n)
+    else:
+        raise ValueError(f"method must be 'fps' or 'random', got {method!r}")
+    rs = scaled_radius(radius, N, n, d)
+    if check:
+        sub = np.asarray(pts)[np.asarray(idx)]
+        for _ in range(max_tries):
+            if connected_components(sub, rs) == 1:
+                break
+            rs *= 1.1
+        else:
+            import warnings
+
+            warnings.warn(f"reduced graph still has {connected_components(sub, rs)} components at R_s={rs:.4g}")
+    return idx, rs

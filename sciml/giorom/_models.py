@@ -1,0 +1,308 @@
+"""GNS baseline and the GIOROM stepper (static-shape graphs, GNS input features)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._decoder import KernelDecoder
+from ._graph import cell_list_neighbors, radius_neighbors
+from ._nn import MLP, ConvOperator, FNO2d, Linear
+
+N_TYPES = 9
+TYPE_DIM = 16
+C_WINDOW = 5  # velocities in the input window (6 positions)
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalisation:
+    """Statistics (GNS metadata) and bounds; hashable so it can be a static field."""
+
+    vel_mean: tuple
+    vel_std: tuple
+    acc_mean: tuple
+    acc_std: tuple
+    bounds: tuple
+    noise_std: float = 0.0
+
+    @classmethod
+    def from_metadata(cls, md: dict, noise_std: float = 0.0) -> "Normalisation":
+        t = lambda a: tuple(float(v) for v in a)  # noqa: E731
+        return cls(t(md["vel_mean"]), t(md["vel_std"]), t(md["acc_mean"]), t(md["acc_std"]),
+                   tuple(t(b) for b in md["bounds"]), float(noise_std))
+
+    def vel_scale(self, dtype):
+        s = np.sqrt(np.square(self.vel_std) + self.noise_std**2)
+        return jnp.asarray(self.vel_mean, dtype), jnp.asarray(s, dtype)
+
+    def acc_scale(self, dtype):
+        s = np.sqrt(np.square(self.acc_std) + self.noise_std**2)
+        return jnp.asarray(self.acc_mean, dtype), jnp.asarray(s, dtype)
+
+    @property
+    def dim(self) -> int:
+        return len(self.bounds)
+
+
+def node_features(window, type_emb, norm: Normalisation, radius: float):
+    """GNS node features from a (C+1, n, d) window: normalised velocities (C d), wall distances
+    / R clipped to [-1, 1] (2 d), type embedding (16)."""
+    dtype = window.dtype
+    vm, vs = norm.vel_scale(dtype)
+    vel = (window[1:] - window[:-1] - vm) / vs  # (C, n, d)
+    n = window.shape[1]
+    vel = jnp.swapaxes(vel, 0, 1).reshape(n, -1)
+    last = window[-1]
+    lo = jnp.asarray([b[0] for b in norm.bounds], dtype)
+    hi = jnp.asarray([b[1] for b in norm.bounds], dtype)
+    walls = jnp.clip(jnp.concatenate([(last - lo) / radius, (hi - last) / radius], -1), -1.0, 1.0)
+    return jnp.concatenate([vel, walls, type_emb.astype(dtype)], -1)
+
+
+def edge_geometry(x, idx, radius):
+    """Relative positions (x_i - x_j)/R (n, K, d) and their norm (n, K, 1)."""
+    rel = (x[:, None, :] - x[idx]) / radius
+    return rel, jnp.sqrt(jnp.sum(rel**2, -1, keepdims=True) + 1e-12)
+
+
+def edge_mlp(mlp: MLP, h, idx, e):
+    """mlp([h_i, h_j, e_ij]) over a (n, K) neighbour list, with the first layer split so the node
+    parts are multiplied once per node instead of once per edge."""
+    W, b = mlp.layers[0].weight, mlp.layers[0].bias
+    L = h.shape[-1]
+    pre = (h @ W[:L])[:, None, :] + (h @ W[L:2 * L])[idx] + e @ W[2 * L:] + b
+    return mlp.tail(pre)
+
+
+def _masked_sum(m, mask):
+    return jnp.sum(jnp.where(mask[..., None], m, 0.0), axis=1)
+
+
+class GNS(eqx.Module):
+    """Encode-process-decode GNS (Sanchez-Gonzalez et al. 2020) on a fixed-K radius graph.
+
+    `__call__(window, particle_type)` maps a (6, N, d) position window to normalised accelerations
+    (N, d). The neighbour list is a jit cell list on the last positions (`n_cells`, `cell_capacity`)."""
+
+    type_embedding: jax.Array
+    node_enc: MLP
+    edge_enc: MLP
+    edge_mlps: list
+    node_mlps: list
+    decoder: MLP
+    norm: Normalisation = eqx.field(static=True)
+    radius: float = eqx.field(static=True)
+    k: int = eqx.field(static=True)
+    n_cells: tuple = eqx.field(static=True)
+    cell_capacity: int = eqx.field(static=True)
+
+    def __init__(self, metadata: dict, *, latent: int = 32, n_mp: int = 3, mlp_depth: int = 2, k: int = 24,
+                 noise_std: float = 3e-4, radius: float | None = None, cell_capacity: int = 16, key,
+                 dtype=jnp.float32):
+        norm = Normalisation.from_metadata(metadata, noise_std)
+        d = norm.dim
+        keys = jax.random.split(key, 4 + 2 * n_mp)
+        self.type_embedding = 0.1 * jax.random.normal(keys[0], (N_TYPES, TYPE_DIM), dtype)
+        self.node_enc = MLP(TYPE_DIM + (C_WINDOW + 2) * d, latent, latent, mlp_depth, key=keys[1], dtype=dtype)
+        self.edge_enc = MLP(d + 1, latent, latent, mlp_depth, key=keys[2], dtype=dtype)
+        self.edge_mlps = [MLP(3 * latent, latent, latent, mlp_depth, key=keys[4 + i], dtype=dtype) for i in range(n_mp)]
+        self.node_mlps = [MLP(2 * latent, latent, latent, mlp_depth, key=keys[4 + n_mp + i], dtype=dtype)
+                          for i in range(n_mp)]
+        self.decoder = MLP(latent, d, latent, mlp_depth, key=keys[3], layer_norm=False, dtype=dtype)
+        self.norm = norm
+        self.radius = float(radius if radius is not None else metadata["default_connectivity_radius"])
+        self.k = int(k)
+        self.n_cells = tuple(max(1, int(math.floor((b[1] - b[0]) / self.radius))) for b in norm.bounds)
+        self.cell_capacity = int(cell_capacity)
+
+    def neighbors(self, x):
+        return cell_list_neighbors(x, self.radius, self.k, bounds=self.norm.bounds, n_cells=self.n_cells,
+                                   cell_capacity=self.cell_capacity)
+
+    def __call__(self, window, particle_type, nbrs=None):
+        x = window[-1]
+        nbrs = self.neighbors(x) if nbrs is None else nbrs
+        idx, mask = nbrs.idx, nbrs.mask
+        h = self.node_enc(node_features(window, self.type_embedding[particle_type], self.norm, self.radius))
+        rel, dist = edge_geometry(x, idx, self.radius)
+        e = self.edge_enc(jnp.concatenate([rel, dist], -1))
+        for em, nm in zip(self.edge_mlps, self.node_mlps):
+            e = e + edge_mlp(em, h, idx, e)
+            h = h + nm(jnp.concatenate([h, _masked_sum(e, mask)], -1))
+        return self.decoder(h)
+
+
+class INLayer(eqx.Module):
+    """Interaction-network layer: m_ij = MLP([h_i, h_j, e_ij]); mean of m_ij/(1+|d_ij|/R);
+    h <- h + MLP([h, m]) + SSG(h) (one-hop simple spectral graph conv, alpha 0.7); e <- e + m."""
+
+    msg: MLP
+    upd: MLP
+    ssg: Linear
+    alpha: float = eqx.field(static=True)
+
+    def __init__(self, latent: int, depth: int, *, key, alpha: float = 0.7, dtype=jnp.float32):
+        k1, k2, k3 = jax.random.split(key, 3)
+        self.msg = MLP(3 * latent, latent, latent, depth, key=k1, dtype=dtype)
+        self.upd = MLP(2 * latent, latent, latent, depth, key=k2, dtype=dtype)
+        self.ssg = Linear(latent, latent, key=k3, scale=0.1, dtype=dtype)
+        self.alpha = alpha
+
+    def __call__(self, h, e, idx, mask, dist):
+        cnt = jnp.maximum(mask.sum(1, keepdims=True), 1).astype(h.dtype)
+        hj = h[idx]
+        m = edge_mlp(self.msg, h, idx, e)
+        agg = _masked_sum(m / (1.0 + dist), mask) / cnt
+        hn = _masked_sum(hj, mask) / cnt
+        h = h + self.upd(jnp.concatenate([h, agg], -1)) + self.ssg(self.alpha * h + (1 - self.alpha) * hn)
+        return h, e + m
+
+
+def grid_points(bounds, shape, dtype=jnp.float32):
+    """Cell-centred points of a regular grid over `bounds`: (H, W, d)."""
+    axes = [jnp.asarray(b[0] + (np.arange(s) + 0.5) * (b[1] - b[0]) / s, dtype) for b, s in zip(bounds, shape)]
+    return jnp.stack(jnp.meshgrid(*axes, indexing="ij"), -1)
+
+
+class GIOROM(eqx.Module):
+    """GIOROM time-stepper on a sparse sampled graph plus an arbitrary-point decoder.
+
+    Pipeline: GNS features -> encoders -> `n_mp` IN layers -> GNO encoder to a latent grid (kernel on
+    y - x, |y - x| and node features; normalised by the in-radius count; a density channel marks empty
+    cells) -> FNO (or conv) operator -> GNO decoder back to the nodes (kernel on x - y over the 4^d
+    surrounding grid nodes) -> projection added to the pre-grid features -> `n_mp` IN layers ->
+    normalised acceleration. `query_decoder` evaluates positions at arbitrary rest positions.
+
+    **Arguments:** `metadata` (GNS dict of the full data set), `n_full` (N), `n_sample` (n),
+    `latent`, `n_mp`, `grid` (latent grid shape), `operator` ("fno" or "conv"), `k` (neighbour cap of
+    the sparse graph), `radius` (default R (N/n)^(1/d)), `sampling` ("fps" or "random").
+    """
+
+    type_embedding: jax.Array
+    node_enc: MLP
+    edge_enc: MLP
+    proc1: list
+    gno_kernel: MLP
+    operator: eqx.Module
+    dec_kernel: MLP
+    dec_value: Linear
+    projection: MLP
+    proc2: list
+    decoder: MLP
+    query_decoder: KernelDecoder
+    norm: Normalisation = eqx.field(static=True)
+    radius: float = eqx.field(static=True)
+    k: int = eqx.field(static=True)
+    n_sample: int = eqx.field(static=True)
+    n_full: int = eqx.field(static=True)
+    sampling: str = eqx.field(static=True)
+    grid_shape: tuple = eqx.field(static=True)
+    r_gno: float = eqx.field(static=True)
+    k_gno: int = eqx.field(static=True)
+
+    def __init__(self, metadata: dict, *, n_full: int, n_sample: int, latent: int = 64, n_mp: int = 2,
+                 mlp_depth: int = 1, grid: tuple = (16, 16), grid_channels: int = 32, operator: str = "fno",
+                 modes: int = 8, k: int = 16, k_gno: int = 16, radius: float | None = None, noise_std: float = 3e-4,
+                 sampling: str = "fps", decoder_kind: str = "mls", decoder_k: int = 12, key,
+                 dtype=jnp.float32):
+        norm = Normalisation.from_metadata(metadata, noise_std)
+        d = norm.dim
+        if len(grid) != d:
+            raise ValueError(f"grid must have {d} entries, got {grid}")
+        R = float(metadata["default_connectivity_radius"])
+        self.radius = float(radius if radius is not None else R * (n_full / n_sample) ** (1.0 / d))
+        keys = list(jax.random.split(key, 12 + 2 * n_mp))
+        self.type_embedding = 0.1 * jax.random.normal(keys[0], (N_TYPES, TYPE_DIM), dtype)
+        self.node_enc = MLP(TYPE_DIM + (C_WINDOW + 2) * d, latent, latent, 2, key=keys[1], dtype=dtype)
+        self.edge_enc = MLP(d + 1, latent, latent, 2, key=keys[2], dtype=dtype)
+        self.proc1 = [INLayer(latent, mlp_depth, key=keys[12 + i], dtype=dtype) for i in range(n_mp)]
+        self.proc2 = [INLayer(latent, mlp_depth, key=keys[12 + n_mp + i], dtype=dtype) for i in range(n_mp)]
+        self.gno_kernel = MLP(d + 1 + latent, grid_channels, 64, 2, key=keys[3], layer_norm=False, activation="gelu",
+                              dtype=dtype)
+        if operator == "fno":
+            self.operator = FNO2d(grid_channels + 1, grid_channels, grid_channels, modes, key=keys[4], dtype=dtype)
+        elif operator == "conv":
+            self.operator = ConvOperator(grid_channels + 1, grid_channels, grid_channels, key=keys[4], dtype=dtype)
+        else:
+            raise ValueError(f"operator must be 'fno' or 'conv', got {operator!r}")
+        self.dec_kernel = MLP(d + 1, latent, 32, 2, key=keys[5], layer_norm=False, activation="gelu", dtype=dtype)
+        self.dec_value = Linear(grid_channels, latent, key=keys[6], dtype=dtype)
+        self.projection = MLP(latent, latent, 2 * latent, 1, key=keys[7], layer_norm=False, out_scale=0.1, dtype=dtype)
+        self.decoder = MLP(latent, d, latent, 2, key=keys[8], layer_norm=False, dtype=dtype)
+        bw = 0.5 * self.radius
+        self.query_decoder = KernelDecoder(bw, k=decoder_k, kind=decoder_kind, key=keys[9], dtype=dtype)
+        self.norm = norm
+        self.k = int(k)
+        self.k_gno = int(k_gno)
+        self.n_sample = int(n_sample)
+        self.n_full = int(n_full)
+        if sampling not in ("fps", "random"):
+            raise ValueError(f"sampling must be 'fps' or 'random', got {sampling!r}")
+        self.sampling = sampling
+        self.grid_shape = tuple(int(g) for g in grid)
+        spacing = min((b[1] - b[0]) / g for b, g in zip(norm.bounds, grid))
+        self.r_gno = 0.6 * spacing
+
+    def neighbors(self, x):
+        return radius_neighbors(x, self.radius, self.k)
+
+    def _grid_encode(self, x, h):
+        Y = grid_points(self.norm.bounds, self.grid_shape, x.dtype)
+        Yf = Y.reshape(-1, Y.shape[-1])
+        nb = radius_neighbors(x, self.r_gno, self.k_gno, query=Yf)
+        rel = (Yf[:, None, :] - x[nb.idx]) / self.r_gno
+        dist = jnp.sqrt(jnp.sum(rel**2, -1, keepdims=True) + 1e-12)
+        f = self.gno_kernel(jnp.concatenate([rel, dist, h[nb.idx]], -1))
+        cnt = nb.mask.sum(1, keepdims=True).astype(x.dtype)
+        f = _masked_sum(f, nb.mask) / jnp.maximum(cnt, 1.0)
+        f = jnp.concatenate([f, cnt / self.k_gno], -1)
+        return f.reshape(*self.grid_shape, -1)
+
+    def _grid_decode(self, x, g):
+        d = x.shape[-1]
+        lo = jnp.asarray([b[0] for b in self.norm.bounds], x.dtype)
+        hi = jnp.asarray([b[1] for b in self.norm.bounds], x.dtype)
+        shape = jnp.asarray(self.grid_shape)
+        sp = (hi - lo) / shape
+        s = (x - lo) / sp - 0.5
+        base = jnp.floor(s).astype(jnp.int32) - 1
+        offs = np.array(np.meshgrid(*[np.arange(4)] * d, indexing="ij")).reshape(d, -1).T  # (4^d, d)
+        node = base[:, None, :] + offs[None]  # (n, 16, d)
+        valid = jnp.all((node >= 0) & (node < shape), -1)
+        node = jnp.clip(node, 0, shape - 1)
+        ypos = lo + (node + 0.5) * sp
+        rel = (x[:, None, :] - ypos) / (2 * sp)
+        dist = jnp.sqrt(jnp.sum(rel**2, -1, keepdims=True) + 1e-12)
+        kern = self.dec_kernel(jnp.concatenate([rel, dist], -1))  # (n, 16, L)
+        gv = self.dec_value(g[tuple(node[..., i] for i in range(d))])  # (n, 16, L)
+        cnt = jnp.maximum(valid.sum(1, keepdims=True), 1).astype(x.dtype)
+        return _masked_sum(kern * gv, valid) / cnt
+
+    def __call__(self, window, particle_type, nbrs=None):
+        """Normalised accelerations (n, d) of the sparse nodes from their (C+1, n, d) window."""
+        x = window[-1]
+        nbrs = self.neighbors(x) if nbrs is None else nbrs
+        idx, mask = nbrs.idx, nbrs.mask
+        h = self.node_enc(node_features(window, self.type_embedding[particle_type], self.norm, self.radius))
+        rel, dist = edge_geometry(x, idx, self.radius)
+        e = self.edge_enc(jnp.concatenate([rel, dist], -1))
+        for layer in self.proc1:
+            h, e = layer(h, e, idx, mask, dist)
+        g = self.operator(self._grid_encode(x, h))
+        h = h + self.projection(self._grid_decode(x, g))
+        for layer in self.proc2:
+            h, e = layer(h, e, idx, mask, dist)
+        return self.decoder(h)
+
+
+def integrate(model, window, acc_norm):
+    """Semi-implicit Euler at unit dt: v' = v + a, x' = x + v' (a de-normalised)."""
+    am, ast = model.norm.acc_scale(window.dtype)
+    acc = acc_norm * ast + am
+    v = window[-1] - window[-2] + acc
+    return window[-1] + v

@@ -1,0 +1,406 @@
+"""Physics-Informed Gaussian models: Gaussian feature embedding + tiny tanh MLP.
+
+The solution is ``u(x) = MLP(FE(z(x)))`` where ``z`` maps the problem's box affinely onto ``[-1, 1]^d`` and
+
+    FE(z) = sum_i f_i * G_i(z),   G_i(z) = exp(-1/2 (z - mu_i)^T P_i (z - mu_i))
+
+with *unnormalised* Gaussians. Two layouts share one code path (arrays carry a leading channel axis ``C``):
+
+- ``"shared"``: ``C = 1``; N Gaussians each carry a k-vector ``f_i`` (``FE = G(z) @ F``, one matmul);
+- ``"per_channel"``: ``C = k``; channel ``c`` has its own N Gaussians and scalar weights (the reference
+  code's layout, k*N Gaussians in total).
+
+The precision ``P_i`` is diagonal (``1/sigma^2`` with ``sigma = sigma_min + exp(log_sigma) > 0`` always)
+or full (``P = L L^T`` with ``L`` lower triangular, diagonal ``1/sigma`` and free strictly-lower entries:
+a Cholesky factor of the precision with a positive diagonal, so ``P`` is always SPD).
+
+Feature derivatives are closed form: with ``g = P (z - mu)``,
+``dG/dz_i = -G g_i`` and ``d2G/dz_i dz_j = G (g_i g_j - P_ij)``; the MLP is composed with them by
+(nested) ``jax.jvp`` along the feature tangents, so no autodiff runs through the N-sized sum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+Derivative = tuple[int, ...]  # () value, (i,) first, (i, j) second derivative (i <= j)
+
+__all__ = [
+    "BoxNormaliser",
+    "GaussianEmbedding",
+    "TanhMLP",
+    "PIG",
+    "MLPPINN",
+    "normalise_required",
+]
+
+
+def normalise_required(required: Iterable[Derivative]) -> tuple[Derivative, ...]:
+    """Sort derivative requests, put (i, j) with i <= j and always include the value ``()``."""
+    out = {()}
+    for r in required:
+        r = tuple(int(a) for a in r)
+        if len(r) > 2:
+            raise ValueError(f"only derivatives up to second order are supported, got {r}")
+        out.add(tuple(sorted(r)))
+    return tuple(sorted(out, key=lambda t: (len(t), t)))
+
+
+class BoxNormaliser(eqx.Module):
+    """Affine map of the box ``[lower, upper]`` onto ``[-1, 1]^d`` (static, never trained)."""
+
+    lower: tuple[float, ...] = eqx.field(static=True)
+    upper: tuple[float, ...] = eqx.field(static=True)
+
+    def __check_init__(self):
+        if len(self.lower) != len(self.upper):
+            raise ValueError("lower and upper must have the same length")
+        if any(u <= lo for lo, u in zip(self.lower, self.upper)):
+            raise ValueError(f"empty box: lower={self.lower}, upper={self.upper}")
+
+    @property
+    def ndim(self) -> int:
+        return len(self.lower)
+
+    def scale(self, dtype) -> Array:
+        """dz_i/dx_i."""
+        return jnp.asarray([2.0 / (u - lo) for lo, u in zip(self.lower, self.upper)], dtype)
+
+    def __call__(self, x: Float[Array, "... d"]) -> Float[Array, "... d"]:
+        lo = jnp.asarray(self.lower, x.dtype)
+        return (x - lo) * self.scale(x.dtype) - 1.0
+
+    def inverse(self, z: Float[Array, "... d"]) -> Float[Array, "... d"]:
+        lo = jnp.asarray(self.lower, z.dtype)
+        return (z + 1.0) / self.scale(z.dtype) + lo
+
+
+def _glorot_normal(key, fan_in, fan_out, dtype):
+    std = math.sqrt(2.0 / (fan_in + fan_out))
+    return std * jax.random.normal(key, (fan_out, fan_in), dtype)
+
+
+class TanhMLP(eqx.Module):
+    """A small tanh MLP ``in -> width x depth -> out`` with Glorot-normal weights and zero biases."""
+
+    weights: tuple[Array, ...]
+    biases: tuple[Array, ...]
+
+    def __init__(self, in_size: int, out_size: int, width: int, depth: int, *, key: PRNGKeyArray, dtype=jnp.float32):
+        sizes = [in_size] + [width] * depth + [out_size]
+        keys = jax.random.split(key, len(sizes) - 1)
+        self.weights = tuple(_glorot_normal(k, a, b, dtype) for k, a, b in zip(keys, sizes[:-1], sizes[1:]))
+        self.biases = tuple(jnp.zeros((b,), dtype) for b in sizes[1:])
+
+    def __call__(self, h: Float[Array, " n"]) -> Float[Array, " m"]:
+        for w, b in zip(self.weights[:-1], self.biases[:-1]):
+            h = jnp.tanh(w @ h + b)
+        return self.weights[-1] @ h + self.biases[-1]
+
+
+def _compose_jet(fn, h, first: dict, second: dict, required: tuple[Derivative, ...]) -> dict:
+    """Chain rule for ``u = fn(h(x))`` given h's value, first and second derivatives.
+
+    ``u_i = J v_i`` and ``u_ij = v_i^T H v_j + J h_ij`` (J, H: gradient/Hessian of the scalar ``fn``),
+    computed by nested jvp.
+    """
+
+    def f(hh):
+        return fn(hh)
+
+    out = {(): f(h)}
+    for r in required:
+        if len(r) == 1:
+            i = r[0]
+            out[r] = jax.jvp(f, (h,), (first[i],))[1]
+        elif len(r) == 2:
+            i, j = r
+
+            def dir_i(hh, i=i):
+                return jax.jvp(f, (hh,), (first[i],))[1]
+
+            hess = jax.jvp(dir_i, (h,), (first[j],))[1]
+            out[r] = hess + jax.jvp(f, (h,), (second[r],))[1]
+    return out
+
+
+class GaussianEmbedding(eqx.Module):
+    """N trainable Gaussians in normalised coordinates producing a k-vector of features.
+
+    **Arguments:**
+    - `ndim`: input dimension d.
+    - `n_gaussians`: N (per channel for `layout="per_channel"`).
+    - `n_features`: k, the feature dimension fed to the MLP.
+    - `layout`: `"shared"` (N Gaussians with k-vector weights) or `"per_channel"` (k x N Gaussians).
+    - `covariance`: `"diagonal"` or `"full"`.
+    - `sigma0`: initial scale (normalised units; the box is [-1,1]^d). `sigma_min` is a hard floor.
+    - `weight_std`: std of the initial feature weights (N(0, weight_std^2)).
+    """
+
+    means: Float[Array, "C N d"]
+    log_sigma: Float[Array, "C N d"]
+    weights: Float[Array, "C N m"]
+    offdiag: Float[Array, "C N d d"] | None
+    layout: str = eqx.field(static=True)
+    covariance: str = eqx.field(static=True)
+    sigma_min: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        ndim: int,
+        n_gaussians: int,
+        n_features: int = 4,
+        *,
+        layout: Literal["shared", "per_channel"] = "shared",
+        covariance: Literal["diagonal", "full"] = "diagonal",
+        sigma0: float | tuple[float, ...] = 0.1,
+        sigma_min: float = 1e-4,
+        weight_std: float = 0.01,
+        key: PRNGKeyArray,
+        dtype=jnp.float32,
+    ):
+        if layout not in ("shared", "per_channel"):
+            raise ValueError(f"layout must be 'shared' or 'per_channel', got {layout!r}")
+        if covariance not in ("diagonal", "full"):
+            raise ValueError(f"covariance must be 'diagonal' or 'full', got {covariance!r}")
+        s0 = jnp.broadcast_to(jnp.asarray(sigma0, dtype), (ndim,))
+        if bool(jnp.any(s0 <= sigma_min)):
+            raise ValueError(f"sigma0={sigma0} must exceed sigma_min={sigma_min}")
+        c, m = (1, n_features) if layout == "shared" else (n_features, 1)
+        k1, k2 = jax.random.split(key)
+        self.means = jax.random.uniform(k1, (c, n_gaussians, ndim), dtype, -1.0, 1.0)
+        self.log_sigma = jnp.broadcast_to(jnp.log(s0 - sigma_min), (c, n_gaussians, ndim)).astype(dtype)
+        self.weights = weight_std * jax.random.normal(k2, (c, n_gaussians, m), dtype)
+        self.offdiag = jnp.zeros((c, n_gaussians, ndim, ndim), dtype) if covariance == "full" else None
+        self.layout = layout
+        self.covariance = covariance
+        self.sigma_min = float(sigma_min)
+
+    @property
+    def ndim(self) -> int:
+        return self.means.shape[-1]
+
+    @property
+    def n_features(self) -> int:
+        return self.means.shape[0] * self.weights.shape[-1]
+
+    @property
+    def n_total(self) -> int:
+        """Total number of Gaussians (C*N)."""
+        return self.means.shape[0] * self.means.shape[1]
+
+    @property
+    def sigma(self) -> Float[Array, "C N d"]:
+        """Per-axis scales; ``sigma >= sigma_min > 0`` for every value of the parameters."""
+        return self.sigma_min + jnp.exp(self.log_sigma)
+
+    def cholesky(self) -> Float[Array, "C N d d"]:
+        """Lower-triangular L with precision ``P = L L^T`` (diagonal ``1/sigma``)."""
+        inv = 1.0 / self.sigma
+        eye = jnp.eye(self.ndim, dtype=inv.dtype)
+        lower = jnp.tril(self.offdiag, -1) if self.offdiag is not None else 0.0
+        return inv[..., None] * eye + lower
+
+    def precision(self) -> Float[Array, "C N d d"]:
+        if self.covariance == "diagonal":
+            return jax.vmap(jax.vmap(jnp.diag))(1.0 / self.sigma**2)
+        L = self.cholesky()
+        return L @ jnp.swapaxes(L, -1, -2)
+
+    def with_full_covariance(self) -> "GaussianEmbedding":
+        """The same Gaussians with a trainable full covariance (for fine-tuning after a diagonal run)."""
+        if self.covariance == "full":
+            return self
+        new = object.__new__(GaussianEmbedding)
+        for f in dataclasses.fields(self):
+            object.__setattr__(new, f.name, getattr(self, f.name))
+        object.__setattr__(new, "offdiag", jnp.zeros(self.means.shape + (self.ndim,), self.means.dtype))
+        object.__setattr__(new, "covariance", "full")
+        return new
+
+    # -- single point ------------------------------------------------------------------------------
+    def _gauss(self, z):
+        """G (C,N), g = P r (C,N,d) and a function giving P_ij (C,N)."""
+        r = z - self.means
+        if self.covariance == "diagonal":
+            s = self.sigma
+            dd = r / s
+            G = jnp.exp(-0.5 * jnp.sum(dd * dd, axis=-1))
+            g = dd / s
+            inv2 = 1.0 / (s * s)
+
+            def p(i, j):
+                return inv2[..., i] if i == j else None
+
+        else:
+            L = self.cholesky()
+            y = jnp.einsum("cnij,cni->cnj", L, r)  # L^T r
+            G = jnp.exp(-0.5 * jnp.sum(y * y, axis=-1))
+            g = jnp.einsum("cnij,cnj->cni", L, y)  # L L^T r
+            P = L @ jnp.swapaxes(L, -1, -2)
+
+            def p(i, j):
+                return P[..., i, j]
+
+        return G, g, p
+
+    def _reduce(self, a: Float[Array, "C N"]) -> Float[Array, " k"]:
+        return jnp.einsum("cn,cnm->cm", a, self.weights).reshape(-1)
+
+    def __call__(self, z: Float[Array, " d"]) -> Float[Array, " k"]:
+        """Features at one normalised point."""
+        G, _, _ = self._gauss(z)
+        return self._reduce(G)
+
+    def jet(self, z: Float[Array, " d"], required: tuple[Derivative, ...]):
+        """Features and their closed-form derivatives w.r.t. z at one point.
+
+        Returns ``(FE, first: {i: dFE/dz_i}, second: {(i,j): d2FE/dz_i dz_j})``.
+        """
+        G, g, p = self._gauss(z)
+        axes = sorted({a for r in required for a in r})
+        first = {i: -self._reduce(G * g[..., i]) for i in axes}
+        second = {}
+        for r in required:
+            if len(r) == 2:
+                i, j = r
+                h = g[..., i] * g[..., j]
+                pij = p(i, j)
+                if pij is not None:
+                    h = h - pij
+                second[r] = self._reduce(G * h)
+        return self._reduce(G), first, second
+
+
+class PIG(eqx.Module):
+    """Physics-Informed Gaussians: ``u(x) = MLP(FE(normalise(x)))``.
+
+    **Arguments:**
+    - `lower`, `upper`: the input box (normally the problem's domain).
+    - `n_gaussians`, `n_features`, `layout`, `covariance`, `sigma0`, `sigma_min`, `weight_std`: see
+      [`GaussianEmbedding`][].
+    - `width`, `depth`: MLP hidden width and number of hidden layers (default 16 x 1, as in the paper).
+    - `key`, `dtype`.
+
+    `model(x)` evaluates one point ``x`` of shape ``(d,)``; `model.derivatives(xs, required)` returns the
+    value and requested derivatives at a batch of points (closed-form features + jvp through the MLP);
+    `model.predict(xs, chunk_size=...)` evaluates many points in bounded memory.
+    """
+
+    normaliser: BoxNormaliser
+    embedding: GaussianEmbedding
+    mlp: TanhMLP
+
+    def __init__(
+        self,
+        lower,
+        upper,
+        n_gaussians: int = 400,
+        n_features: int = 4,
+        *,
+        layout: Literal["shared", "per_channel"] = "shared",
+        covariance: Literal["diagonal", "full"] = "diagonal",
+        sigma0: float = 0.1,
+        sigma_min: float = 1e-4,
+        weight_std: float = 0.01,
+        width: int = 16,
+        depth: int = 1,
+        key: PRNGKeyArray,
+        dtype=jnp.float32,
+    ):
+        self.normaliser = BoxNormaliser(tuple(float(v) for v in lower), tuple(float(v) for v in upper))
+        k1, k2 = jax.random.split(key)
+        self.embedding = GaussianEmbedding(
+            self.normaliser.ndim, n_gaussians, n_features, layout=layout, covariance=covariance,
+            sigma0=sigma0, sigma_min=sigma_min, weight_std=weight_std, key=k1, dtype=dtype,
+        )
+        self.mlp = TanhMLP(n_features, 1, width, depth, key=k2, dtype=dtype)
+
+    @property
+    def ndim(self) -> int:
+        return self.normaliser.ndim
+
+    def _head(self, h):
+        return self.mlp(h)[0]
+
+    def __call__(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+        return self._head(self.embedding(self.normaliser(x)))
+
+    def point_jet(self, x: Float[Array, " d"], required: tuple[Derivative, ...]) -> dict:
+        """Value and derivatives (w.r.t. the *unnormalised* x) at one point."""
+        required = normalise_required(required)
+        s = self.normaliser.scale(x.dtype)
+        fe, first, second = self.embedding.jet(self.normaliser(x), required)
+        first = {i: v * s[i] for i, v in first.items()}
+        second = {r: v * s[r[0]] * s[r[1]] for r, v in second.items()}
+        return _compose_jet(self._head, fe, first, second, required)
+
+    def derivatives(self, xs: Float[Array, "P d"], required) -> dict:
+        """``{(): u, (i,): u_i, (i, j): u_ij}`` at a batch of points, each of shape (P,)."""
+        required = normalise_required(required)
+        return jax.vmap(lambda x: self.point_jet(x, required))(xs)
+
+    def predict(self, xs: Float[Array, "P d"], chunk_size: int | None = 4096) -> Float[Array, " P"]:
+        """Evaluate at many points; ``chunk_size`` bounds memory to chunk_size x (total Gaussians)."""
+        return _chunked_map(self, xs, chunk_size)
+
+
+class MLPPINN(eqx.Module):
+    """Plain tanh MLP PINN (the baseline) on box-normalised inputs; derivatives by autodiff (jvp)."""
+
+    normaliser: BoxNormaliser
+    mlp: TanhMLP
+
+    def __init__(self, lower, upper, *, width: int = 128, depth: int = 4, key: PRNGKeyArray, dtype=jnp.float32):
+        self.normaliser = BoxNormaliser(tuple(float(v) for v in lower), tuple(float(v) for v in upper))
+        self.mlp = TanhMLP(self.normaliser.ndim, 1, width, depth, key=key, dtype=dtype)
+
+    @property
+    def ndim(self) -> int:
+        return self.normaliser.ndim
+
+    def __call__(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+        return self.mlp(self.normaliser(x))[0]
+
+    def point_jet(self, x, required) -> dict:
+        return autodiff_jet(self, x, normalise_required(required))
+
+    def derivatives(self, xs, required) -> dict:
+        required = normalise_required(required)
+        return jax.vmap(lambda x: self.point_jet(x, required))(xs)
+
+    def predict(self, xs, chunk_size: int | None = 16384):
+        return _chunked_map(self, xs, chunk_size)
+
+
+def autodiff_jet(fn, x, required: tuple[Derivative, ...]) -> dict:
+    """Reference derivatives of a scalar function by plain (nested forward-mode) autodiff."""
+    d = x.shape[0]
+    eye = jnp.eye(d, dtype=x.dtype)
+    out = {(): fn(x)}
+    for r in required:
+        if len(r) == 1:
+            out[r] = jax.jvp(fn, (x,), (eye[r[0]],))[1]
+        elif len(r) == 2:
+            i, j = r
+
+            def di(y, i=i):
+                return jax.jvp(fn, (y,), (eye[i],))[1]
+
+            out[r] = jax.jvp(di, (x,), (eye[j],))[1]
+    return out
+
+
+def _chunked_map(fn, xs, chunk_size):
+    xs = jnp.asarray(xs)
+    if chunk_size is None or xs.shape[0] <= chunk_size:
+        return jax.vmap(fn)(xs)
+    return jax.lax.map(fn, xs, batch_size=chunk_size)
