@@ -10,7 +10,9 @@ import numpy as np
 
 def is_concrete(x) -> bool:
     """True when `x` holds concrete values (not a tracer), so host-side checks may look at it."""
-    return not isinstance(x, jax.core.Tracer)
+    if isinstance(x, jax.core.Tracer):
+        return False
+    return getattr(x, "is_fully_addressable", True)
 
 
 def check_shape(name: str, x, shape: Sequence[int], what: str = "") -> None:

@@ -66,8 +66,11 @@ def jacobi(op) -> Callable:
     return lambda r: r * inv.astype(r.dtype)
 
 
-def _vdot(a, b):
+def _vdot_global(a, b):
     return jnp.vdot(a, b).real
+
+
+_vdot = _vdot_global
 
 
 def _maxiter(op, maxiter):
@@ -79,7 +82,8 @@ def _maxiter(op, maxiter):
     return int(maxiter)
 
 
-def _pcg_loop(op, b, x0, prec, rtol, atol, maxiter, hist_len):
+def _pcg_loop(op, b, x0, prec, rtol, atol, maxiter, hist_len, dot=None):
+    _vdot = dot or _vdot_global
     mv = op.mv
     proj = _project(op)
     P = (lambda v: proj(v)) if proj is not None else (lambda v: v)

@@ -1,0 +1,227 @@
+"""Training: GNS random-walk noise, normalised-acceleration loss, window batches, decoder fitting."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ._decoder import KernelDecoder
+from ._graph import farthest_point_sampling
+from ._models import C_WINDOW, GIOROM, integrate
+
+_TRAIN_FIT = None
+
+
+def _fit_fn():
+    """sciml.train.fit when the core provides it, else the local loop."""
+    global _TRAIN_FIT
+    if _TRAIN_FIT is None:
+        try:
+            from sciml.train import fit  # noqa: F401
+
+            _TRAIN_FIT = fit
+        except Exception:  # core not available yet
+            _TRAIN_FIT = _fit_local
+    return _TRAIN_FIT
+
+
+@dataclasses.dataclass
+class FitResult:
+    model: eqx.Module
+    opt_state: object
+    history: list
+    step: int
+
+
+def _fit_local(loss_fn, model, optimizer, data=None, steps=1000, key=None, log_every=50, progress=False,
+               callback=None, filter_spec=eqx.is_inexact_array, **_ignored):
+    """Minimal stand-in for `sciml.train.fit` (same call shape; no checkpoints or sharding)."""
+    key = jax.random.key(0) if key is None else key
+    params, static = eqx.partition(model, filter_spec)
+    opt_state = optimizer.init(params)
+
+    @jax.jit
+    def step_fn(params, opt_state, batch, k):
+        def lf(p):
+            out = loss_fn(eqx.combine(p, static), batch, k)
+            return out if isinstance(out, tuple) else (out, {})
+
+        (loss, aux), grads = jax.value_and_grad(lf, has_aux=True)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss, aux
+
+    history = []
+    for step in range(steps):
+        kb, ks = jax.random.split(jax.random.fold_in(key, step))
+        batch = data(kb, step) if data is not None else None
+        params, opt_state, loss, aux = step_fn(params, opt_state, batch, ks)
+        if step % log_every == 0 or step == steps - 1:
+            rec = {"step": step, "loss": float(loss), **{k: float(v) for k, v in aux.items()}}
+            if not np.isfinite(rec["loss"]):
+                raise FloatingPointError(f"loss became {rec['loss']} at step {step}")
+            history.append(rec)
+            if callback is not None:
+                extra = callback(step, eqx.combine(params, static), rec)
+                if extra:
+                    rec.update(extra)
+    return FitResult(eqx.combine(params, static), opt_state, history, steps)
+
+
+def random_walk_noise(key, window_shape, noise_std: float, dtype):
+    """GNS random-walk noise for a (C+1, n, d) window: velocity noise N(0, sigma/sqrt(C)) cumulated over
+    the window, positions noise its cumulative sum (first frame clean)."""
+    C = window_shape[0] - 1
+    vn = jax.random.normal(key, (C,) + tuple(window_shape[1:]), dtype) * (noise_std / np.sqrt(C))
+    vn = jnp.cumsum(vn, 0)
+    pn = jnp.cumsum(vn, 0)
+    return jnp.concatenate([jnp.zeros_like(pn[:1]), pn], 0)
+
+
+def acceleration_loss(model, batch, key, noise_std: float | None = None):
+    """Mean squared error of normalised accelerations with GNS noise and target correction.
+    `batch`: dict(window (B, C+1, n, d), target (B, n, d), particle_type (B, n))."""
+    win, tgt, ptype = batch["window"], batch["target"], batch["particle_type"]
+    sigma = model.norm.noise_std if noise_std is None else noise_std
+    keys = jax.random.split(key, win.shape[0])
+    noise = jax.vmap(lambda k: random_walk_noise(k, win.shape[1:], sigma, win.dtype))(keys)
+    noisy = win + noise
+    tgt_adj = tgt + noise[:, -1]
+    acc = tgt_adj - 2 * noisy[:, -1] + noisy[:, -2]
+    am, ast = model.norm.acc_scale(win.dtype)
+    target = (acc - am) / ast
+    pred = jax.vmap(model)(noisy, ptype)
+    loss = jnp.mean((pred - target) ** 2)
+    return loss, {"acc_mse": loss}
+
+
+def window_sampler(positions, particle_type, batch_size: int, window: int = C_WINDOW + 1):
+    """batch_fn(key, step) drawing random (trajectory, time) windows from (B, T, n, d) positions."""
+    positions = jnp.asarray(positions)
+    particle_type = jnp.asarray(particle_type, jnp.int32)
+    B, T = positions.shape[:2]
+
+    def batch_fn(key, step=0):
+        kb, kt = jax.random.split(key)
+        b = jax.random.randint(kb, (batch_size,), 0, B)
+        t = jax.random.randint(kt, (batch_size,), 0, T - window)
+
+        def one(bi, ti):
+            seq = jax.lax.dynamic_slice_in_dim(positions[bi], ti, window + 1, 0)
+            return seq[:-1], seq[-1]
+
+        w, y = jax.vmap(one)(b, t)
+        return {"window": w, "target": y, "particle_type": particle_type[b]}
+
+    return jax.jit(batch_fn)
+
+
+def sparse_subsets(positions, n: int, copies: int = 1, reference_frame: int = 0, key=None):
+    """Farthest-point subsets (copies per trajectory, different random start points) of the particles in
+    frame `reference_frame`. Returns indices (B * copies, n) and the trajectory of each row."""
+    positions = np.asarray(positions)
+    key = jax.random.key(0) if key is None else key
+    B, _, N, _ = positions.shape
+    out, owner = [], []
+    for b in range(B):
+        for c in range(copies):
+            start = 0 if c == 0 else int(jax.random.randint(jax.random.fold_in(key, b * copies + c), (), 0, N))
+            out.append(np.asarray(farthest_point_sampling(jnp.asarray(positions[b, reference_frame]), n, start)))
+            owner.append(b)
+    return np.stack(out), np.asarray(owner)
+
+
+def _steps_for_budget(step_fn_time: float, budget: float) -> int:
+    return max(1, int(budget / max(step_fn_time, 1e-6)))
+
+
+def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None = None, batch_size: int = 2,
+          learning_rate: float = 1e-3, final_learning_rate: float = 1e-4, noise_std: float | None = None,
+          copies: int = 4, key=None, log_every: int = 50, progress: bool = False, checkpoint_dir=None,
+          metrics_path=None, return_result: bool = False, **fit_kwargs):
+    """Train a [`GNS`][] or [`GIOROM`][] stepper on a `ParticleDataset` (all trajectories of equal shape).
+
+    GIOROM trains on farthest-point sparse subsets of the particles (`copies` per trajectory, chosen
+    in frame 0). Adam with exponential decay from `learning_rate` to `final_learning_rate`; loss =
+    MSE of normalised accelerations under GNS random-walk noise. With `time_budget` (seconds), the
+    number of steps is set from the measured time of a few steps. Uses `sciml.train.fit`
+    (checkpoints, resume, progress, metrics) when available.
+
+    Returns the trained model (or the fit result with `return_result=True`; `.history` holds losses).
+    """
+    key = jax.random.key(0) if key is None else key
+    pos, ptype = dataset.stacked()
+    if isinstance(model, GIOROM):
+        idx, owner = sparse_subsets(pos, model.n_sample, copies, key=jax.random.fold_in(key, 1))
+        pos = np.stack([pos[o][:, i] for o, i in zip(owner, idx)])
+        ptype = np.stack([ptype[o][i] for o, i in zip(owner, idx)])
+    pos = pos.astype(np.float32)
+    batch_fn = window_sampler(pos, ptype, batch_size)
+    loss_fn = lambda m, b, k: acceleration_loss(m, b, k, noise_std)  # noqa: E731
+
+    if time_budget is not None:
+        probe = _fit_local(loss_fn, model, optax.adam(learning_rate), batch_fn, steps=3, key=key, log_every=10**9)
+        t0 = time.perf_counter()
+        probe = _fit_local(loss_fn, model, optax.adam(learning_rate), batch_fn, steps=8, key=key, log_every=10**9)
+        per_step = (time.perf_counter() - t0) / 8
+        del probe
+        steps = _steps_for_budget(per_step, time_budget)
+    sched = optax.exponential_decay(learning_rate, max(steps, 1), final_learning_rate / learning_rate)
+    opt = optax.adam(sched)
+    fit = _fit_fn()
+    kwargs = dict(data=batch_fn, steps=steps, key=key, log_every=log_every, progress=progress)
+    if fit is not _fit_local:
+        kwargs.update(checkpoint_dir=checkpoint_dir, metrics_path=metrics_path)
+    kwargs.update(fit_kwargs)
+    res = fit(loss_fn, model, opt, **kwargs)
+    return res if return_result else res.model
+
+
+def train_decoder(decoder: KernelDecoder, dataset, subsets, owner, *, reference_frame: int = C_WINDOW, steps: int = 300,
+                  learning_rate: float = 3e-3, batch_frames: int = 8, key=None):
+    """Fit the learned kernel of a query decoder on ground-truth sparse subsets: for random frames,
+    decode all particles from the subset's displacements relative to `reference_frame`, MSE loss.
+    Returns (decoder, history)."""
+    if decoder.mlp is None:
+        return decoder, []
+    key = jax.random.key(0) if key is None else key
+    pos, _ = dataset.stacked()
+    pos = jnp.asarray(pos, jnp.float32)
+    T = pos.shape[1]
+    nbr = jnp.stack([decoder.neighbors(np.asarray(pos[o, reference_frame])[i], np.asarray(pos[o, reference_frame]))
+                     for o, i in zip(owner, subsets)])
+    subsets, owner = jnp.asarray(subsets), jnp.asarray(owner)
+
+    def loss_fn(dec, k):
+        kb, kt = jax.random.split(k)
+        r = jax.random.randint(kb, (), 0, subsets.shape[0])
+        traj = pos[owner[r]]
+        ref = traj[reference_frame]
+        sub = subsets[r]
+        coef = dec.coefficients(ref[sub], ref, nbr[r])
+        t = jax.random.randint(kt, (batch_frames,), reference_frame + 1, T)
+        disp = traj[t][:, sub] - ref[sub]
+        pred = ref + jnp.einsum("qk,bqkd->bqd", coef, disp[:, nbr[r]])
+        return jnp.mean(jnp.sum((pred - traj[t]) ** 2, -1))
+
+    params, static = eqx.partition(decoder, eqx.is_inexact_array)
+    opt = optax.adam(learning_rate)
+    state = opt.init(params)
+
+    @jax.jit
+    def step(params, state, k):
+        loss, g = jax.value_and_grad(lambda p: loss_fn(eqx.combine(p, static), k))(params)
+        upd, state = opt.update(g, state, params)
+        return optax.apply_updates(params, upd), state, loss
+
+    hist = []
+    for i in range(steps):
+        params, state, loss = step(params, state, jax.random.fold_in(key, i))
+        if i % 50 == 0 or i == steps - 1:
+            hist.append({"step": i, "loss": float(loss)})
+    return eqx.combine(params, static), hist
