@@ -1,0 +1,101 @@
+"""The core part of `sciml demo`: a 3D Poisson problem with a spherical obstacle and an air layer."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import linalg
+
+
+def sphere_air_flags(n: int, radius: float = 0.22, air_layers: int | None = None) -> np.ndarray:
+    """`n³` FLUID box with a SOLID sphere in the middle and an AIR layer at the top (z = n−1 side)."""
+    c = (np.arange(n) + 0.5) / n
+    X, Y, Z = np.meshgrid(c, c, c, indexing="ij")
+    flags = np.zeros((n, n, n), np.int8)
+    flags[(X - 0.5) ** 2 + (Y - 0.5) ** 2 + (Z - 0.45) ** 2 < radius**2] = linalg.SOLID
+    flags[:, :, n - (air_layers or max(2, n // 10)):] = linalg.AIR
+    return flags
+
+
+def plume_rhs(flags: np.ndarray, spacing: float, dtype=jnp.float32):
+    """A smooth plume-like source (two Gaussian blobs) on FLUID cells."""
+    n = flags.shape[0]
+    c = (np.arange(n) + 0.5) / n
+    X, Y, Z = np.meshgrid(c, c, c, indexing="ij")
+    b = np.exp(-((X - 0.3) ** 2 + (Y - 0.5) ** 2 + (Z - 0.2) ** 2) / 0.01)
+    b -= 0.6 * np.exp(-((X - 0.7) ** 2 + (Y - 0.4) ** 2 + (Z - 0.7) ** 2) / 0.02)
+    return jnp.asarray(np.where(flags == linalg.FLUID, b, 0.0), dtype)
+
+
+def run_demo(outdir: pathlib.Path, n: int = 48) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    flags = sphere_air_flags(n)
+    h = 1.0 / n
+    op = linalg.poisson_operator(flags, spacing=h, dtype=jnp.float32)
+    b = plume_rhs(flags, h)
+    A = op.to_scipy()
+    rows, curves = [], {}
+    solvers = {
+        "CG": jax.jit(lambda b: linalg.cg(op, b, rtol=1e-6)),
+        "Jacobi-PCG": jax.jit(lambda b: linalg.pcg(op, b, linalg.jacobi(op), rtol=1e-6)),
+    }
+    sol = None
+    for name, fn in solvers.items():
+        s = fn(b)
+        jax.block_until_ready(s.value)
+        t0 = time.perf_counter()
+        s = fn(b)
+        jax.block_until_ready(s.value)
+        dt = time.perf_counter() - t0
+        # true residual evaluated in float64 on the host (an fp32 evaluation would add its own rounding)
+        xf = np.asarray(s.value, np.float64)[flags == linalg.FLUID]
+        bf = np.asarray(b, np.float64)[flags == linalg.FLUID]
+        res = float(np.linalg.norm(bf - A @ xf) / np.linalg.norm(bf))
+        rows.append((name, int(s.iterations), res, dt))
+        hist = np.asarray(s.residual_norms)
+        curves[name] = hist[np.isfinite(hist)]
+        sol = s.value if sol is None else sol
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    sl = np.asarray(sol)[:, n // 2, :].T
+    masked = np.ma.masked_where(flags[:, n // 2, :].T != linalg.FLUID, sl)
+    im = ax[0].imshow(masked, origin="lower", cmap="RdBu_r", extent=(0, 1, 0, 1))
+    ax[0].set_title(f"pressure, slice y = 0.5 ({n}³; grey = sphere, top = air)")
+    ax[0].set_facecolor("0.75")
+    ax[0].set_xlabel("x")
+    ax[0].set_ylabel("z")
+    fig.colorbar(im, ax=ax[0], shrink=0.8)
+    for name, c in curves.items():
+        ax[1].semilogy(c, label=name)
+    ax[1].axhline(1e-6, color="k", lw=0.5, ls="--")
+    ax[1].set_xlabel("iteration")
+    ax[1].set_ylabel("relative residual")
+    ax[1].set_title("convergence")
+    ax[1].legend()
+    fig.tight_layout()
+    fig.savefig(outdir / "core_poisson.png", dpi=110)
+    plt.close(fig)
+    lines = [
+        "## Core: 3D Poisson with a spherical obstacle and an air layer",
+        "",
+        f"Grid {n}³, h = 1/{n}, {int(op.n_fluid)} FLUID unknowns, float32, tolerance 1e-6 (relative residual).",
+        "",
+        "| solver | iterations | true relative residual | seconds (jitted) |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r[0]} | {r[1]} | {r[2]:.2e} | {r[3]:.3f} |" for r in rows]
+    lines += ["", "The true residual (evaluated in float64) sits near 5e-5 although the recursive residual reached "
+              "1e-6: in float32 the attainable accuracy is about ε·κ (ε = 6e-8, κ ≈ 10³ here), so use float64 "
+              "(`jax.config.update('jax_enable_x64', True)`) when 1e-6 must hold for the true residual. Jacobi "
+              "barely helps on a constant-coefficient Laplacian (its diagonal is nearly constant).", "",
+              "![core](core_poisson.png)", ""]
+    print("\n".join(lines[4:4 + 2 + len(rows)]))
+    return "\n".join(lines)
