@@ -27,3 +27,5 @@ from ._train import param_stats as param_stats
 from ._train import rollout_loss as rollout_loss
 from ._train import train as train
 from ._train import warmup_loss as warmup_loss
+from ._nnx import CAPEBlockNNX as CAPEBlockNNX
+from ._train import warmup_filter as warmup_filter

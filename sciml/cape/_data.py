@@ -12,6 +12,7 @@ Everything is JAX (jit + vmap), float32 by default. Schemes (spec cape.md §3):
 
 from __future__ import annotations
 
+import functools
 import math
 import pathlib
 import re
@@ -158,6 +159,7 @@ def _burgers_rhs(u, dx):
 # ----------------------------------------------------------------------------------------------------------
 # Solvers for one initial condition
 # ----------------------------------------------------------------------------------------------------------
+@functools.partial(jax.jit, static_argnames=("cfl", "length"))
 def burgers_1d_solve(u0, nu, times, *, cfl: float = 0.25, length: float = 1.0) -> jax.Array:
     """Evolve cell averages ``u0`` (n_cells,) under ``u_t + (u^2/2)_x = (nu/pi) u_xx`` on a periodic domain.
 
@@ -188,6 +190,7 @@ def burgers_1d_solve(u0, nu, times, *, cfl: float = 0.25, length: float = 1.0) -
     return _integrate(step, max_dt, u0, times)
 
 
+@functools.partial(jax.jit, static_argnames=("length",))
 def advection_1d_solve(u0, beta, times, *, length: float = 1.0) -> jax.Array:
     """Exact solution ``u(x, t) = u0(x - beta t)`` of ``u_t + beta u_x = 0`` for a periodic grid function.
 
@@ -206,6 +209,7 @@ def advection_1d_solve(u0, beta, times, *, length: float = 1.0) -> jax.Array:
     return jnp.fft.irfft(uh[None] * shift, n=n, axis=-1).astype(u0.dtype)
 
 
+@functools.partial(jax.jit, static_argnames=("length",))
 def diffusion_reaction_1d_solve(u0, nu, rho, times, *, dt_max: float = 1e-3, length: float = 1.0) -> jax.Array:
     """``u_t = nu u_xx + rho u (1 - u)`` on a periodic grid: exact logistic reaction half steps around an
     exact spectral diffusion step (Strang splitting, 2nd order in ``dt``). **Returns:** (len(times), n)."""
@@ -430,9 +434,7 @@ def read_pdebench(path, *, params=None, max_trajectories: int | None = None) -> 
             fields = [k for k in _CFD_FIELDS if k in f]
             if not fields:
                 raise ValueError(f"{path}: neither 'tensor' nor CFD fields {_CFD_FIELDS} found")
-            u = np.stack([np.asarray(f[k][sl]) for k in fields], axis=2)
-            if u.ndim > 4:  # (n, t, c, x, y, ...) stored as (n, t, x, y) per field: already channels-first
-                pass
+            u = np.stack([np.asarray(f[k][sl]) for k in fields], axis=2)  # (n, t, channels, *grid)
         x = np.asarray(f["x-coordinate"])
         t = np.asarray(f["t-coordinate"])[: u.shape[1]]
         attrs = dict(f.attrs)

@@ -8,12 +8,12 @@ prediction (ell, channels, *grid) or ``None``.
 
 from __future__ import annotations
 
-import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "SpectralConv",
@@ -31,7 +31,10 @@ __all__ = [
 
 def count_params(module) -> int:
     """Number of trainable scalars (inexact array leaves)."""
-    return int(sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(module, eqx.is_inexact_array))))
+    def ok(x):
+        return eqx.is_inexact_array(x) or (isinstance(x, jax.ShapeDtypeStruct) and jnp.issubdtype(x.dtype, jnp.inexact))
+
+    return int(sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(module, ok))))
 
 
 def _conv(ndim, cin, cout, k, key, *, bias=True, groups=1, padding_mode="CIRCULAR", dtype=jnp.float32):
@@ -224,7 +227,7 @@ class UNet(eqx.Module):
 # ----------------------------------------------------------------------------------------------------------
 def _stats(v, n=None):
     """Parameter statistics as a static tuple of floats (never trained, never weight-decayed)."""
-    v = [float(a) for a in jnp.ravel(jnp.asarray(v))]
+    v = [float(a) for a in np.ravel(np.asarray(v, dtype=np.float64))]
     if n is not None and len(v) == 1:
         v = v * n
     return tuple(v)

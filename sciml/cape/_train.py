@@ -17,7 +17,8 @@ from ._data import Dataset
 from ._metrics import nrmse as _nrmse
 from ._models import CAPEModel
 
-__all__ = ["curriculum_t_ar", "rollout_loss", "warmup_loss", "train", "TrainReport", "param_stats"]
+__all__ = ["curriculum_t_ar", "rollout_loss", "warmup_loss", "train", "TrainReport", "param_stats",
+           "warmup_filter"]
 
 
 def curriculum_t_ar(epoch, n_frames: int, epochs: int, warmup: int = 0, mode="tanh") -> int:
@@ -124,6 +125,12 @@ def warmup_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "fra
     return jnp.mean(_rel(u_cape, tgt, norm)) * S
 
 
+def warmup_filter(model: CAPEModel):
+    """``filter_spec`` selecting only the CAPE block's floating-point leaves (the warm-up phase's trainables)."""
+    spec = jax.tree_util.tree_map(lambda _: False, model)
+    return eqx.tree_at(lambda m: m.cape, spec, replace=jax.tree_util.tree_map(eqx.is_inexact_array, model.cape))
+
+
 @dataclasses.dataclass
 class TrainReport:
     """What ``train(..., return_report=True)`` returns: the (best) model, per-epoch mean losses, the
@@ -161,7 +168,7 @@ def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, lr: fl
           warmup_lr: float | None = None, curriculum=True, noise: float = 1e-3, loss_norm: str = "frame",
           aux_weight: float = 5.7e-5, aux_cumulative: bool = False, val: Dataset | None = None, key=None,
           checkpoint_dir=None, checkpoint_every: int = 0, metrics_path=None, progress: bool = True, mesh=None,
-          return_report: bool = False):
+          clip_norm: float | None = None, return_report: bool = False):
     """Train a one-step model (``CAPEModel``, ``Base``, ``Conditional``, ``FiLM``) on trajectories ``ds`` with the
     CAPE recipe (spec §2) via :func:`sciml.train.fit` (progress bar, JSONL metrics, orbax checkpoints/resume,
     data-parallel over ``mesh``).
@@ -170,7 +177,8 @@ def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, lr: fl
     2. ``epochs - warmup_epochs`` epochs of the curriculum rollout loss (:func:`rollout_loss`) with
        ``t_ar = curriculum_t_ar(epoch)``; Adam with coupled L2 ``weight_decay``, learning rate ``lr`` halved
        (``lr_decay``) every ``lr_step_epochs`` epochs. Baselines get the same main phase.
-    With ``val`` the model with the best validation nRMSE (checked every epoch) is returned.
+    With ``val`` the model with the best validation nRMSE (checked every epoch) is returned. ``clip_norm``
+    (not in the reference) clips the global gradient norm, which steadies short runs.
 
     **Returns:** the trained model, or a :class:`TrainReport` with ``return_report=True``.
     """
@@ -190,8 +198,7 @@ def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, lr: fl
     sub = lambda name: None if checkpoint_dir is None else f"{checkpoint_dir}/{name}"  # noqa: E731
 
     if W:
-        spec = jax.tree_util.tree_map(lambda _: False, model)
-        spec = eqx.tree_at(lambda m: m.cape, spec, replace=jax.tree_util.tree_map(eqx.is_inexact_array, model.cape))
+        spec = warmup_filter(model)
         bf = _batcher(ds, batch_size, spe, jax.random.fold_in(kd, 0), lambda s: s // spe, lambda e: 1)
         res = _train.fit(lambda m, b, k: warmup_loss(m, b, k, noise=noise, loss_norm=loss_norm), model,
                          optax.adam(warmup_lr or lr), bf, steps=W * spe, key=kw, progress=progress,
@@ -203,6 +210,8 @@ def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, lr: fl
     sched = optax.exponential_decay(lr, transition_steps=max(lr_step_epochs * spe, 1), decay_rate=lr_decay,
                                     staircase=True)
     opt = optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(sched))
+    if clip_norm:
+        opt = optax.chain(optax.clip_by_global_norm(clip_norm), opt)
     t_ar_of = lambda e: curriculum_t_ar(e, T, main_epochs, 0, curriculum)  # noqa: E731
     bf = _batcher(ds, batch_size, spe, jax.random.fold_in(kd, 1), lambda s: s // spe, t_ar_of)
 

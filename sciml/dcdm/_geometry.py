@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import scipy.ndimage as ndi
 
-FLUID, SOLID, AIR = 0, 1, 2
+from ..linalg import AIR, FLUID, SOLID
 
 
 def _shape(shape) -> tuple[int, ...]:

@@ -58,10 +58,11 @@ class Conv(eqx.Module):
 
 
 def _avg_pool2(x: jax.Array, ndim: int) -> jax.Array:
-    # x: (B, *spatial, C) with even spatial sizes
-    window = (1,) + (2,) * ndim + (1,)
-    s = jax.lax.reduce_window(x, jnp.zeros((), x.dtype), jax.lax.add, window, window, "VALID")
-    return s / (2**ndim)
+    # x: (B, *spatial, C) with even spatial sizes -> mean over 2^d blocks
+    b, c = x.shape[0], x.shape[-1]
+    sp = x.shape[1:-1]
+    shape = (b,) + sum(((s // 2, 2) for s in sp), ()) + (c,)
+    return x.reshape(shape).mean(axis=tuple(range(2, 2 + 2 * ndim, 2)))
 
 
 def _upsample2(x: jax.Array, ndim: int) -> jax.Array:
@@ -160,9 +161,10 @@ class DCDMNet(eqx.Module):
 
 
 def count_parameters(model) -> int:
-    """Number of scalar parameters (inexact array leaves) of an Equinox model."""
-    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
-    return int(sum(x.size for x in leaves))
+    """Number of scalar parameters (floating array leaves) of a model; also works on the
+    ``jax.ShapeDtypeStruct`` skeleton from ``eqx.filter_eval_shape`` (no allocation)."""
+    leaves = jax.tree_util.tree_leaves(model)
+    return int(sum(x.size for x in leaves if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)))
 
 
 class IdentityNet(eqx.Module):

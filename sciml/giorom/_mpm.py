@@ -154,8 +154,9 @@ def _substep(material: str, cfg: MPMConfig, gravity, state):
     flat = (jnp.arange(B, dtype=jnp.int32)[None, :, None] * (n * n) + node[..., 0] * n + node[..., 1]).reshape(-1)
 
     mom = p_mass * v[None] + jnp.einsum("bnij,kbnj->kbni", affine, dpos)  # (9, B, N, 2)
-    gm = jnp.zeros((B * n * n,), dtype).at[flat].add((weight * p_mass).reshape(-1))
-    gv = jnp.zeros((B * n * n, 2), dtype).at[flat].add((weight[..., None] * mom).reshape(-1, 2))
+    contrib = weight[..., None] * jnp.concatenate([mom, jnp.full(mom.shape[:-1] + (1,), p_mass, dtype)], -1)
+    grid = jnp.zeros((B * n * n, 3), dtype).at[flat].add(contrib.reshape(-1, 3))  # momentum x, y and mass
+    gm, gv = grid[:, 2], grid[:, :2]
 
     gv = jnp.where(gm[:, None] > 0, gv / jnp.where(gm > 0, gm, 1.0)[:, None], 0.0)
     gv = gv + dt * gravity

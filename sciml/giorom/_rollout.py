@@ -45,8 +45,7 @@ def rollout(model, initial_window, n_steps: int, query_points=None, *, particle_
     - `n_steps`: number of predicted frames.
     - `query_points`: (Q, d) rest positions (in the window's last frame) at which to evaluate the GIOROM
       output; default all N particles. Not accepted for GNS (it predicts its particles only).
-    - `particle_type`: (N,) ints (default: all of the most common GNS soft-material type 7... taken from
-      the window size with type 5/6/7 given by the caller; default 7).
+    - `particle_type`: (N,) GNS particle-type ids (5 water, 6 sand, 7 jelly/goop); default all 7.
     - `sparse_index`: (n,) indices of GIOROM's sparse nodes (default: farthest-point sample).
 
     **Returns:** (n_steps, Q, d) positions (and the sparse trajectory and indices with `return_sparse`).

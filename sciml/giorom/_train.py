@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import equinox as eqx
@@ -37,6 +38,7 @@ class FitResult:
     opt_state: object
     history: list
     step: int
+    losses: np.ndarray | None = None
 
 
 def _fit_local(loss_fn, model, optimizer, data=None, steps=1000, key=None, log_every=50, progress=False,
@@ -56,11 +58,12 @@ def _fit_local(loss_fn, model, optimizer, data=None, steps=1000, key=None, log_e
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss, aux
 
-    history = []
+    history, losses = [], []
     for step in range(steps):
         kb, ks = jax.random.split(jax.random.fold_in(key, step))
         batch = data(kb, step) if data is not None else None
         params, opt_state, loss, aux = step_fn(params, opt_state, batch, ks)
+        losses.append(float(loss))
         if step % log_every == 0 or step == steps - 1:
             rec = {"step": step, "loss": float(loss), **{k: float(v) for k, v in aux.items()}}
             if not np.isfinite(rec["loss"]):
@@ -70,7 +73,7 @@ def _fit_local(loss_fn, model, optimizer, data=None, steps=1000, key=None, log_e
                 extra = callback(step, eqx.combine(params, static), rec)
                 if extra:
                     rec.update(extra)
-    return FitResult(eqx.combine(params, static), opt_state, history, steps)
+    return FitResult(eqx.combine(params, static), opt_state, history, steps, np.asarray(losses))
 
 
 def random_walk_noise(key, window_shape, noise_std: float, dtype):
@@ -100,25 +103,31 @@ def acceleration_loss(model, batch, key, noise_std: float | None = None):
     return loss, {"acc_mse": loss}
 
 
+@functools.partial(jax.jit, static_argnames=("batch_size", "window"))
+def _sample_windows(positions, particle_type, key, batch_size: int, window: int):
+    B, T = positions.shape[:2]
+    kb, kt = jax.random.split(key)
+    b = jax.random.randint(kb, (batch_size,), 0, B)
+    t = jax.random.randint(kt, (batch_size,), 0, T - window)
+
+    def one(bi, ti):
+        seq = jax.lax.dynamic_slice_in_dim(positions[bi], ti, window + 1, 0)
+        return seq[:-1], seq[-1]
+
+    w, y = jax.vmap(one)(b, t)
+    return {"window": w, "target": y, "particle_type": particle_type[b]}
+
+
 def window_sampler(positions, particle_type, batch_size: int, window: int = C_WINDOW + 1):
-    """batch_fn(key, step) drawing random (trajectory, time) windows from (B, T, n, d) positions."""
+    """batch_fn(key, step) drawing random (trajectory, time) windows from (B, T, n, d) positions:
+    dict(window (batch, window, n, d), target (batch, n, d), particle_type (batch, n))."""
     positions = jnp.asarray(positions)
     particle_type = jnp.asarray(particle_type, jnp.int32)
-    B, T = positions.shape[:2]
 
     def batch_fn(key, step=0):
-        kb, kt = jax.random.split(key)
-        b = jax.random.randint(kb, (batch_size,), 0, B)
-        t = jax.random.randint(kt, (batch_size,), 0, T - window)
+        return _sample_windows(positions, particle_type, key, batch_size, window)
 
-        def one(bi, ti):
-            seq = jax.lax.dynamic_slice_in_dim(positions[bi], ti, window + 1, 0)
-            return seq[:-1], seq[-1]
-
-        w, y = jax.vmap(one)(b, t)
-        return {"window": w, "target": y, "particle_type": particle_type[b]}
-
-    return jax.jit(batch_fn)
+    return batch_fn
 
 
 def sparse_subsets(positions, n: int, copies: int = 1, reference_frame: int = 0, key=None):
@@ -165,11 +174,10 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
     loss_fn = lambda m, b, k: acceleration_loss(m, b, k, noise_std)  # noqa: E731
 
     if time_budget is not None:
-        probe = _fit_local(loss_fn, model, optax.adam(learning_rate), batch_fn, steps=3, key=key, log_every=10**9)
-        t0 = time.perf_counter()
-        probe = _fit_local(loss_fn, model, optax.adam(learning_rate), batch_fn, steps=8, key=key, log_every=10**9)
-        per_step = (time.perf_counter() - t0) / 8
-        del probe
+        stamps = []
+        _fit_local(loss_fn, model, optax.adam(learning_rate), batch_fn, steps=12, key=key, log_every=1,
+                   callback=lambda s, m, r: stamps.append(time.perf_counter()))
+        per_step = (stamps[-1] - stamps[3]) / (len(stamps) - 4)
         steps = _steps_for_budget(per_step, time_budget)
     sched = optax.exponential_decay(learning_rate, max(steps, 1), final_learning_rate / learning_rate)
     opt = optax.adam(sched)

@@ -28,14 +28,21 @@ def periodogram(f_grid: np.ndarray, axis: int, spacing: float, derivative_order:
     return s, spec
 
 
-def find_peaks(s: np.ndarray, power: np.ndarray, max_peaks: int, rel_threshold: float = 1e-6):
-    """Local maxima of `power` above `rel_threshold * max`, strongest first (at most `max_peaks`)."""
-    p = power
+def find_peaks(s: np.ndarray, power: np.ndarray, max_peaks: int, separation: float, rel_threshold: float = 1e-4):
+    """Greedy peak picking: the strongest remaining local maximum, then exclude +-`separation` around it
+    (window side lobes), until `max_peaks` or the power falls below `rel_threshold * max`."""
+    p = np.asarray(power, dtype=np.float64)
     is_peak = np.zeros_like(p, dtype=bool)
     is_peak[1:-1] = (p[1:-1] > p[:-2]) & (p[1:-1] >= p[2:])
-    is_peak[0] = p[0] > p[1]
-    idx = np.nonzero(is_peak & (p > rel_threshold * p.max()))[0]
-    idx = idx[np.argsort(p[idx])[::-1]][:max_peaks]
+    cand = list(np.nonzero(is_peak)[0][np.argsort(p[is_peak])[::-1]])
+    top = p[cand[0]] if cand else 0.0
+    chosen = []
+    for i in cand:
+        if len(chosen) >= max_peaks or p[i] < rel_threshold * top:
+            break
+        if all(abs(s[i] - s[c]) > separation for c in chosen):
+            chosen.append(i)
+    idx = np.asarray(chosen, dtype=int)
     return s[idx], p[idx]
 
 
@@ -53,9 +60,10 @@ def auto_axis_kernel(
     length = spacing * (n_points - 1)
     nyquist = n_points / (2.0 * length)
     s, p = periodogram(f_grid, axis, spacing, derivative_order)
-    keep = s <= nyquist
+    # below ~2 cycles per domain length the windowed periodogram is leakage; the mu = 0 component covers it
+    keep = (s <= nyquist) & (s >= 2.0 / length)
     max_peaks = max(1, q // 3) if max_peaks is None else max_peaks
-    peaks, _ = find_peaks(s[keep], p[keep], max_peaks)
+    peaks, _ = find_peaks(s[keep], p[keep], max_peaks, separation=4.0 / length)
     n_rest = q - 1 - len(peaks)
     rest = np.linspace(0.0, nyquist, n_rest + 2)[1:-1] if n_rest > 0 else np.zeros(0)
     mu = np.concatenate([[0.0], np.sort(peaks), rest])[:q]

@@ -9,25 +9,15 @@ import numpy as np
 from ._model import GridSpec, boundary_nodes
 
 
-def _faces_of(cond, ndim, time_axis):
-    name = type(cond).__name__
-    if name == "Periodic":
-        raise ValueError("gp.solve supports Dirichlet (and Initial) conditions only; pde.Periodic is not supported yet.")
-    if name == "Initial":
-        ax = ndim - 1 if time_axis is None else int(time_axis)
-        return [(ax, 0)]
-    faces = getattr(cond, "faces", "all")
-    if faces is None or (isinstance(faces, str) and faces == "all"):
-        return [(a, s) for a in range(ndim) for s in (0, 1)]
-    return [(int(a), int(s)) for a, s in faces]
+def _faces_of(cond, box, time_axis):
+    from .. import pde
 
-
-def _cond_fn(cond):
-    for attr in ("g", "fn", "value"):
-        fn = getattr(cond, attr, None)
-        if callable(fn):
-            return fn
-    raise ValueError(f"cannot find the boundary function of condition {cond!r}")
+    if isinstance(cond, pde.Periodic):
+        raise ValueError(
+            "gp.solve supports Dirichlet (and Initial) conditions only; pde.Periodic is not supported yet. "
+            "Use Dirichlet data on those faces instead."
+        )
+    return [(int(a), int(s)) for a, s in cond.resolve(box, time_axis)]
 
 
 def grid_spec_and_residual(problem, shape, dtype):
@@ -49,9 +39,9 @@ def grid_spec_and_residual(problem, shape, dtype):
     coords = [np.linspace(lo, hi, n) for lo, hi, n in zip(lower, upper, shape)]
     mesh = np.stack([m.ravel() for m in np.meshgrid(*coords, indexing="ij")], axis=-1)
     for cond in getattr(problem, "conditions", []) or []:
-        faces = _faces_of(cond, ndim, time_axis)
+        faces = _faces_of(cond, box, time_axis)
         idx = boundary_nodes(shape, faces)
-        fn = _cond_fn(cond)
+        fn = cond.g
         vals = np.asarray(jax.vmap(fn)(jnp.asarray(mesh[idx], dtype)), dtype=np.float64)
         bidx.append(idx)
         bval.append(vals.reshape(-1))

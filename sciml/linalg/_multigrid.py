@@ -101,6 +101,13 @@ def _boundary_band(flags: np.ndarray, boundary: str, width: int) -> np.ndarray:
     return band
 
 
+def _edge_cells(flags: np.ndarray) -> np.ndarray:
+    parts = []
+    for a in range(flags.ndim):
+        parts += [np.take(flags, 0, axis=a).ravel(), np.take(flags, -1, axis=a).ravel()]
+    return np.concatenate(parts)
+
+
 class _Level(eqx.Module):
     op: PoissonOperator
     inv_diag: jax.Array
@@ -223,8 +230,14 @@ def multigrid_preconditioner(
         raise ValueError(f"smoother must be 'rbgs' or 'jacobi', got {smoother!r}")
     if pre != post:
         raise ValueError("use pre == post: the V-cycle must be symmetric to precondition CG.")
-    outside = SOLID if op.boundary == "neumann" else AIR
     flags = np.asarray(op.flags)
+    # What coarse cells on the grid boundary see outside: the operator's own boundary if FLUID touches it;
+    # if the fine grid is walled in (no FLUID on its boundary layer), the wall type (SOLID -> Neumann).
+    coarse_boundary = op.boundary
+    edge = _edge_cells(flags)
+    if not (edge == FLUID).any():
+        coarse_boundary = "dirichlet" if (edge == AIR).mean() > 0.5 else "neumann"
+    outside = SOLID if coarse_boundary == "neumann" else AIR
     h = float(op.spacing)
     ops = [op]
     shapes = [flags.shape]
@@ -238,7 +251,7 @@ def multigrid_preconditioner(
             break
         flags = cf
         h *= 2
-        ops.append(poisson_operator(flags, spacing=h, boundary=op.boundary, dtype=op.dtype))
+        ops.append(poisson_operator(flags, spacing=h, boundary=coarse_boundary, dtype=op.dtype))
         shapes.append(flags.shape)
 
     levels = []

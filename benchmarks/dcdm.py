@@ -1,0 +1,257 @@
+"""DCDM benchmark: learned conjugate directions vs CG, Jacobi-PCG, MG-PCG and PyAMG (spec dcdm.md §7).
+
+    python benchmarks/dcdm.py --size small   # 2-core CPU, <= 5 min: train 2D 32^2 disk+air, evaluate
+    python benchmarks/dcdm.py --size gpu     # one GPU, <= 12 min: train at 64^3, test 64^3/128^3/256^3
+
+Writes benchmarks/results/dcdm-<device>.json (api.md schema).  All right-hand sides are smooth plume-like
+fields in the range of A (``dcdm.plume_rhs``); held-out RHS use keys never seen in training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sciml import dcdm, linalg
+from sciml._bench import Case, write_results
+from sciml.linalg._multigrid import multigrid_preconditioner
+
+
+def _timed(fn, *args):
+    out = fn(*args)
+    jax.block_until_ready(out)
+    t = time.perf_counter()
+    out = fn(*args)
+    jax.block_until_ready(out)
+    return out, time.perf_counter() - t
+
+
+def _pyamg_iters(op, b, tol=1e-6):
+    try:
+        import pyamg
+    except ImportError:
+        return None
+    A = op.to_scipy().tocsr()
+    bb = np.asarray(op.fluid_values(b), np.float64)
+    ml = pyamg.smoothed_aggregation_solver(A, symmetry="symmetric")
+    res = []
+    ml.solve(bb, tol=tol, accel="cg", residuals=res, maxiter=200)
+    return len(res) - 1
+
+
+def classical(op, b, tol, mg=None):
+    """Iterations and seconds of CG, Jacobi-PCG and MG-PCG (jitted, second call timed)."""
+    out = {}
+    cg = jax.jit(lambda b: linalg.cg(op, b, rtol=tol, maxiter=20000))
+    jac = linalg.jacobi(op)
+    jpcg = jax.jit(lambda b: linalg.pcg(op, b, jac, rtol=tol, maxiter=20000))
+    mg = mg if mg is not None else multigrid_preconditioner(op)
+    mpcg = jax.jit(lambda b: linalg.pcg(op, b, mg, rtol=tol, maxiter=200))
+    for name, f in (("cg", cg), ("jacobi_pcg", jpcg), ("mg_pcg", mpcg)):
+        s, sec = _timed(f, b)
+        out[name] = (int(s.iterations), sec, bool(s.converged))
+    return out
+
+
+def dcdm_run(net, op, b, tol, safeguard=True, maxiter=1000):
+    f = jax.jit(lambda b: dcdm.solve(net, op, b, rtol=tol, maxiter=maxiter, safeguard=safeguard))
+    s, sec = _timed(f, b)
+    return int(s.iterations), sec, bool(s.converged), int(s.safeguard_steps), float(s.final_residual)
+
+
+def small(args) -> list[Case]:
+    cases: list[Case] = []
+    # --- 1. exactness on 2D 64^2 disk+air: identity network == CG
+    flags = dcdm.disk_air(64, 2)
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    b = jnp.asarray(dcdm.plume_rhs(flags))
+    t = time.perf_counter()
+    cg_it = int(linalg.cg(op, b, rtol=1e-6).iterations)
+    id_it = int(dcdm.solve(dcdm.IdentityNet(), op, b, rtol=1e-6, maxiter=2000).iterations)
+    cases.append(Case("exact-identity-64x64-disk-air", "iterations_minus_cg", id_it - cg_it, target=1,
+                      passed=abs(id_it - cg_it) <= 1, seconds=time.perf_counter() - t,
+                      notes=f"identity net {id_it} vs CG {cg_it} iterations to 1e-6"))
+
+    # --- 2. train on 2D 32^2 disk+air (faithful "64" net, 2D analogue)
+    n = 32
+    flags = dcdm.disk_air(n, 2)
+    op32 = linalg.poisson_operator(flags, dtype=jnp.float32)
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    t = time.perf_counter()
+    data = dcdm.ritz_training_data(op32, key=jax.random.key(0), n_lanczos=args.n_lanczos,
+                                   n_samples=args.n_samples)
+    t_data = time.perf_counter() - t
+    t = time.perf_counter()
+    res = dcdm.train(op32, key=jax.random.key(1), steps=args.steps, data=data, batch_size=args.batch,
+                     learning_rate=args.lr, progress=False, return_result=True, log_every=100)
+    t_train = time.perf_counter() - t
+    net = res.model
+    held = jnp.asarray(data.sample(jax.random.key(999), 64))
+    held_loss = float(dcdm.dcdm_loss(net, op32, held))
+    cases.append(Case("train-2d-32x32-disk-air", "heldout_loss", held_loss, target=0.1, passed=held_loss < 0.1,
+                      seconds=t_data + t_train,
+                      notes=f"Lanczos m={args.n_lanczos} ({t_data:.1f}s), {args.n_samples} samples, "
+                            f"Adam {args.lr}, batch {args.batch}, {args.steps} steps ({t_train:.1f}s); "
+                            f"final train loss {float(np.mean(res.losses[-50:])):.3g}"))
+    if args.save_weights:
+        dcdm.save_pretrained(net, "dcdm-2d-64", {
+            "script": "benchmarks/dcdm.py --size small --save-weights", "operator": "2D 32x32 disk+air "
+            "(dcdm.disk_air(32, 2), poisson_operator float32)", "n_lanczos": args.n_lanczos,
+            "n_samples": args.n_samples, "low_weight": 9.0, "theta": "m/20", "optimizer": f"adam({args.lr})",
+            "batch": args.batch, "steps": args.steps, "train_seconds": round(t_train, 1),
+            "device": jax.devices()[0].device_kind, "heldout_loss": held_loss})
+
+    # --- 3. held-out smooth RHS: DCDM vs CG / Jacobi / MG-PCG / PyAMG
+    rows = []
+    for i in range(args.n_test):
+        bi = jnp.asarray(dcdm.plume_rhs(flags, None if i == 0 else jax.random.key(1000 + i)))
+        c4 = int(linalg.cg(op, bi, rtol=1e-4).iterations)
+        d4 = dcdm_run(net, op, bi, 1e-4, safeguard=False, maxiter=400)
+        d6 = dcdm_run(net, op, bi, 1e-6, safeguard=True, maxiter=1000)
+        cl = classical(op, bi, 1e-6)
+        rows.append(dict(cg4=c4, d4=d4, d6=d6, cl=cl, amg=_pyamg_iters(op, bi)))
+    ratio4 = float(np.median([r["d4"][0] / r["cg4"] if r["d4"][2] else np.inf for r in rows]))
+    cases.append(Case("dcdm-2d-32-disk-air-tol1e-4", "iters_ratio_vs_cg", ratio4, target=0.7, passed=ratio4 <= 0.7,
+                      notes="median over held-out plume RHS; DCDM (no safeguard) "
+                            f"{[r['d4'][0] for r in rows]} vs CG {[r['cg4'] for r in rows]}; converged "
+                            f"{[r['d4'][2] for r in rows]}",
+                      extra={"dcdm_iters": [r["d4"][0] for r in rows], "cg_iters": [r["cg4"] for r in rows]}))
+    all6 = all(r["d6"][2] for r in rows)
+    ratio6 = float(np.median([r["d6"][0] / r["cl"]["cg"][0] for r in rows]))
+    cases.append(Case("dcdm-2d-32-disk-air-tol1e-6-safeguard", "iters_ratio_vs_cg", ratio6, target=1.5,
+                      passed=all6 and ratio6 <= 1.5,
+                      notes=f"all converged: {all6}; DCDM {[r['d6'][0] for r in rows]} (safeguard steps "
+                            f"{[r['d6'][3] for r in rows]}) vs CG {[r['cl']['cg'][0] for r in rows]}",
+                      extra={"dcdm_iters": [r["d6"][0] for r in rows], "safeguard_steps": [r["d6"][3] for r in rows],
+                             "converged": [r["d6"][2] for r in rows]}))
+    for name in ("cg", "jacobi_pcg", "mg_pcg"):
+        its = [r["cl"][name][0] for r in rows]
+        cases.append(Case(f"{name}-2d-32-disk-air-tol1e-6", "iterations", float(np.median(its)),
+                          seconds=float(np.median([r["cl"][name][1] for r in rows])), notes=f"per RHS {its}"))
+    amg = [r["amg"] for r in rows]
+    if amg[0] is not None:
+        cases.append(Case("pyamg-sa-pcg-2d-32-disk-air-tol1e-6", "iterations", float(np.median(amg)),
+                          notes=f"per RHS {amg}"))
+
+    # --- 4. shipped 3D weights on an unseen 3D obstacle problem
+    if "dcdm-3d-64" in dcdm.available_pretrained():
+        net3 = dcdm.load_pretrained("dcdm-3d-64")
+        n3 = args.n3
+        f3 = dcdm.random_obstacles(jax.random.key(7), (n3,) * 3, n_obstacles=3, air=0.125)
+        op3 = linalg.poisson_operator(f3, dtype=jnp.float32)
+        b3 = jnp.asarray(dcdm.plume_rhs(f3, jax.random.key(77)), jnp.float32)
+        t = time.perf_counter()
+        d = dcdm_run(net3, op3, b3, 1e-6, maxiter=1000)
+        cl = classical(op3, b3, 1e-6)
+        r3 = d[0] / cl["cg"][0]
+        cases.append(Case(f"dcdm-3d-pretrained-{n3}^3-random-obstacles-air", "iters_ratio_vs_cg", r3, target=0.3,
+                          passed=d[2] and r3 <= 0.3, seconds=time.perf_counter() - t,
+                          notes=f"DCDM {d[0]} it ({d[1]:.2f}s, safeguard {d[3]}, conv {d[2]}), CG {cl['cg'][0]} "
+                                f"({cl['cg'][1]:.2f}s), Jacobi {cl['jacobi_pcg'][0]}, MG-PCG {cl['mg_pcg'][0]} "
+                                f"({cl['mg_pcg'][1]:.2f}s); float32"))
+
+    # --- 5. MG-PCG anchor in 3D: sphere + air, 1e-6
+    for n3 in args.mg_sizes:
+        f3 = dcdm.disk_air(n3, 3)
+        op3 = linalg.poisson_operator(f3, dtype=jnp.float32)
+        b3 = jnp.asarray(dcdm.plume_rhs(f3), jnp.float32)
+        t = time.perf_counter()
+        mg = multigrid_preconditioner(op3)
+        s, sec = _timed(jax.jit(lambda b: linalg.pcg(op3, b, mg, rtol=1e-6, maxiter=200)), b3)
+        cases.append(Case(f"mg-pcg-3d-{n3}^3-sphere-air-tol1e-6", "iterations", int(s.iterations), target=15,
+                          passed=bool(s.converged) and int(s.iterations) <= 15, seconds=sec,
+                          notes=f"{mg.n_levels} levels, RBGS(1,1) + boundary sweeps; total incl. set-up/compile "
+                                f"{time.perf_counter() - t:.1f}s"))
+    return cases
+
+
+def _memory_bytes(fn, *args):
+    try:
+        ma = jax.jit(fn).lower(*args).compile().memory_analysis()
+        return int(ma.temp_size_in_bytes + ma.argument_size_in_bytes + ma.output_size_in_bytes)
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        return None
+
+
+def gpu(args) -> list[Case]:
+    cases: list[Case] = []
+    n = args.train_n
+    flags = dcdm.empty_box((n,) * 3)
+    op = linalg.poisson_operator(flags, dtype=jnp.float32)
+    t = time.perf_counter()
+    data = dcdm.ritz_training_data(op, key=jax.random.key(0), n_lanczos=args.n_lanczos)  # on-the-fly samples
+    t_data = time.perf_counter() - t
+    t = time.perf_counter()
+    res = dcdm.train(op, key=jax.random.key(1), variant="128", steps=args.steps, data=data, batch_size=args.batch,
+                     learning_rate=args.lr, progress=False, return_result=True, log_every=100)
+    t_train = time.perf_counter() - t
+    net = res.model
+    cases.append(Case(f"train-3d-{n}^3-box-variant128", "final_loss", float(np.mean(res.losses[-50:])),
+                      seconds=t_data + t_train,
+                      notes=f"Lanczos m={args.n_lanczos} {t_data:.1f}s, {args.steps} steps batch {args.batch} "
+                            f"{t_train:.1f}s"))
+    if args.save_weights:
+        dcdm.save_pretrained(net, f"dcdm-3d-128-{n}", {"script": "benchmarks/dcdm.py --size gpu --save-weights",
+                             "operator": f"3D {n}^3 empty closed box", "n_lanczos": args.n_lanczos,
+                             "samples": "on the fly", "optimizer": f"adam({args.lr})", "batch": args.batch,
+                             "steps": args.steps, "train_seconds": round(t_train, 1),
+                             "device": jax.devices()[0].device_kind})
+    for m in args.test_sizes:
+        for geom in ("box", "sphere"):
+            f = dcdm.empty_box((m,) * 3) if geom == "box" else dcdm.sphere_obstacle((m,) * 3, radius=0.2)
+            opm = linalg.poisson_operator(f, dtype=jnp.float32)
+            b = jnp.asarray(dcdm.plume_rhs(f), jnp.float32)
+            mg = multigrid_preconditioner(opm)
+            for tol in (1e-4, 1e-6):
+                d = dcdm_run(net, opm, b, tol, maxiter=args.maxiter)
+                cl = classical(opm, b, tol, mg=mg)
+                cases.append(Case(f"dcdm-3d-{m}^3-{geom}-tol{tol:g}", "iterations", d[0], seconds=d[1],
+                                  notes=f"converged {d[2]}, safeguard {d[3]}, rel res {d[4]:.2g}",
+                                  extra={"cg": cl["cg"][:2], "jacobi_pcg": cl["jacobi_pcg"][:2],
+                                         "mg_pcg": cl["mg_pcg"][:2],
+                                         "time_ratio_vs_cg": d[1] / cl["cg"][1],
+                                         "time_ratio_vs_mg_pcg": d[1] / cl["mg_pcg"][1],
+                                         "iter_ratio_vs_cg": d[0] / cl["cg"][0]}))
+            if m == 128 or m == max(args.test_sizes):
+                mem = _memory_bytes(lambda b: dcdm.solve(net, opm, b, rtol=1e-6, maxiter=args.maxiter), b)
+                cases.append(Case(f"dcdm-3d-{m}^3-memory", "bytes", mem, notes="XLA memory analysis of the jitted "
+                                  "solve (arguments + temporaries + outputs); reference DCDM: 8.5 GiB at 128^3"))
+    return cases
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", choices=["small", "gpu"], default="small")
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--save-weights", action="store_true", help="also write the trained net to data/dcdm/")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--n-lanczos", type=int, default=None)
+    p.add_argument("--n-samples", type=int, default=2000)
+    p.add_argument("--n-test", type=int, default=4)
+    p.add_argument("--n3", type=int, default=32, help="small: grid of the 3D pretrained-weights case")
+    p.add_argument("--mg-sizes", type=int, nargs="*", default=[32, 64])
+    p.add_argument("--train-n", type=int, default=64, help="gpu: training grid")
+    p.add_argument("--test-sizes", type=int, nargs="*", default=[64, 128, 256])
+    p.add_argument("--maxiter", type=int, default=500)
+    args = p.parse_args(argv)
+    if args.size == "small":
+        args.steps = args.steps or 1500
+        args.batch = args.batch or 16
+        args.n_lanczos = args.n_lanczos or 400
+        cases = small(args)
+    else:
+        args.steps = args.steps or 4000
+        args.batch = args.batch or 8
+        args.n_lanczos = args.n_lanczos or 1000
+        cases = gpu(args)
+    return write_results("dcdm", cases, out_dir=args.out, size=args.size)
+
+
+if __name__ == "__main__":
+    main()

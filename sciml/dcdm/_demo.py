@@ -1,0 +1,87 @@
+"""`sciml demo` section for DCDM: a 2D disk+air pressure-Poisson solve, DCDM vs classical solvers."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+
+
+def curves(n: int = 32, key=None, rtol: float = 1e-6) -> dict:
+    """Residual histories of DCDM (+safeguard), CG, Jacobi-PCG and MG-PCG on a 2D ``n×n`` disk+air problem
+    with a smooth plume RHS.  Uses the shipped ``dcdm-2d-64`` weights (or trains a tiny net if absent)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from .. import linalg
+    from ..linalg._multigrid import multigrid_preconditioner
+    from ._geometry import disk_air, plume_rhs
+    from ._pretrained import available_pretrained, load_pretrained
+    from ._solve import solve
+    from ._train import train
+
+    flags = disk_air(n, 2)
+    dt = jnp.zeros(()).dtype  # float64 when x64 is on
+    op = linalg.poisson_operator(flags, dtype=dt)
+    b = jnp.asarray(plume_rhs(flags, key), dt)
+    if "dcdm-2d-64" in available_pretrained():
+        net = load_pretrained("dcdm-2d-64")
+    else:  # pragma: no cover - weights ship with the repository
+        op32 = linalg.poisson_operator(flags, dtype=jnp.float32)
+        net = train(op32, key=jax.random.key(1), steps=300, n_lanczos=300, batch_size=16, progress=False)
+    sols = {
+        "DCDM (+safeguard)": solve(net, op, b, rtol=rtol, maxiter=1000),
+        "CG": linalg.cg(op, b, rtol=rtol),
+        "Jacobi-PCG": linalg.pcg(op, b, linalg.jacobi(op), rtol=rtol),
+        "MG-PCG": linalg.pcg(op, b, multigrid_preconditioner(op), rtol=rtol),
+    }
+    out = {}
+    for name, s in sols.items():
+        k = int(s.iterations)
+        out[name] = dict(iterations=k, history=np.asarray(s.residual_norms)[: k + 1],
+                         converged=bool(s.converged), safeguard_steps=int(s.safeguard_steps))
+    return out
+
+
+def plot(results: dict, path) -> None:
+    """Semilog plot of the residual histories from [`curves`][]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, r in results.items():
+        ax.semilogy(r["history"], label=f"{name} ({r['iterations']} it)")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("relative residual ‖r‖/‖b‖")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_demo(outdir: pathlib.Path) -> str:
+    """Run the DCDM demo (CPU, a few seconds) and return its Markdown section."""
+    import jax
+
+    outdir = pathlib.Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    res = curves(32, key=jax.random.key(2024))
+    png = outdir / "dcdm_residuals.png"
+    plot(res, png)
+    rows = "\n".join(
+        f"| {name} | {r['iterations']} | {r['converged']} | {r['safeguard_steps']} |" for name, r in res.items()
+    )
+    return (
+        "## DCDM: learned conjugate directions (2D 32×32 disk + air, smooth plume RHS, tol 1e-6)\n\n"
+        "The CPU-trained faithful DCDM network (2D analogue of the \"64\" model, shipped as `dcdm-2d-64`) "
+        "proposes search directions from the normalised residual; each is A-orthogonalised against the last "
+        "two and line-searched exactly. The stall safeguard swaps in a CG direction whenever the network's "
+        "direction is useless. A CPU-trained network does not beat CG here; MG-PCG is the strong anchor.\n\n"
+        "| solver | iterations | converged | safeguard steps |\n|---|---|---|---|\n"
+        f"{rows}\n\n![DCDM residuals]({png.name})\n\n"
+        f"_{time.perf_counter() - t:.1f} s on {jax.devices()[0].platform}._\n"
+    )

@@ -1,0 +1,173 @@
+"""Tests for sciml.dcdm: architecture, geometry, exactness of the conjugate-direction loop, training."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sciml import dcdm, linalg
+
+
+@pytest.mark.parametrize("variant,count", [("64", 97_457), ("128", 152_881)])
+def test_parameter_counts_3d(variant, count):
+    skeleton = eqx.filter_eval_shape(dcdm.DCDMNet, ndim=3, variant=variant, key=jax.random.key(0))
+    assert dcdm.count_parameters(skeleton) == count
+
+
+def test_parameter_counts_2d_and_any_grid_size():
+    net = dcdm.DCDMNet(ndim=2, variant="64", key=jax.random.key(0))
+    # 1->16 (3x3) + 14 x 16->16 (3x3) + 16->1 (1x1), biases included
+    assert dcdm.count_parameters(net) == (9 * 16 + 16) + 14 * (9 * 256 + 16) + 17
+    for shape in [(13, 10)]:
+        r = jnp.ones(shape, jnp.float32)
+        q = net(r)
+        assert q.shape == shape and q.dtype == jnp.float32
+
+
+def test_bf16_compute_close_to_fp32():
+    key = jax.random.key(0)
+    net = dcdm.DCDMNet(ndim=2, variant="64", key=key)
+    net16 = dcdm.DCDMNet(ndim=2, variant="64", key=key, compute_dtype=jnp.bfloat16)
+    r = jax.random.normal(jax.random.key(1), (16, 16), jnp.float32)
+    q, q16 = net(r), net16(r)
+    assert q16.dtype == jnp.float32
+    assert float(jnp.linalg.norm(q - q16) / jnp.linalg.norm(q)) < 0.05
+
+
+def test_geometry_generators():
+    box = dcdm.empty_box((10, 12))
+    assert box.dtype == np.int8 and (box[0] == linalg.SOLID).all() and (box[1:-1, 1:-1] == linalg.FLUID).all()
+    f = dcdm.disk_air(32, 2)
+    assert (f == linalg.AIR).any() and (f == linalg.SOLID).sum() > box.size * 0  # obstacle + walls
+    assert f[16, 16] == linalg.SOLID  # the disk centre
+    f3 = dcdm.random_obstacles(jax.random.key(0), (16, 16, 16), n_obstacles=3, air=2)
+    assert f3.shape == (16, 16, 16) and (f3 == linalg.AIR).any()
+    # plume RHS: unit norm, zero off FLUID, zero mean on a pure-Neumann box (in the range of A)
+    b = dcdm.plume_rhs(box)
+    assert abs(np.linalg.norm(b) - 1) < 1e-12 and np.all(b[box != linalg.FLUID] == 0)
+    assert abs(b.sum()) < 1e-12
+    op = linalg.poisson_operator(box)
+    np.testing.assert_allclose(np.asarray(op.project(jnp.asarray(b))), b, atol=1e-12)
+    b2 = dcdm.plume_rhs(f, jax.random.key(2))
+    assert abs(np.linalg.norm(b2) - 1) < 1e-12
+
+
+@pytest.fixture(scope="module")
+def disk64():
+    flags = dcdm.disk_air(64, 2)
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    b = jnp.asarray(dcdm.plume_rhs(flags))
+    A = op.to_scipy().toarray()
+    mask = np.asarray(op.mask).ravel()
+    n = mask.size
+    Ainv = np.zeros((n, n))
+    Ainv[np.ix_(mask, mask)] = np.linalg.inv(A)
+    return op, b, Ainv
+
+
+def test_identity_network_reproduces_cg(disk64):
+    op, b, _ = disk64
+    cg = linalg.cg(op, b, rtol=1e-6)
+    sol = dcdm.solve(dcdm.IdentityNet(), op, b, rtol=1e-6, maxiter=1000)
+    assert bool(sol.converged) and int(sol.safeguard_steps) == 0
+    assert abs(int(sol.iterations) - int(cg.iterations)) <= 1
+
+
+def test_exact_inverse_converges_in_one(disk64):
+    op, b, Ainv = disk64
+    sol = dcdm.solve(dcdm.MatrixNet(jnp.asarray(Ainv)), op, b, rtol=1e-6)
+    assert int(sol.iterations) == 1 and bool(sol.converged)
+
+
+def test_perturbed_inverse_converges_fast():
+    # A^-1 with a 30 % random non-symmetric perturbation, relative in the A-norm:
+    # M = A^-1/2 (I + 0.3 G) A^-1/2 with ||G||_2 ~ 1 (Gaussian / 2 sqrt(n)); 32^2 disk+air keeps eigh cheap
+    flags = dcdm.disk_air(32, 2)
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    b = jnp.asarray(dcdm.plume_rhs(flags))
+    w, V = np.linalg.eigh(op.to_scipy().toarray())
+    S = (V / np.sqrt(w)) @ V.T  # A^-1/2 on the FLUID cells
+    nf = S.shape[0]
+    G = np.random.default_rng(0).standard_normal((nf, nf)) / (2 * np.sqrt(nf))
+    Mf = S @ (np.eye(nf) + 0.3 * G) @ S
+    mask = np.asarray(op.mask).ravel()
+    M = np.zeros((mask.size, mask.size))
+    M[np.ix_(mask, mask)] = Mf
+    sol = dcdm.solve(dcdm.MatrixNet(jnp.asarray(M)), op, b, rtol=1e-6)
+    assert bool(sol.converged) and int(sol.iterations) <= 20
+    assert int(sol.safeguard_steps) == 0
+
+
+def test_safeguard_unfreezes_a_stalling_direction():
+    # A direction map that only ever returns the same vector freezes DCDM exactly after one step
+    flags = dcdm.disk_air(16, 2)
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    b = jnp.asarray(dcdm.plume_rhs(flags))
+    const = jnp.asarray(dcdm.plume_rhs(flags, jax.random.key(5)))
+    frozen = dcdm.solve(lambda r: const, op, b, rtol=1e-6, maxiter=50, safeguard=False)
+    assert not bool(frozen.converged)
+    sol = dcdm.solve(lambda r: const, op, b, rtol=1e-6, maxiter=400)
+    assert bool(sol.converged) and int(sol.safeguard_steps) >= 1
+
+
+def test_vmap_and_jit_over_rhs():
+    flags = dcdm.disk_air(16, 2)
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    B = jnp.stack([jnp.asarray(dcdm.plume_rhs(flags, jax.random.key(i))) for i in range(3)])
+    net = dcdm.DCDMNet(ndim=2, variant="64", key=jax.random.key(0))
+    f = jax.jit(jax.vmap(lambda b: dcdm.solve(net, op, b, rtol=1e-6, maxiter=30)))
+    sols = f(B)
+    assert sols.iterations.shape == (3,)
+    for i in range(3):
+        s = dcdm.solve(net, op, B[i], rtol=1e-6, maxiter=30)
+        np.testing.assert_allclose(np.asarray(s.value), np.asarray(sols.value[i]), rtol=1e-6, atol=1e-9)
+        assert abs(int(s.iterations) - int(sols.iterations[i])) <= 1
+        assert bool(s.converged) == bool(sols.converged[i])
+
+
+def test_loss_is_scale_invariant_and_zero_for_exact_inverse():
+    flags = dcdm.disk_air(16, 2)
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    mask = np.asarray(op.mask).ravel()
+    Ainv = np.zeros((mask.size, mask.size))
+    Ainv[np.ix_(mask, mask)] = np.linalg.inv(op.to_scipy().toarray())
+    B = jnp.stack([jnp.asarray(dcdm.plume_rhs(flags, k)) for k in (None, jax.random.key(1))])
+    exact = dcdm.MatrixNet(jnp.asarray(Ainv))
+    assert float(dcdm.dcdm_loss(exact, op, B)) < 1e-20
+    net = dcdm.DCDMNet(ndim=2, variant="64", key=jax.random.key(0), dtype=jnp.float64)
+    l1 = dcdm.dcdm_loss(net, op, B)
+    l2 = dcdm.dcdm_loss(lambda r: -7.0 * net(r), op, B)
+    assert float(l1) > 0 and abs(float(l1) - float(l2)) < 1e-10 * float(l1)
+
+
+def test_ritz_data_weights_and_norms():
+    flags = dcdm.disk_air(16, 2)
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    data = dcdm.ritz_training_data(op, key=jax.random.key(0), n_lanczos=60, n_samples=8, theta=5)
+    m = data.values.shape[0]
+    assert m == 60 and bool(jnp.all(jnp.diff(data.values) >= 0))
+    assert int((data.weights == 9.0).sum()) == 35
+    norms = jnp.linalg.norm(data.samples.reshape(8, -1), axis=1)
+    np.testing.assert_allclose(np.asarray(norms), 1.0, rtol=1e-5)
+    # the extreme Ritz values converge first: compare with the exact spectrum
+    lam = np.linalg.eigvalsh(op.to_scipy().toarray())
+    np.testing.assert_allclose(float(data.values[0]), lam[0], rtol=1e-6)
+    np.testing.assert_allclose(float(data.values[-1]), lam[-1], rtol=1e-6)
+    v = data.vectors[0].astype(jnp.float64)
+    assert float(jnp.linalg.norm(op.mv(v) - data.values[0] * v)) < 1e-4 * lam[-1]
+
+
+def test_training_reduces_loss_and_pretrained_roundtrip(tmp_path):
+    flags = dcdm.disk_air(16, 2)
+    op = linalg.poisson_operator(flags, dtype=jnp.float32)
+    res = dcdm.train(op, key=jax.random.key(0), steps=60, n_lanczos=80, batch_size=8,
+                     learning_rate=1e-3, progress=False, return_result=True)
+    losses = np.asarray(res.losses)
+    assert losses[-10:].mean() < 0.7 * losses[:5].mean()
+    path = dcdm.save_pretrained(res.model, "tiny", {"steps": 60}, directory=tmp_path)
+    net = dcdm.load_pretrained("tiny", directory=tmp_path)
+    r = jnp.asarray(dcdm.plume_rhs(flags), jnp.float32)
+    np.testing.assert_array_equal(np.asarray(net(r)), np.asarray(res.model(r)))
+    assert dcdm.pretrained_recipe("tiny", directory=tmp_path) == {"steps": 60}
+    assert path.exists()

@@ -1,0 +1,112 @@
+"""PIG training harness: losses, sampling, LR groups, causal weights, Adam -> L-BFGS, NaN handling."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from sciml import pde, pig, train
+
+
+def _poisson_1d():
+    exact = lambda x: jnp.sin(jnp.pi * x[0]) + 0.5 * x[0]  # noqa: E731
+    return pde.Problem(pde.Box([0.0], [2.0]), pde.manufactured(lambda u, x: u.d2(0), exact),
+                       [pde.Dirichlet(exact)], exact=exact, name="p1")
+
+
+def test_pig_trains_poisson_1d_and_lbfgs_improves():
+    p = _poisson_1d()
+    kw = dict(n_gaussians=24, key=jax.random.key(0), sigma0=0.2, lr=1e-2, decay_every=100, n_collocation=64,
+              n_boundary=16, residual_weight=0.1, eval_shape=(201,), eval_every=100, dtype=jnp.float32)
+    adam = pig.train(p, steps=300, **kw)
+    both = pig.train(p, steps=300, lbfgs_steps=60, lbfgs_points=128, **kw)
+    assert adam.final_error < 5e-2
+    assert both.final_error < 0.5 * adam.final_error
+    assert both.best_error <= both.final_error
+    phases = {h["phase"] for h in both.history}
+    assert phases == {"adam", "lbfgs"}
+    assert adam.predict(jnp.zeros((3, 1))).dtype == jnp.float32
+    assert np.isfinite(adam.history[-1]["loss_res"]) and "loss_cond0" in adam.history[-1]
+
+
+def test_mlp_baseline_same_harness():
+    p = _poisson_1d()
+    res = pig.train_mlp_pinn(p, steps=100, key=jax.random.key(1), width=16, depth=2, n_collocation=64,
+                             n_boundary=16, eval_shape=(101,), eval_every=50, lr=1e-2)
+    assert isinstance(res.model, pig.MLPPINN)
+    assert [h["step"] for h in res.history] == [50, 100]
+    assert res.final_error < 1.0
+
+
+def test_nan_stops_training_with_message():
+    box = pde.Box([0.0], [1.0])
+    bad = pde.Problem(box, lambda u, x: u.value * jnp.nan, [pde.Dirichlet(lambda x: 0.0)], name="bad")
+    with pytest.raises(train.TrainingError, match="step 0"):
+        pig.train(bad, n_gaussians=4, steps=5, key=jax.random.key(0), n_collocation=8, n_boundary=4)
+
+
+def test_lr_groups_separate_gaussians_from_mlp():
+    model = pig.PIG([-1.0], [1.0], n_gaussians=5, key=jax.random.key(0))
+    opt = pig.lr_groups(model, lr_gauss=1e-2, lr_mlp=0.0)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    state = opt.init(params)
+
+    def loss(p):
+        m = eqx.combine(p, static)
+        return jnp.sum(m.predict(jnp.linspace(-1, 1, 7, dtype=jnp.float32)[:, None]) ** 2) + 1.0
+
+    g = jax.grad(loss)(params)
+    upd, _ = opt.update(g, state, params)
+    new = eqx.apply_updates(params, upd)
+    assert not np.allclose(new.embedding.means, params.embedding.means)
+    assert not np.allclose(new.embedding.log_sigma, params.embedding.log_sigma)
+    for a, b in zip(jax.tree.leaves(new.mlp), jax.tree.leaves(params.mlp)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sampler_resamples_every_k_and_is_deterministic():
+    p = pde.helmholtz_2d()
+    key = jax.random.key(3)
+    f = pig.make_sampler(p, n_collocation=10, n_boundary=6, key=key, resample_every=2)
+    g = pig.make_sampler(p, n_collocation=10, n_boundary=6, key=key, resample_every=2)
+    b0, b1, b2 = f(None, 0)["res"], f(None, 1)["res"], f(None, 2)["res"]
+    np.testing.assert_array_equal(b0, b1)
+    assert not np.allclose(b1, b2)
+    np.testing.assert_array_equal(g(None, 2)["res"], b2)
+    xb, gb = f(None, 0)["cond"][0]
+    assert xb.shape == (6, 2) and bool(jnp.all(jnp.max(jnp.abs(xb), axis=1) == 1.0))  # on the boundary
+
+
+def test_causal_weights():
+    from sciml.pig._train import _causal_mse
+
+    t = jnp.linspace(0.0, 1.0, 100, endpoint=False)
+    r2 = jnp.ones_like(t)
+    plain, _ = _causal_mse(r2, t, 0.0, 1.0, 4, 0.0)
+    assert float(plain) == pytest.approx(1.0)
+    weighted, wmin = _causal_mse(r2, t, 0.0, 1.0, 4, 1.0)
+    # chunk weights exp(0), exp(-1), exp(-2), exp(-3); each chunk loss 1
+    assert float(weighted) == pytest.approx(np.mean(np.exp(-np.arange(4.0))), rel=1e-6)
+    assert float(wmin) == pytest.approx(np.exp(-3.0), rel=1e-6)
+
+
+def test_periodic_causal_allen_cahn_runs():
+    p = pde.allen_cahn_1d()
+    res = pig.train(p, n_gaussians=16, steps=20, key=jax.random.key(0), n_collocation=64, n_boundary=16,
+                    causal=True, causal_chunks=4, log_every=10)
+    h = res.history[-1]
+    assert {"loss_res", "loss_cond0", "loss_periodic0", "causal_min_weight"} <= set(h)
+    assert res.final_error is None and np.isfinite(h["loss"])
+
+
+def test_separable_pig_trains_on_tensor_grid():
+    p = pde.flow_mixing()
+    res = pig.train(p, n_gaussians=16, steps=60, key=jax.random.key(0), separable=True, rank=4,
+                    grid_points_per_axis=8, n_boundary=64, eval_shape=(9, 9, 9), eval_every=30, lr=1e-2,
+                    residual_weight=10.0)
+    assert isinstance(res.model, pig.SeparablePIG)
+    losses = [h["loss"] for h in res.history]
+    assert losses[-1] < losses[0]
+    assert res.final_error is not None and np.isfinite(res.final_error)
