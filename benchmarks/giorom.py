@@ -10,6 +10,7 @@ configuration kernel decoder, each trained for `--train-seconds` of wall time; M
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import sys
 import time
@@ -197,7 +198,9 @@ def main(argv=None):
     note = "" if jax.devices()[0].platform != "cpu" or args.size != "gpu" else "no GPU available: gpu size ran on CPU"
     cases.append(Case("total-wall-time", "seconds", total, limit, total <= limit, total, notes=note))
     name = "giorom" if args.size != "tiny" else "giorom-tiny"
-    return write_results(name, cases, out_dir=args.out, size=args.size)
+    extra = {"load_average_1_5_15min_at_end": list(os.getloadavg()), "data_from_cache": args.cache is not None,
+             "train_seconds_per_model": args.train_seconds or cfg["train_seconds"]}
+    return write_results(name, cases, out_dir=args.out, size=args.size, extra=extra)
 
 
 if __name__ == "__main__":

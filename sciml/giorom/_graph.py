@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 
 import equinox as eqx
 import jax
@@ -169,7 +168,6 @@ def segment_aggregate(messages, receivers, mask, n_nodes: int, reduce: str = "su
 @functools.partial(jax.jit, static_argnames=("n",))
 def farthest_point_sampling(points, n: int, start: int | jax.Array = 0):
     """Indices (n,) of a farthest-point sample of `points` (N, d), starting from index `start`."""
-    N = points.shape[0]
     idx0 = jnp.zeros((n,), jnp.int32).at[0].set(start)
     d0 = jnp.sum((points - points[start]) ** 2, -1)
 
@@ -181,7 +179,6 @@ def farthest_point_sampling(points, n: int, start: int | jax.Array = 0):
         return idx, d
 
     idx, _ = jax.lax.fori_loop(1, n, body, (idx0, d0))
-    del N
     return idx
 
 

@@ -14,7 +14,7 @@ import optax
 
 from ._decoder import KernelDecoder
 from ._graph import farthest_point_sampling
-from ._models import C_WINDOW, GIOROM, integrate
+from ._models import C_WINDOW, GIOROM
 
 _TRAIN_FIT = None
 
