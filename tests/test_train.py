@@ -101,3 +101,10 @@ def test_bad_arguments():
         train.fit(loss, model, optax.adam(1e-3), batches, steps=1, checkpoint_every=5)
     with pytest.raises(ValueError, match="batch_size"):
         train.array_batches({"x": jnp.zeros((4, 2))}, 10)
+
+
+def test_time_limit_stops_early():
+    model, loss, batches = _setup()
+    res = train.fit(loss, model, optax.adam(1e-2), batches, steps=10_000, key=jax.random.key(6), progress=False,
+                    time_limit=0.5)
+    assert 1 <= res.step < 10_000 and len(res.losses) == res.step

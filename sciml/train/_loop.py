@@ -127,6 +127,7 @@ def fit(
     callback: Callable | None = None,
     filter_spec=eqx.is_inexact_array,
     description: str = "train",
+    time_limit: float | None = None,
 ) -> TrainResult:
     """Train `model` by minimising `loss_fn` with an optax optimiser: the one loop every sciml module uses.
 
@@ -149,6 +150,8 @@ def fit(
     - `callback`: `callback(step, model, metrics) -> dict | None`, called every `log_every` steps on the host
       (e.g. evaluation); returned entries are logged.
     - `filter_spec`: which leaves are trainable (default: floating-point arrays).
+    - `time_limit`: optional wall-clock budget in seconds; training stops after the first step that ends past
+      it (a final checkpoint is written if checkpointing is on). `TrainResult.step` tells how far it got.
 
     **Returns:** a [`TrainResult`][sciml.train.TrainResult].
 
@@ -251,10 +254,14 @@ def fit(
                 if metrics_file is not None:
                     metrics_file.write(json.dumps(rec) + "\n")
                     metrics_file.flush()
-            if ckpt is not None and ((checkpoint_every and done % checkpoint_every == 0) or done == steps):
+            out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit
+            if ckpt is not None and ((checkpoint_every and done % checkpoint_every == 0) or done == steps
+                                     or out_of_time):
                 ckpt.save(done, jax.tree.leaves((params, opt_state)), {"step": done})
                 ckpt.wait()
                 last_ckpt = done
+            if out_of_time:
+                break
     finally:
         if bar is not None:
             bar.close()
@@ -262,7 +269,7 @@ def fit(
             metrics_file.close()
         if ckpt is not None:
             ckpt.close()
-    return TrainResult(eqx.combine(params, static), opt_state, history, np.asarray(losses), max(steps, start))
+    return TrainResult(eqx.combine(params, static), opt_state, history, np.asarray(losses), start + len(losses))
 
 
 def restore(model, optimizer: optax.GradientTransformation, checkpoint_dir, step: int | None = None,
