@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 
@@ -12,68 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .. import train as _train
 from ._decoder import KernelDecoder
 from ._graph import farthest_point_sampling
 from ._models import C_WINDOW, GIOROM
-
-_TRAIN_FIT = None
-
-
-def _fit_fn():
-    """sciml.train.fit when the core provides it, else the local loop."""
-    global _TRAIN_FIT
-    if _TRAIN_FIT is None:
-        try:
-            from sciml.train import fit  # noqa: F401
-
-            _TRAIN_FIT = fit
-        except Exception:  # core not available yet
-            _TRAIN_FIT = _fit_local
-    return _TRAIN_FIT
-
-
-@dataclasses.dataclass
-class FitResult:
-    model: eqx.Module
-    opt_state: object
-    history: list
-    step: int
-    losses: np.ndarray | None = None
-
-
-def _fit_local(loss_fn, model, optimizer, data=None, steps=1000, key=None, log_every=50, progress=False,
-               callback=None, filter_spec=eqx.is_inexact_array, **_ignored):
-    """Minimal stand-in for `sciml.train.fit` (same call shape; no checkpoints or sharding)."""
-    key = jax.random.key(0) if key is None else key
-    params, static = eqx.partition(model, filter_spec)
-    opt_state = optimizer.init(params)
-
-    @jax.jit
-    def step_fn(params, opt_state, batch, k):
-        def lf(p):
-            out = loss_fn(eqx.combine(p, static), batch, k)
-            return out if isinstance(out, tuple) else (out, {})
-
-        (loss, aux), grads = jax.value_and_grad(lf, has_aux=True)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss, aux
-
-    history, losses = [], []
-    for step in range(steps):
-        kb, ks = jax.random.split(jax.random.fold_in(key, step))
-        batch = data(kb, step) if data is not None else None
-        params, opt_state, loss, aux = step_fn(params, opt_state, batch, ks)
-        losses.append(float(loss))
-        if step % log_every == 0 or step == steps - 1:
-            rec = {"step": step, "loss": float(loss), **{k: float(v) for k, v in aux.items()}}
-            if not np.isfinite(rec["loss"]):
-                raise FloatingPointError(f"loss became {rec['loss']} at step {step}")
-            history.append(rec)
-            if callback is not None:
-                extra = callback(step, eqx.combine(params, static), rec)
-                if extra:
-                    rec.update(extra)
-    return FitResult(eqx.combine(params, static), opt_state, history, steps, np.asarray(losses))
 
 
 def random_walk_noise(key, window_shape, noise_std: float, dtype):
@@ -159,7 +100,7 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
     in frame 0). Adam with exponential decay from `learning_rate` to `final_learning_rate`; loss =
     MSE of normalised accelerations under GNS random-walk noise. With `time_budget` (seconds), the
     number of steps is set from the measured time of a few steps. Uses `sciml.train.fit`
-    (checkpoints, resume, progress, metrics) when available.
+    (checkpoints, resume, progress, metrics).
 
     Returns the trained model (or the fit result with `return_result=True`; `.history` holds losses).
     """
@@ -175,18 +116,16 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
 
     if time_budget is not None:
         stamps = []
-        _fit_local(loss_fn, model, optax.adam(learning_rate), batch_fn, steps=12, key=key, log_every=1,
-                   callback=lambda s, m, r: stamps.append(time.perf_counter()))
+        _train.fit(loss_fn, model, optax.adam(learning_rate), batch_fn, steps=12, key=key, log_every=1,
+                   progress=False, callback=lambda s, m, r: stamps.append(time.perf_counter()))
         per_step = (stamps[-1] - stamps[3]) / (len(stamps) - 4)
         steps = _steps_for_budget(per_step, time_budget)
     sched = optax.exponential_decay(learning_rate, max(steps, 1), final_learning_rate / learning_rate)
     opt = optax.adam(sched)
-    fit = _fit_fn()
-    kwargs = dict(data=batch_fn, steps=steps, key=key, log_every=log_every, progress=progress)
-    if fit is not _fit_local:
-        kwargs.update(checkpoint_dir=checkpoint_dir, metrics_path=metrics_path)
+    kwargs = dict(data=batch_fn, steps=steps, key=key, log_every=log_every, progress=progress,
+                  checkpoint_dir=checkpoint_dir, metrics_path=metrics_path)
     kwargs.update(fit_kwargs)
-    res = fit(loss_fn, model, opt, **kwargs)
+    res = _train.fit(loss_fn, model, opt, **kwargs)
     return res if return_result else res.model
 
 
@@ -217,19 +156,6 @@ def train_decoder(decoder: KernelDecoder, dataset, subsets, owner, *, reference_
         pred = ref + jnp.einsum("qk,bqkd->bqd", coef, disp[:, nbr[r]])
         return jnp.mean(jnp.sum((pred - traj[t]) ** 2, -1))
 
-    params, static = eqx.partition(decoder, eqx.is_inexact_array)
-    opt = optax.adam(learning_rate)
-    state = opt.init(params)
-
-    @jax.jit
-    def step(params, state, k):
-        loss, g = jax.value_and_grad(lambda p: loss_fn(eqx.combine(p, static), k))(params)
-        upd, state = opt.update(g, state, params)
-        return optax.apply_updates(params, upd), state, loss
-
-    hist = []
-    for i in range(steps):
-        params, state, loss = step(params, state, jax.random.fold_in(key, i))
-        if i % 50 == 0 or i == steps - 1:
-            hist.append({"step": i, "loss": float(loss)})
-    return eqx.combine(params, static), hist
+    res = _train.fit(lambda dec, batch, k: loss_fn(dec, k), decoder, optax.adam(learning_rate), None, steps=steps,
+                     key=key, log_every=50, progress=False)
+    return res.model, res.history
