@@ -118,7 +118,7 @@ def run_pde(pde, cfg, cases, log):
                           extra={"nrmse_init": [round(r["init_seen"], 4) for r in recs]}))
         for split in ("seen", "unseen"):
             v = agg[kind][split]
-            per = {str(p[0]): round(float(np.mean([r[split]["per_param"][p] for r in recs])), 4)
+            per = {f"{p[0]:.4g}": round(float(np.mean([r[split]["per_param"][p] for r in recs])), 4)
                    for p in recs[0][split]["per_param"]}
             cases.append(Case(case=f"{pde}-{kind}-{split}", metric="nrmse", value=round(v, 5),
                               target=round(pers[split], 4), passed=bool(v < pers[split]),
@@ -144,7 +144,7 @@ def run_pde(pde, cfg, cases, log):
                                 "unseen trajectories without retraining; target = 1.1 x nRMSE at training resolution"))
     ref = PDEBENCH_FNO.get(pde)
     if ref and "cape" in agg:
-        cases[-1].extra["pdebench_fno_single_param"] = {str(k): v for k, v in ref.items()}
+        cases[-1].extra["pdebench_fno_single_param"] = {f"{k:g}": v for k, v in ref.items()}
     return results
 
 

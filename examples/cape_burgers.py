@@ -26,7 +26,7 @@ def main(argv=None):
     ap.add_argument("--n-train", type=int, default=40, help="trajectories per training viscosity")
     ap.add_argument("--variant", choices=["improved", "faithful"], default="improved")
     ap.add_argument("--batch", type=int, default=10)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--out", default="cape_burgers_out")
     args = ap.parse_args(argv)
     out = pathlib.Path(args.out)
@@ -44,7 +44,7 @@ def main(argv=None):
         model = cape.make_model(kind, cape_variant=args.variant, grid_shape=(128,), key=jax.random.key(3),
                                 param_mean=mean, param_std=std)
         rep = cape.train(model, train, epochs=args.epochs, warmup_epochs=1, batch_size=args.batch, lr=args.lr,
-                         key=jax.random.key(4), return_report=True)
+                         lr_step_epochs=4, clip_norm=1.0, key=jax.random.key(4), return_report=True)
         name = {"base": "Base FNO", "cape": f"CAPE-FNO ({args.variant})"}[kind]
         models[name] = rep.model
         results[name] = {"params": cape.count_params(rep.model), "epoch_loss": rep.epoch_loss,
@@ -53,7 +53,12 @@ def main(argv=None):
     results["persistence"] = {"seen": cape.persistence_nrmse(seen), "unseen": cape.persistence_nrmse(unseen)}
     plot_rollouts(models, seen, out / "cape_burgers_seen.png", title="Burgers, seen viscosities (fresh ICs)")
     plot_rollouts(models, unseen, out / "cape_burgers_unseen.png", title="Burgers, unseen viscosities")
-    (out / "cape_burgers.json").write_text(json.dumps(results, indent=1, default=str))
+    def clean(o):  # per-parameter tables are keyed by parameter tuples
+        if isinstance(o, dict):
+            return {(f"{k[0]:g}" if isinstance(k, tuple) else k): clean(v) for k, v in o.items()}
+        return o
+
+    (out / "cape_burgers.json").write_text(json.dumps(clean(results), indent=1, default=str))
     print(f"wrote {out}/cape_burgers_*.png and cape_burgers.json")
 
 

@@ -111,9 +111,10 @@ def test_burgers_dataset_layout_fresh_seeds_and_hdf5_roundtrip(tmp_path):
 
 def test_initial_condition_recipe():
     x = datasets.cell_centres(256)
-    u = jax.vmap(lambda k: datasets.initial_condition(k, x))(jax.random.split(jax.random.key(1), 64))
+    u = jax.jit(jax.vmap(lambda k: datasets.initial_condition(k, x)))(jax.random.split(jax.random.key(1), 64))
     assert bool(jnp.all(jnp.abs(u) <= 4.0))  # four modes with amplitudes in [0, 1)
-    r = jax.vmap(lambda k: datasets.initial_condition(k, x, normalise=True))(jax.random.split(jax.random.key(2), 8))
+    r = jax.jit(jax.vmap(lambda k: datasets.initial_condition(k, x, normalise=True)))(
+        jax.random.split(jax.random.key(2), 8))
     np.testing.assert_allclose(r.min(-1), 0.0, atol=1e-6)
     np.testing.assert_allclose(r.max(-1), 1.0, atol=1e-6)
     # only wavenumbers 2 pi n c / (1 - dx) with n c in {1..8}: the spectrum sits at low modes

@@ -60,24 +60,32 @@ def test_complex_grad_is_conjugate_and_real_pairs_descend():
 def test_resolution_handling():
     key = jax.random.key(0)
     lam = jnp.array([0.1], F32)
-    call = eqx.filter_jit(lambda m, u, p: m(u, p))
     improved = cape.make_model("cape", cape_variant="improved", width=8, modes=6, cape_width=8, key=key)
-    out, aux = call(improved, jnp.ones((1, 1, 48), F32), lam)  # any N: no pooling constraint, modes clipped
-    assert out.shape == (1, 48) and aux.shape == (1, 1, 48) and out.dtype == F32
+    out, aux = eqx.filter_jit(lambda m, u, p: m(u, p))(improved, jnp.ones((1, 1, 48), F32), lam)
+    assert out.shape == (1, 48) and aux.shape == (1, 1, 48) and out.dtype == F32  # any N, modes clipped
     with pytest.raises(ValueError, match="grid_shape"):
         cape.CAPE(1, 1, variant="faithful", key=key)
     with pytest.raises(ValueError, match="base must map"):
-        cape.CAPEModel(cape.FNO(1, 1, key=key), cape.CAPE(1, 1, variant="improved", key=key))
-    unet = cape.Base(cape.UNet(1, 1, features=4, levels=2, key=key))
-    assert call(unet, jnp.ones((1, 1, 32), F32), lam)[0].shape == (1, 32)
+        eqx.filter_eval_shape(lambda: cape.CAPEModel(cape.FNO(1, 1, key=key), cape.CAPE(1, 1, variant="improved",
+                                                                                         key=key)))
+
+    def shape_of(build, *args):  # trace only: no initialisation or compilation cost
+        return eqx.filter_eval_shape(lambda: build()(*args))
+
+    unet = lambda: cape.Base(cape.UNet(1, 1, features=4, levels=2, key=key))  # noqa: E731
+    assert shape_of(unet, jnp.ones((1, 1, 32), F32), lam)[0].shape == (1, 32)
     with pytest.raises(ValueError, match="divisible"):
-        call(unet, jnp.ones((1, 1, 30), F32), lam)
-    # 2D: FNO with two corner blocks, CAPE with multiplicative coupling
-    m2 = cape.make_model("cape", ndim=2, n_channels=2, n_params=3, width=4, modes=3, cape_width=8, key=key)
-    out, aux = call(m2, jnp.ones((1, 2, 16, 16), F32), jnp.array([0.1, 0.01, 0.01], F32))
+        shape_of(unet, jnp.ones((1, 1, 30), F32), lam)
+    # 2D: FNO with two corner blocks, CAPE with multiplicative coupling, U-Net
+    m2 = lambda: cape.make_model("cape", ndim=2, n_channels=2, n_params=3, width=4, modes=3, cape_width=8,  # noqa
+                                 key=key)
+    out, aux = shape_of(m2, jnp.ones((1, 2, 16, 16), F32), jnp.array([0.1, 0.01, 0.01], F32))
     assert out.shape == (2, 16, 16) and aux.shape == (1, 2, 16, 16)
-    u2 = cape.Base(cape.UNet(2, 2, ndim=2, features=2, levels=2, key=key))
-    assert call(u2, jnp.ones((1, 2, 16, 16), F32), lam)[0].shape == (2, 16, 16)
+    u2 = lambda: cape.Base(cape.UNet(2, 2, ndim=2, features=2, levels=2, key=key))  # noqa: E731
+    assert shape_of(u2, jnp.ones((1, 2, 16, 16), F32), lam)[0].shape == (2, 16, 16)
+    # ...and the 2D CAPE-FNO computes: multiplicative coupling keeps a zero state at zero
+    z = eqx.filter_jit(lambda m, u, p: m.cape(u, p))(m2(), jnp.zeros((1, 2, 16, 16), F32), jnp.array([0.1, 0.01, 0.01], F32))
+    np.testing.assert_array_equal(z, 0.0)
 
 
 def test_improved_block_is_translation_equivariant_faithful_is_not():

@@ -293,33 +293,50 @@ def concatenate(datasets: Sequence[Dataset]) -> Dataset:
     )
 
 
-def _chunked_vmap(fn, args, chunk: int):
-    n = jax.tree_util.tree_leaves(args)[0].shape[0]
-    outs = []
-    f = jax.jit(jax.vmap(fn))
-    for i in range(0, n, chunk):
-        outs.append(f(*jax.tree_util.tree_map(lambda a: a[i : i + chunk], args)))
-    return jnp.concatenate(outs)
+def _burgers_traj(icp, p, x, times, cfl):
+    return burgers_1d_solve(_eval_ic(icp, x), p[0], times, cfl=cfl)
 
 
-def _make(pde, values, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype, solve, names, ic_kw=None,
-          chunk=256):
-    values = np.atleast_2d(np.asarray(values, dtype=np.float64).T).T if np.ndim(values) == 1 else np.asarray(values)
+def _advection_traj(icp, p, x, times):
+    xs = jnp.mod(x[None, :] - p[0] * times[:, None], 1.0)
+    return jax.vmap(lambda xx: _eval_ic(icp, xx))(xs)
+
+
+def _reaction_traj(icp, p, x, times, dt_max):
+    return diffusion_reaction_1d_solve(_eval_ic(icp, x, normalise=True), p[0], p[1], times, dt_max=dt_max)
+
+
+_BATCHED: dict = {}
+_draw_batch = jax.jit(jax.vmap(_draw_ic, in_axes=(0, None, None)), static_argnums=2)
+
+
+def _batched(fn, **static):
+    """One jitted, vmapped solver per (function, static options): compiled once per shape, reused across calls."""
+    k = (fn, tuple(sorted(static.items())))
+    if k not in _BATCHED:
+        _BATCHED[k] = jax.jit(jax.vmap(functools.partial(fn, **static), in_axes=(0, 0, None, None)))
+    return _BATCHED[k]
+
+
+def _make(pde, values, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype, solve, names, chunk=256):
+    values = np.asarray(values, dtype=np.float64)
+    values = values.reshape(-1, 1) if values.ndim == 1 else values
     if n_cells % n_points:
         raise ValueError(f"n_cells={n_cells} must be a multiple of n_points={n_points} (decimation by striding)")
     x = cell_centres(n_cells, dtype)
     period = float(x[-1] - x[0])
     times = jnp.linspace(0.0, t_final, n_frames, dtype=dtype)
-    us, ps = [], []
-    for i, val in enumerate(values):
-        # a fresh seed per parameter value (PDEBench reuses seed 2022 for every file)
-        keys = jax.random.split(jax.random.fold_in(key, i), n_trajectories)
-        icp = jax.vmap(lambda k: _draw_ic(k, period, dtype))(keys)
-        pv = jnp.broadcast_to(jnp.asarray(val, dtype), (n_trajectories, len(val)))
-        u = _chunked_vmap(lambda ip, p: solve(ip, p, x, times, **(ic_kw or {})), (icp, pv), chunk)
-        us.append(u[:, :, None, :: n_cells // n_points])
-        ps.append(pv)
-    return Dataset(jnp.concatenate(us), jnp.concatenate(ps), x[:: n_cells // n_points], times, pde, names)
+    # a fresh seed per parameter value (PDEBench reuses seed 2022 for every file)
+    keys = jnp.concatenate([jax.random.split(jax.random.fold_in(key, i), n_trajectories) for i in range(len(values))])
+    icp = _draw_batch(keys, period, dtype)
+    pv = jnp.asarray(np.repeat(values, n_trajectories, axis=0), dtype)
+    n = pv.shape[0]
+    size = min(chunk, 1 << max(n - 1, 0).bit_length())  # power-of-two chunks: few compiled shapes
+    pad = (-n) % size  # pad to whole chunks: one compiled shape
+    padded = jax.tree_util.tree_map(lambda a: jnp.concatenate([a, jnp.repeat(a[:1], pad, axis=0)]), (icp, pv))
+    outs = [solve(*jax.tree_util.tree_map(lambda a: a[i : i + size], padded), x, times) for i in range(0, n + pad, size)]
+    u = jnp.concatenate(outs)[:n]
+    return Dataset(u[:, :, None, :: n_cells // n_points], pv, x[:: n_cells // n_points], times, pde, names)
 
 
 def burgers_1d(nus, n_trajectories: int, key, *, n_cells: int = 256, n_points: int = 128, t_final: float = 2.0,
@@ -330,24 +347,15 @@ def burgers_1d(nus, n_trajectories: int, key, *, n_cells: int = 256, n_points: i
     PDEBench itself: 1024 cells, t in [0, 2], 201 frames; CAPE uses ``::8`` in space and ``::5`` in time.
     **Returns:** a :class:`Dataset` with ``u`` of shape (len(nus) * n_trajectories, n_frames, 1, n_points).
     """
-
-    def solve(icp, p, x, times):
-        return burgers_1d_solve(_eval_ic(icp, x), p[0], times, cfl=cfl)
-
-    return _make("burgers", nus, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype, solve, ("nu",),
-                 chunk=chunk)
+    return _make("burgers", nus, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype,
+                 _batched(_burgers_traj, cfl=cfl), ("nu",), chunk=chunk)
 
 
 def advection_1d(betas, n_trajectories: int, key, *, n_cells: int = 1024, n_points: int = 128,
                  t_final: float = 2.0, n_frames: int = 41, dtype=jnp.float32, chunk: int = 256) -> Dataset:
     """PDEBench-style 1D advection data, exact: the analytic initial condition evaluated at ``(x - beta t) mod 1``."""
-
-    def solve(icp, p, x, times):
-        xs = jnp.mod(x[None, :] - p[0] * times[:, None], 1.0)
-        return jax.vmap(lambda xx: _eval_ic(icp, xx))(xs)
-
-    return _make("advection", betas, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype, solve,
-                 ("beta",), chunk=chunk)
+    return _make("advection", betas, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype,
+                 _batched(_advection_traj), ("beta",), chunk=chunk)
 
 
 def diffusion_reaction_1d(params, n_trajectories: int, key, *, n_cells: int = 256, n_points: int = 128,
@@ -356,11 +364,9 @@ def diffusion_reaction_1d(params, n_trajectories: int, key, *, n_cells: int = 25
     """PDEBench-style 1D diffusion-reaction data; ``params`` is a list of ``(nu, rho)`` pairs. Initial conditions
     are min-max normalised to [0, 1] as in PDEBench."""
 
-    def solve(icp, p, x, times):
-        return diffusion_reaction_1d_solve(_eval_ic(icp, x, normalise=True), p[0], p[1], times, dt_max=dt_max)
-
     return _make("diffusion_reaction", np.asarray(params, dtype=np.float64).reshape(-1, 2), n_trajectories, key,
-                 n_cells, n_points, t_final, n_frames, dtype, solve, ("nu", "rho"), chunk=chunk)
+                 n_cells, n_points, t_final, n_frames, dtype, _batched(_reaction_traj, dt_max=dt_max), ("nu", "rho"),
+                 chunk=chunk)
 
 
 # ----------------------------------------------------------------------------------------------------------
