@@ -116,6 +116,10 @@ def gpu(out: str, quick: bool = False) -> list[Case]:
     cases = []
 
     def run(name, problem, target, paper, pig_kw, mlp_kw, seeds=seeds):
+        if quick:  # shrink sizes too: a dry run of the code path, not a measurement
+            tiny = dict(n_collocation=128, n_boundary=64, eval_shape=(9,) * problem.ndim)
+            pig_kw = dict(pig_kw, n_gaussians=8, **tiny, **({"lbfgs_points": 128} if "lbfgs_points" in pig_kw else {}))
+            mlp_kw = dict(mlp_kw, width=16, **tiny, **({"lbfgs_points": 128} if "lbfgs_points" in mlp_kw else {}))
         errs, best, secs, per1k = [], [], [], []
         for sd in seeds:
             t0 = time.perf_counter()
@@ -128,7 +132,8 @@ def gpu(out: str, quick: bool = False) -> list[Case]:
         cases.append(Case(name + "-pig", "rel_l2_mean_final", mean, target, mean <= target, round(sum(secs), 1), paper,
                           f"{len(seeds)} seeds; final {['%.3g' % e for e in errs]}; best-over-training "
                           f"{['%.3g' % e for e in best]}",
-                          extra={"seed_errors": errs, "best_errors": best, "sec_per_1k_adam_steps": float(np.mean(per1k))}))
+                          extra={"seed_errors": errs, "best_errors": best,
+                                 "sec_per_1k_adam_steps": float(np.mean(per1k))}))
         t0 = time.perf_counter()
         m = pig.train_mlp_pinn(problem, key=jax.random.key(seeds[0]), **mlp_kw)
         cases.append(Case(name + "-mlp-pinn", "rel_l2", m.final_error, None, None,
@@ -147,7 +152,8 @@ def gpu(out: str, quick: bool = False) -> list[Case]:
                   n_boundary=3600, resample_every=100, steps=st(50000), lr=1e-2, decay_every=st(2000),
                   eval_every=st(2000), eval_shape=(50, 50, 50))
     fm_mlp = dict(width=128, depth=4, lr=1e-3, residual_weight=10.0, n_collocation=27000, n_boundary=3600,
-                  resample_every=100, steps=st(50000), decay_every=st(2000), eval_every=st(2000), eval_shape=(50, 50, 50))
+                  resample_every=100, steps=st(50000), decay_every=st(2000), eval_every=st(2000),
+                  eval_shape=(50, 50, 50))
     run("flow-mixing", pde.flow_mixing(), 1e-3, 4.51e-4, fm_pig, fm_mlp)
     kg_pig = dict(fm_pig, n_gaussians=100, sigma0=0.5, residual_weight=1.0, n_collocation=4096, n_boundary=1024)
     kg_mlp = dict(fm_mlp, residual_weight=1.0, n_collocation=4096, n_boundary=1024)

@@ -71,8 +71,9 @@ def _initial_fn(problem, default):
         n = xs_spatial.shape[0]
         cols = list(np.moveaxis(xs_spatial, -1, 0))
         cols.insert(ta, np.full((n,), lower[ta]))
-        pts = jnp.asarray(np.stack(cols, -1), jnp.float64)
-        return np.asarray(jax.vmap(g)(pts), np.float64)
+        with jax.enable_x64(True):  # the initial state in full precision whatever the global setting
+            pts = jnp.asarray(np.stack(cols, -1), jnp.float64)
+            return np.asarray(jax.vmap(g)(pts), np.float64)
 
     return u0
 
