@@ -240,3 +240,14 @@ def test_lanczos_on_poisson_extremes():
     assert abs(float(w[-1]) - lam[-1]) < 1e-6 * lam[-1]
     # the lowest Ritz value of a start vector with a component on the lowest eigenvector converges
     assert abs(float(w[0]) - lam[0]) < 1e-6 * lam[-1]
+
+
+def test_stagnation_safeguard_takes_over():
+    op = linalg.poisson_operator(np.zeros((16, 16), np.int8), dtype=jnp.float64)
+    b = jnp.asarray(np.random.default_rng(0).normal(size=(16, 16)))
+    slow = lambda r: jnp.sign(r)  # noqa: E731  (always a descent direction, but a poor one)
+    plain = linalg.conjugate_directions(op, b, slow, rtol=1e-8, maxiter=2000, safeguard="cg")
+    guarded = linalg.conjugate_directions(op, b, slow, rtol=1e-8, maxiter=2000, safeguard="cg", stall_window=10)
+    assert int(plain.safeguard_steps) == 0
+    assert int(guarded.safeguard_steps) > 0 and bool(guarded.converged)
+    assert int(guarded.iterations) <= int(plain.iterations)

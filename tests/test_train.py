@@ -108,3 +108,10 @@ def test_time_limit_stops_early():
     res = train.fit(loss, model, optax.adam(1e-2), batches, steps=10_000, key=jax.random.key(6), progress=False,
                     time_limit=0.5)
     assert 1 <= res.step < 10_000 and len(res.losses) == res.step
+
+
+def test_callback_can_stop():
+    model, loss, batches = _setup()
+    res = train.fit(loss, model, optax.adam(1e-2), batches, steps=100, key=jax.random.key(6), progress=False,
+                    log_every=5, callback=lambda s, m, r: {"stop": s >= 15})
+    assert res.step == 15 and len(res.history) == 3

@@ -10,3 +10,7 @@ from ._kronecker import KroneckerOperator as KroneckerOperator, KroneckerSumOper
 from ._kronecker import kron_mv as kron_mv
 from ._lanczos import lanczos as lanczos, ritz_vectors as ritz_vectors
 from lineax import diagonal as diagonal
+from ._multigrid import MultigridPreconditioner as MultigridPreconditioner
+from ._multigrid import coarsen_flags as coarsen_flags, multigrid_preconditioner as multigrid_preconditioner
+from ._fft_poisson import DCTPoissonSolver as DCTPoissonSolver, dct_poisson_solve as dct_poisson_solve
+from ._fft_poisson import dct_poisson_solver as dct_poisson_solver

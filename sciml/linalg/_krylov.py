@@ -125,7 +125,8 @@ def _pcg_loop(op, b, x0, prec, rtol, atol, maxiter, hist_len, dot=None):
     return Solution(x, k, hist, conv, result.astype(jnp.int32), jnp.asarray(0, jnp.int32))
 
 
-def _cd_loop(op, b, x0, direction_fn, k_orth, rtol, atol, maxiter, hist_len, refresh_every, safeguard, stall_tol):
+def _cd_loop(op, b, x0, direction_fn, k_orth, rtol, atol, maxiter, hist_len, refresh_every, safeguard, stall_tol,
+             stall_window=0, stall_progress=0.5):
     mv = op.mv
     proj = _project(op)
     P = (lambda v: proj(v)) if proj is not None else (lambda v: v)
@@ -152,20 +153,22 @@ def _cd_loop(op, b, x0, direction_fn, k_orth, rtol, atol, maxiter, hist_len, ref
         return d - jnp.einsum("w,w...->...", coef, Ps)
 
     def cond(c):
-        k, x, r, Ps, APs, pAps, valid, hist, rnorm, brk, nsg, best = c
+        k, x, r, Ps, APs, pAps, valid, hist, rnorm, brk, nsg, anchor, since = c
         return (k < maxiter) & (rnorm > tol) & (~brk)
 
     def body(c):
-        k, x, r, Ps, APs, pAps, valid, hist, rnorm, brk, nsg, best = c
+        k, x, r, Ps, APs, pAps, valid, hist, rnorm, brk, nsg, anchor, since = c
         d = P(direction_fn(r).astype(b.dtype))
         d = orth(d, Ps, APs, pAps, valid)
         dn = jnp.sqrt(_vdot(d, d))
         dr = _vdot(d, r)
         bad = ~jnp.isfinite(dn) | (jnp.abs(dr) <= stall_tol * dn * rnorm) | (dn == 0)
         if fallback is not None:
-            # residual stagnation: no 10% progress over the window
+            # exact stall (bad) or residual stagnation: no reduction by `stall_progress` within `stall_window`
+            # iterations; the fallback is used until progress resumes
             d_fb = orth(P(fallback(r).astype(b.dtype)), Ps, APs, pAps, valid)
-            use_fb = bad
+            stagnating = (since >= stall_window) if stall_window else jnp.asarray(False)
+            use_fb = bad | stagnating
             d = jnp.where(use_fb, d_fb, d)
             nsg = nsg + use_fb.astype(jnp.int32)
             dr = _vdot(d, r)
@@ -188,11 +191,14 @@ def _cd_loop(op, b, x0, direction_fn, k_orth, rtol, atol, maxiter, hist_len, ref
         valid = valid.at[slot].set(~brk)
         rnorm = jnp.sqrt(_vdot(r, r))
         hist = hist.at[jnp.minimum(k + 1, hist_len - 1)].set(rnorm / scale)
-        return k + 1, x, r, Ps, APs, pAps, valid, hist, rnorm, brk, nsg, jnp.minimum(best, rnorm)
+        progressed = rnorm < stall_progress * anchor
+        anchor = jnp.where(progressed, rnorm, anchor)
+        since = jnp.where(progressed, 0, since + 1)
+        return k + 1, x, r, Ps, APs, pAps, valid, hist, rnorm, brk, nsg, anchor, since
 
     init = (jnp.asarray(0, jnp.int32), x, r, Ps, APs, pAps, valid, hist, rnorm0, jnp.asarray(False),
-            jnp.asarray(0, jnp.int32), rnorm0)
-    k, x, r, Ps, APs, pAps, valid, hist, rnorm, brk, nsg, best = jax.lax.while_loop(cond, body, init)
+            jnp.asarray(0, jnp.int32), rnorm0, jnp.asarray(0, jnp.int32))
+    k, x, r, Ps, APs, pAps, valid, hist, rnorm, brk, nsg, _, _ = jax.lax.while_loop(cond, body, init)
     conv = rnorm <= tol
     result = jnp.where(conv, SUCCESSFUL, jnp.where(brk, BREAKDOWN, MAX_STEPS_REACHED))
     return Solution(x, k, hist, conv, result.astype(jnp.int32), nsg)
@@ -298,7 +304,8 @@ def cg(op, b, *, rtol: float = 1e-6, atol: float = 0.0, maxiter: int | None = No
 
 def conjugate_directions(op, b, direction_fn: Callable, k_orth: int = 2, *, rtol: float = 1e-6, atol: float = 0.0,
                          maxiter: int | None = None, x0=None, refresh_every: int = 0, safeguard=None,
-                         stall_tol: float = 1e-8, history: int = _HISTORY) -> Solution:
+                         stall_tol: float = 1e-8, stall_window: int = 0, stall_progress: float = 0.5,
+                         history: int = _HISTORY) -> Solution:
     """The general conjugate-direction loop: any callable (a neural network included) proposes a direction.
 
     Each iteration takes `d = direction_fn(r)`, A-orthogonalises it against the last `k_orth` directions,
@@ -313,7 +320,9 @@ def conjugate_directions(op, b, direction_fn: Callable, k_orth: int = 2, *, rtol
     - `refresh_every`: recompute the true residual `b − A x` every this many iterations (0 = never).
     - `safeguard`: `None`, `"jacobi"`, `"cg"`, or a callable `r -> d`. When the proposed direction is
       useless (`|dᵀr| ≤ stall_tol·‖d‖‖r‖`, zero, or non-finite) the safeguard's direction is used instead,
-      so the loop never freezes. The count is `Solution.safeguard_steps`.
+      so the loop never freezes. With `stall_window > 0` the safeguard also takes over when the residual
+      has not dropped below `stall_progress` × its value at the last progress point within `stall_window`
+      iterations (slow stagnation), until progress resumes. The count is `Solution.safeguard_steps`.
 
     **Returns:** a [`Solution`][sciml.linalg.Solution] (differentiable w.r.t. `b` and the operator by the
     adjoint rule; not w.r.t. `direction_fn`'s parameters).
@@ -330,5 +339,6 @@ def conjugate_directions(op, b, direction_fn: Callable, k_orth: int = 2, *, rtol
     elif safeguard is not None and not callable(safeguard):
         raise ValueError(f"`safeguard` must be None, 'jacobi', 'cg' or a callable, got {safeguard!r}.")
     sol = _cd_loop(_stop(op), jax.lax.stop_gradient(b), jax.lax.stop_gradient(x0), direction_fn, int(k_orth), rtol,
-                   atol, maxiter, hist_len, int(refresh_every), safeguard, stall_tol)
+                   atol, maxiter, hist_len, int(refresh_every), safeguard, stall_tol, int(stall_window),
+                   float(stall_progress))
     return _differentiable(sol, op, b, rtol, maxiter)

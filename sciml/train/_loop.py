@@ -148,7 +148,7 @@ def fit(
     - `mesh`: a `jax.sharding.Mesh` with a `"data"` axis: batches are sharded along it and parameters
       replicated (data-parallel; results equal a single device up to rounding).
     - `callback`: `callback(step, model, metrics) -> dict | None`, called every `log_every` steps on the host
-      (e.g. evaluation); returned entries are logged.
+      (e.g. evaluation); returned entries are logged, and `{"stop": True}` ends training after this step.
     - `filter_spec`: which leaves are trainable (default: floating-point arrays).
     - `time_limit`: optional wall-clock budget in seconds; training stops after the first step that ends past
       it (a final checkpoint is written if checkpointing is on). `TrainResult.step` tells how far it got.
@@ -241,12 +241,15 @@ def fit(
             done = s + 1
             if bar is not None:
                 bar.update(1)
+            stop_requested = False
             if done % max(log_every, 1) == 0 or done == steps:
                 rec = {"step": done, "loss": lval, "time": time.perf_counter() - t0}
                 rec.update({k_: float(v) for k_, v in metrics.items()})
                 if callback is not None:
                     extra = callback(done, eqx.combine(params, static), rec)
                     if extra:
+                        extra = dict(extra)
+                        stop_requested = bool(extra.pop("stop", False))
                         rec.update({k_: (float(v) if np.ndim(v) == 0 else v) for k_, v in extra.items()})
                 history.append(rec)
                 if bar is not None:
@@ -254,7 +257,7 @@ def fit(
                 if metrics_file is not None:
                     metrics_file.write(json.dumps(rec) + "\n")
                     metrics_file.flush()
-            out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit
+            out_of_time = (time_limit is not None and time.perf_counter() - t0 > time_limit) or stop_requested
             if ckpt is not None and ((checkpoint_every and done % checkpoint_every == 0) or done == steps
                                      or out_of_time):
                 ckpt.save(done, jax.tree.leaves((params, opt_state)), {"step": done})
