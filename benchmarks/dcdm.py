@@ -18,7 +18,7 @@ import numpy as np
 
 from sciml import dcdm, linalg
 from sciml._bench import Case, write_results
-from sciml.linalg._multigrid import multigrid_preconditioner
+from sciml.linalg import multigrid_preconditioner
 
 
 def _timed(fn, *args):

@@ -7,8 +7,8 @@ import pytest
 
 from sciml import linalg
 from sciml.dcdm import disk_air, empty_box, plume_rhs
-from sciml.linalg._fft_poisson import dct_poisson_solver
-from sciml.linalg._multigrid import coarsen_flags, multigrid_preconditioner
+from sciml.linalg import dct_poisson_solver
+from sciml.linalg import coarsen_flags, multigrid_preconditioner
 
 
 def test_coarsen_flags_rules():

@@ -14,7 +14,7 @@ def curves(n: int = 32, key=None, rtol: float = 1e-6) -> dict:
     import numpy as np
 
     from .. import linalg
-    from ..linalg._multigrid import multigrid_preconditioner
+    from ..linalg import multigrid_preconditioner
     from ._geometry import disk_air, plume_rhs
     from ._pretrained import available_pretrained, load_pretrained
     from ._solve import solve

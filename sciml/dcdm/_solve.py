@@ -42,6 +42,7 @@ def solve(
     refresh_every: int = 10,
     safeguard: bool | str | Callable | None = True,
     stall_tol: float = 1e-4,
+    stall_window: int = 20,
     x0=None,
     history: int | None = None,
 ) -> linalg.Solution:
@@ -63,6 +64,8 @@ def solve(
     - `refresh_every`: true-residual refresh period (0: never).
     - `safeguard`: ``True``/``"cg"`` (default), ``"jacobi"``, a callable ``r -> d``, or ``False``/``None``.
     - `stall_tol`: threshold of the stall test above.
+    - `stall_window`: slow-stagnation test: when the residual has not halved within this many iterations the
+      safeguard direction is used until it does (0 disables).
 
     **Returns:** a [`linalg.Solution`][sciml.linalg.Solution] with ``safeguard_steps``.  jit and vmap over
     right-hand sides work (``jax.vmap(lambda b: dcdm.solve(net, op, b))(B)``).
@@ -92,5 +95,6 @@ def solve(
         refresh_every=refresh_every,
         safeguard=safeguard,
         stall_tol=stall_tol,
+        stall_window=stall_window if safeguard is not None else 0,
         **kw,
     )
