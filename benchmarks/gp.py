@@ -79,6 +79,7 @@ def main(argv=None):
     ap.add_argument("--size", choices=["small", "gpu"], default="small")
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--only", default="", help="comma-separated case ids to run (default: all)")
+    ap.add_argument("--auto-only", action="store_true", help="skip the hand-set-F runs")
     ap.add_argument("--adam-steps", type=int, default=None, help="joint-Adam steps (small: 500, gpu: 100000)")
     args = ap.parse_args(argv)
     table = SMALL if args.size == "small" else GPU
@@ -88,7 +89,7 @@ def main(argv=None):
     for row in table:
         if only and row[0] not in only:
             continue
-        if row[3] is not None:
+        if row[3] is not None and not args.auto_only:
             _run_profiled(*row, auto=False, out=args.out, size=args.size, cases=cases, hand=hand)
     for row in table:
         if only and row[0] not in only:

@@ -151,13 +151,16 @@ def test_auto_frequency_initialisation_finds_the_solution_frequency():
 
 
 def test_joint_adam_smoke_500_steps_loss_decreases():
-    # spec section 7: 1D sin(100x) on [0, 1], M = 200, 500 joint Adam steps (paper settings)
+    # spec section 7 asks for 1D sin(100x) on [0, 1], M = 200, 500 joint Adam steps (paper settings); that
+    # run is in benchmarks/gp.py (measured here: rel-L2 0.40 -> 0.28 over 500 steps, ~83 s CPU). The test
+    # uses M = 100 (6 points per period) to stay within the suite's time budget.
     prob = _poisson_1d(100.0, 1.0)
-    res = gp.solve(prob, grid=(200,), kernel="gaussian", method="adam", freq_scale=20.0, steps=500)
+    res = gp.solve(prob, grid=(100,), kernel="gaussian", method="adam", freq_scale=20.0, steps=500)
     losses = [h["loss"] for h in res.history]
+    errs = [h["rel_l2"] for h in res.history]
     assert np.all(np.isfinite(losses))
     assert losses[-1] < losses[0]
-    assert res.history[-1]["rel_l2"] <= 1.0
+    assert errs[-1] < errs[0]
 
 
 def test_solve_rejects_bad_arguments():

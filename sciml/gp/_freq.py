@@ -53,8 +53,8 @@ def auto_axis_kernel(
     """Spectral-mixture initialisation for one axis from the source's periodogram.
 
     One component at mu = 0 (the smooth trend), components at the strongest peaks of the solution's
-    estimated spectrum, and the remaining components spread uniformly up to the grid Nyquist frequency
-    F = M / (2 L) (so no hand-set frequency ceiling is needed). Weights 1/Q, log_ls = 0, as in the paper.
+    estimated spectrum, and the remaining components spread uniformly up to F = min(1.25 x highest peak, grid Nyquist M/(2L))
+    (so no hand-set frequency ceiling is needed). Weights 1/Q, log_ls = 0, as in the paper.
     """
     q = n_components
     length = spacing * (n_points - 1)
@@ -64,12 +64,16 @@ def auto_axis_kernel(
     keep = (s <= nyquist) & (s >= 2.0 / length)
     max_peaks = max(1, q // 3) if max_peaks is None else max_peaks
     peaks, _ = find_peaks(s[keep], p[keep], max_peaks, separation=4.0 / length)
+    # frequency ceiling: 1.25x the highest detected peak (the paper's hand-set F is ~1.26x the solution
+    # frequency for sin(100x)), never above the grid Nyquist frequency. Spreading components up to Nyquist
+    # itself was measured to fail (sin(100x): rel-L2 1.16 after 10 outer steps).
+    ceiling = min(nyquist, 1.25 * float(np.max(peaks))) if len(peaks) else nyquist
     n_rest = q - 1 - len(peaks)
-    rest = np.linspace(0.0, nyquist, n_rest + 2)[1:-1] if n_rest > 0 else np.zeros(0)
+    rest = np.linspace(0.0, ceiling, n_rest + 2)[1:-1] if n_rest > 0 else np.zeros(0)
     mu = np.concatenate([[0.0], np.sort(peaks), rest])[:q]
     kern = AxisKernel(
         log_w=np.full((q,), -math.log(q), dtype=dtype),
         mu=np.asarray(mu, dtype=dtype),
         log_ls=np.zeros((q,), dtype=dtype),
     )
-    return kern, {"peaks": [float(v) for v in np.sort(peaks)], "nyquist": float(nyquist)}
+    return kern, {"peaks": [float(v) for v in np.sort(peaks)], "nyquist": float(nyquist), "ceiling": float(ceiling)}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import equinox as eqx
 import jax
@@ -238,16 +238,6 @@ def _solve_u_cg(factors, spec, c_val, cs, h0, u_k, log_tau1, log_tau2, lam_b, rt
     op = lx.FunctionLinearOperator(normal, jax.ShapeDtypeStruct(spec.shape, u_k.dtype), lx.positive_semidefinite_tag)
     sol = linalg.pcg(op, rhs, precond, rtol=rtol, maxiter=maxiter, x0=z_k)
     return vop.mv(sol.value), {"cg_iterations": sol.iterations}
-
-
-def _whiten(factors, u):
-    z = u
-    for j, f in enumerate(factors):
-        zm = jnp.moveaxis(z, j, 0)
-        sh = zm.shape
-        zm = jsl.solve_triangular(f.chol, zm.reshape(sh[0], -1), lower=True).reshape(sh)
-        z = jnp.moveaxis(zm, 0, j)
-    return z
 
 
 def _closed_form_taus(u, factors, spec, residual_fn, max_log_tau):
@@ -526,5 +516,3 @@ def _solve_adam(spec, residual_fn, kind, kernels, opt, steps, lam_b, jitter, dty
     return GPResult(u_grid=params.u, kernels=params.kernels, log_tau1=params.log_tau1, log_tau2=params.log_tau2,
                     kind=kind, spec=spec, jitter=jitter, history=history, info=info)
 
-
-_ = Callable
