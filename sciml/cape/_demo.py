@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .._plot import save_figure
+
 import pathlib
 import time
 
@@ -38,12 +40,7 @@ def plot_rollouts(models: dict, ds, path, *, index=None, title: str = ""):
             if c == 0:
                 ax.set_ylabel(f"{sub.param_names[0]}={float(sub.params[r, 0]):g}\nt", fontsize=8)
             ax.tick_params(labelsize=6)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title)
 
 
 def run_demo(outdir: pathlib.Path) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .._plot import save_figure
+
 import pathlib
 import time
 
@@ -51,12 +53,7 @@ def plot_helmholtz(result, problem, path, *, initial_model=None, n: int = 120, t
         ax.set_title(f"Gaussians, {label} (1-sigma)")
     for ax in axes:
         ax.tick_params(labelsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title)
 
 
 ADAM = 700
