@@ -82,6 +82,13 @@ def format_table(cases: Sequence[Case]) -> str:
     return "\n".join(rows)
 
 
+def _cores_used():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count()
+
+
 def write_results(
     name: str,
     cases: Sequence[Case],
@@ -114,6 +121,8 @@ def write_results(
         "date": datetime.date.today().isoformat(),
         "size": size,
         "python": platform.python_version(),
+        "cores_used": _cores_used(),
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "cases": [c.to_dict() for c in cases],
     }
     if extra:

@@ -171,3 +171,22 @@ def test_solve_rejects_bad_arguments():
         gp.solve(prob, method="sgd")
     with pytest.raises(ValueError, match="one size per axis"):
         gp.solve(prob, grid=(10, 10))
+
+
+def test_default_dtype_is_float64_even_without_global_x64_and_float32_works():
+    prob = _poisson_1d(20.0, 1.0)
+    x = jnp.linspace(0.0, 1.0, 64)
+    kw = dict(grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0, steps=6, patience=10)
+    with jax.enable_x64(False):
+        res = gp.solve(prob, **kw)
+        assert res.u_grid.dtype == jnp.float64
+        xt = np.linspace(0.01, 0.99, 51)[:, None]
+        pred = res.predict(xt)
+        assert pred.dtype == jnp.float64
+        assert float(np.linalg.norm(np.asarray(pred) - np.sin(20.0 * xt[:, 0])) / np.linalg.norm(np.sin(20.0 * xt[:, 0]))) < 2e-3
+        res32 = gp.solve(prob, dtype=jnp.float32, **kw)
+        assert res32.u_grid.dtype == jnp.float32
+        err32 = float(np.linalg.norm(np.asarray(res32.u_grid) - np.sin(20.0 * np.asarray(x))) / np.linalg.norm(np.sin(20.0 * np.asarray(x))))
+        assert err32 < 5e-2
+    with pytest.raises(ValueError, match="dtype"):
+        gp.solve(prob, dtype=jnp.int32, **kw)

@@ -132,6 +132,47 @@ def _compose_jet(fn, h, first: dict, second: dict, required: tuple[Derivative, .
     return out
 
 
+@jax.custom_vjp
+def _exponent(z, mu, a):
+    """``E[p,c,n] = -1/2 sum_i a[c,n,i] (z[p,i] - mu[c,n,i])^2``, exact in the forward pass (one fused loop over
+    the (P, C, N) pairs per axis) with a reverse rule made of matmuls: differentiating the broadcast form puts
+    reductions of (P, C, N, d) cotangents over the points into the backward pass, which XLA:CPU runs ~50x
+    slower than these contractions (measured: 3,072 points x 500 Gaussians, 600 ms -> 8 ms per gradient)."""
+    out = 0.0
+    for i in range(z.shape[-1]):
+        r = z[:, None, None, i] - mu[None, ..., i]
+        out = out + a[None, ..., i] * r * r
+    return -0.5 * out
+
+
+def _exponent_fwd(z, mu, a):
+    return _exponent(z, mu, a), (z, mu, a)
+
+
+def _over_points(subscripts, x, y):
+    """einsum contracting the (possibly data-sharded) point axis; the result is replicated. Under an
+    explicit-sharding mesh the output sharding of such a contraction must be given."""
+    sh = getattr(jax.typeof(x), "sharding", None)
+    mesh = getattr(sh, "mesh", None)
+    if mesh is None or mesh.empty or all(a is None for a in sh.spec):
+        return jnp.einsum(subscripts, x, y)
+    return jnp.einsum(subscripts, x, y, out_sharding=jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+
+
+def _exponent_bwd(res, g):
+    z, mu, a = res
+    gz = _over_points("pcn,pd->cnd", g, z)
+    gz2 = _over_points("pcn,pd->cnd", g, z * z)
+    gs = _over_points("pcn,p->cn", g, jnp.ones(z.shape[:1], z.dtype))[..., None]
+    dz = jnp.einsum("pcn,cnd->pd", g, a * mu) - jnp.einsum("pcn,cnd->pd", g, a) * z
+    dmu = a * (gz - mu * gs)
+    da = -0.5 * (gz2 - 2.0 * mu * gz + mu * mu * gs)
+    return dz, dmu, da
+
+
+_exponent.defvjp(_exponent_fwd, _exponent_bwd)
+
+
 class GaussianEmbedding(eqx.Module):
     """N trainable Gaussians in normalised coordinates producing a k-vector of features.
 
@@ -279,6 +320,44 @@ class GaussianEmbedding(eqx.Module):
                 second[r] = self._reduce(G * h)
         return self._reduce(G), first, second
 
+    def jet_batch(self, zs: Float[Array, "P d"], required: tuple[Derivative, ...]):
+        """[`jet`][sciml.pig.GaussianEmbedding.jet] at ``P`` points at once, each output ``(P, k)``.
+
+        Diagonal covariance uses the matmul form: with ``a = 1/sigma^2``, ``b = a mu`` and
+        ``g_i = a_i z_i - b_i``, every feature derivative is a sum of ``z``-monomials times ``G @ (c W)`` for
+        per-Gaussian coefficients ``c`` in {1, a_i, b_i, a_i a_j, a_i b_j, b_i a_j, b_i b_j - delta_ij a_i},
+        so the whole jet is one exponent evaluation and one ``(P, N) x (N, K)`` matmul (and its backward pass
+        is matmuls too). Rounding grows like ``eps (|z| / sigma)^2`` for second derivatives (float32,
+        sigma = 0.02: ~1e-4 relative). Full covariance vmaps the single-point `jet`.
+        """
+        if self.covariance != "diagonal":
+            return jax.vmap(lambda z: self.jet(z, required))(zs)
+        a = 1.0 / self.sigma**2
+        b = self.means * a
+        G = jnp.exp(_exponent(zs, self.means, a))
+        axes = sorted({i for r in required for i in r})
+        seconds = [r for r in required if len(r) == 2]
+        coef = {"one": None}
+        for i in axes:
+            coef[("a", i)] = a[..., i]
+            coef[("b", i)] = b[..., i]
+        for i, j in seconds:
+            coef[("aa", i, j)] = a[..., i] * a[..., j]
+            coef[("ab", i, j)] = a[..., i] * b[..., j]
+            coef[("ba", i, j)] = b[..., i] * a[..., j]
+            coef[("bb", i, j)] = b[..., i] * b[..., j] - (a[..., i] if i == j else 0.0)
+        w = self.weights
+        m = w.shape[-1]
+        wall = jnp.concatenate([w if c is None else c[..., None] * w for c in coef.values()], axis=-1)
+        out = jnp.einsum("pcn,cnk->pck", G, wall)
+        p = zs.shape[0]
+        blk = {name: out[..., t * m:(t + 1) * m].reshape(p, -1) for t, name in enumerate(coef)}
+        zc = [zs[:, i:i + 1] for i in range(zs.shape[-1])]
+        first = {i: blk[("b", i)] - zc[i] * blk[("a", i)] for i in axes}
+        second = {(i, j): zc[i] * zc[j] * blk[("aa", i, j)] - zc[i] * blk[("ab", i, j)] - zc[j] * blk[("ba", i, j)]
+                  + blk[("bb", i, j)] for i, j in seconds}
+        return blk["one"], first, second
+
 
 class PIG(eqx.Module):
     """Physics-Informed Gaussians: ``u(x) = MLP(FE(normalise(x)))``.
@@ -346,11 +425,15 @@ class PIG(eqx.Module):
     def derivatives(self, xs: Float[Array, "P d"], required) -> dict:
         """``{(): u, (i,): u_i, (i, j): u_ij}`` at a batch of points, each of shape (P,)."""
         required = normalise_required(required)
-        return jax.vmap(lambda x: self.point_jet(x, required))(xs)
+        s = self.normaliser.scale(xs.dtype)
+        fe, first, second = self.embedding.jet_batch(self.normaliser(xs), required)
+        first = {i: v * s[i] for i, v in first.items()}
+        second = {r: v * s[r[0]] * s[r[1]] for r, v in second.items()}
+        return jax.vmap(lambda h, f1, f2: _compose_jet(self._head, h, f1, f2, required))(fe, first, second)
 
     def predict(self, xs: Float[Array, "P d"], chunk_size: int | None = 4096) -> Float[Array, " P"]:
         """Evaluate at many points; ``chunk_size`` bounds memory to chunk_size x (total Gaussians)."""
-        return _chunked_map(self, xs, chunk_size)
+        return _chunked_batch(lambda x: self.derivatives(x, ((),))[()], xs, chunk_size)
 
 
 class MLPPINN(eqx.Module):
@@ -404,3 +487,16 @@ def _chunked_map(fn, xs, chunk_size):
     if chunk_size is None or xs.shape[0] <= chunk_size:
         return jax.vmap(fn)(xs)
     return jax.lax.map(fn, xs, batch_size=chunk_size)
+
+
+def _chunked_batch(fn, xs, chunk_size):
+    """``fn`` maps a (B, d) batch to (B,); apply it chunk by chunk (``lax.map``), padding the last chunk."""
+    xs = jnp.asarray(xs)
+    n = xs.shape[0]
+    if chunk_size is None or n <= chunk_size:
+        return fn(xs)
+    n_chunks = -(-n // chunk_size)
+    pad = n_chunks * chunk_size - n
+    xp = jnp.concatenate([xs, jnp.broadcast_to(xs[:1], (pad,) + xs.shape[1:])]) if pad else xs
+    out = jax.lax.map(fn, xp.reshape((n_chunks, chunk_size) + xs.shape[1:]))
+    return out.reshape(-1)[:n]
