@@ -158,16 +158,45 @@ def test_ritz_data_weights_and_norms():
     assert float(jnp.linalg.norm(op.mv(v) - data.values[0] * v)) < 1e-4 * lam[-1]
 
 
-def test_training_reduces_loss_and_pretrained_roundtrip(tmp_path):
+@pytest.mark.parametrize("loss", ["residual", "energy"])
+def test_training_reduces_loss_and_pretrained_roundtrip(tmp_path, loss):
     flags = dcdm.disk_air(16, 2)
     op = linalg.poisson_operator(flags, dtype=jnp.float32)
     res = dcdm.train(op, key=jax.random.key(0), steps=60, n_lanczos=80, batch_size=8,
-                     learning_rate=1e-3, progress=False, return_result=True)
+                     learning_rate=1e-3, loss=loss, progress=False, return_result=True)
     losses = np.asarray(res.losses)
     assert losses[-10:].mean() < 0.7 * losses[:5].mean()
+    if loss == "energy":
+        assert 0 <= losses.min() and losses.max() <= 1 + 1e-5
+        with pytest.raises(ValueError, match="loss"):
+            dcdm.train(op, key=jax.random.key(0), steps=1, loss="l2", progress=False)
     path = dcdm.save_pretrained(res.model, "tiny", {"steps": 60}, directory=tmp_path)
     net = dcdm.load_pretrained("tiny", directory=tmp_path)
     r = jnp.asarray(dcdm.plume_rhs(flags), jnp.float32)
     np.testing.assert_array_equal(np.asarray(net(r)), np.asarray(res.model(r)))
     assert dcdm.pretrained_recipe("tiny", directory=tmp_path) == {"steps": 60}
     assert path.exists()
+
+
+def test_energy_loss_bounds_and_invariance():
+    # energy loss = 1 - cos^2 of the A-angle between q and A^-1 b: 0 for the exact inverse, in [0, 1],
+    # invariant to the scale and sign of q
+    flags = dcdm.disk_air(16, 2)
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    mask = np.asarray(op.mask).ravel()
+    Ainv = np.zeros((mask.size, mask.size))
+    Ainv[np.ix_(mask, mask)] = np.linalg.inv(op.to_scipy().toarray())
+    B = jnp.stack([jnp.asarray(dcdm.plume_rhs(flags, k)) for k in (None, jax.random.key(1))])
+    loss = jax.jit(lambda M: dcdm.dcdm_loss(dcdm.MatrixNet(M), op, B, norm="energy", rtol=1e-12))
+    assert abs(float(loss(jnp.asarray(Ainv)))) < 1e-10
+    M = Ainv + 0.3 * np.abs(Ainv).max() * np.random.default_rng(0).standard_normal(Ainv.shape)
+    e1, e2 = float(loss(jnp.asarray(M))), float(loss(jnp.asarray(-3.0 * M)))
+    assert 0 < e1 <= 1 and abs(e1 - e2) < 1e-10
+    # identity = one steepest-descent step: energy loss 1 - (b'b)^2 / (b'Ab b'A^-1b), by hand
+    b = np.asarray(B[0]).ravel()[mask]
+    A = op.to_scipy().toarray()
+    want = 1 - (b @ b) ** 2 / ((b @ A @ b) * (b @ np.linalg.solve(A, b)))
+    got = float(jax.jit(lambda B: dcdm.dcdm_loss(dcdm.IdentityNet(), op, B, norm="energy", rtol=1e-12))(B[:1]))
+    np.testing.assert_allclose(got, want, rtol=1e-8)
+    with pytest.raises(ValueError, match="norm"):
+        dcdm.dcdm_loss(dcdm.IdentityNet(), op, B, norm="l1")
