@@ -24,7 +24,7 @@ from sciml import giorom
 from sciml._bench import Case, device_label, write_results
 
 SIZES = {
-    "small": dict(n_particles=2000, n_train=24, n_test=4, n_frames=100, n_sample=200, train_seconds=100.0,
+    "small": dict(n_particles=2000, n_train=24, n_test=4, n_frames=100, n_sample=200, train_seconds=200.0,
                   gns=dict(latent=32, n_mp=3), giorom=dict(latent=32, n_mp=2), mpm=dict(), materials=("water", "jelly"),
                   batch=2),
     "gpu": dict(n_particles=10000, n_train=48, n_test=6, n_frames=100, n_sample=400, train_seconds=100.0,
