@@ -164,6 +164,26 @@ def _pool(x, ndim):
     return x.reshape(shp[0], shp[1] // 2, 2, shp[2] // 2, 2).max((2, 4))
 
 
+def fourier_resample(x, shape: Sequence[int]):
+    """Band-limited (trigonometric) resampling of a periodic field ``x`` of shape ``(channels, *grid)`` to
+    ``(channels, *shape)``: exact for fields whose spectrum fits both grids; the Nyquist bin of an even input
+    grid is split symmetrically when upsampling."""
+    shape = tuple(int(n) for n in shape)
+    if len(shape) != x.ndim - 1:
+        raise ValueError(f"shape {shape} must give one size per spatial axis of x {x.shape}")
+    for ax, n_out in enumerate(shape, start=1):
+        n_in = x.shape[ax]
+        if n_in == n_out:
+            continue
+        X = jnp.fft.rfft(x, axis=ax)
+        if n_out > n_in and n_in % 2 == 0:
+            idx = [slice(None)] * x.ndim
+            idx[ax] = n_in // 2
+            X = X.at[tuple(idx)].multiply(0.5)
+        x = (jnp.fft.irfft(X, n=n_out, axis=ax) * (n_out / n_in)).astype(x.dtype)
+    return x
+
+
 def _upsample(x, ndim, factor=2):
     for ax in range(1, ndim + 1):
         x = jnp.repeat(x, factor, axis=ax)
@@ -285,7 +305,10 @@ class CAPE(eqx.Module):
     instance norm with per-channel affine, standardised log-parameters (``param_mean``/``param_std`` of
     ``log lam``). Any field can be overridden: ``padding_mode``, ``pooling`` (avg4|spectral|none), ``norm``
     (layer_grid|instance|none), ``gate`` (none|sigmoid: ``2 sigmoid(a)``|tanh: ``1 + tanh(a)``), ``film``
-    (adds a parameter-dependent shift per branch), ``param_transform``.
+    (adds a parameter-dependent shift per branch), ``param_transform``. ``ref_grid`` (e.g. the training grid):
+    inputs on another grid are Fourier-resampled to ``ref_grid`` for the block and its output resampled back,
+    so the grid-point stencils of the trunk and depthwise convolutions keep their physical size (resolution
+    transfer); ``None`` runs the block at the input's own resolution.
     """
 
     mlps: list  # [spec, 1x1, dw]; each outputs w (or 2w with film)
@@ -312,13 +335,14 @@ class CAPE(eqx.Module):
     param_transform: str = eqx.field(static=True)
     variant: str = eqx.field(static=True)
     dtype_name: str = eqx.field(static=True)
+    ref_grid: tuple | None = eqx.field(static=True)
 
     def __init__(self, n_channels: int = 1, n_params: int = 1, *, ndim: int = 1, grid_shape: Sequence[int] | None = None,
                  width: int = 64, kernel_size: int = 5, modes: int | None = None, ell: int = 1, t_init: int = 1,
                  variant: str = "faithful", padding_mode: str | None = None, pooling: str | None = None,
                  norm: str | None = None, gate: str | None = None, film: bool | None = None,
                  combine: str | None = None, param_transform: str | None = None, param_mean=0.0, param_std=1.0,
-                 key, dtype=jnp.float32):
+                 ref_grid: Sequence[int] | None = None, key, dtype=jnp.float32):
         if variant not in _VARIANTS:
             raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, got {variant!r}")
         cfg = dict(_VARIANTS[variant])
@@ -363,6 +387,9 @@ class CAPE(eqx.Module):
             raise ValueError(f"norm must be layer_grid | instance | none, got {self.norm!r}")
         self.param_mean, self.param_std = _stats(param_mean, n_params), _stats(param_std, n_params)
         self.dtype_name = jnp.dtype(dtype).name
+        if ref_grid is not None and len(tuple(ref_grid)) != ndim:
+            raise ValueError(f"ref_grid needs {ndim} sizes, got {ref_grid}")
+        self.ref_grid = None if ref_grid is None else tuple(int(n) for n in ref_grid)
 
     def weights(self, lam):
         """The channel-attention weights (and FiLM shifts) for parameters ``lam``: 3 x (scale, shift|None)."""
@@ -398,6 +425,11 @@ class CAPE(eqx.Module):
         """``window`` (t_init, c, *grid) or (c, *grid); returns ``u_cape`` (ell, c, *grid)."""
         u = window.reshape((-1,) + window.shape[-self.ndim :])
         last = u[-self.n_channels :]
+        native = u.shape[1:]
+        if self.ref_grid is not None and native != self.ref_grid:
+            # the local convolutions (trunk, depthwise) have stencils in grid points: run the block at the
+            # resolution it was trained at, with exact band-limited resampling in and out
+            u = fourier_resample(u, self.ref_grid)
         (a_s, b_s), (a_1, b_1), (a_d, b_d) = self.weights(lam)
         ex = (slice(None),) + (None,) * self.ndim
         y = jax.nn.gelu(self.trunk(u))
@@ -419,6 +451,8 @@ class CAPE(eqx.Module):
                 z = z * self.norm_weight[None] + self.norm_bias[None]
             else:
                 z = z * self.norm_weight[ex] + self.norm_bias[ex]
+        if z.shape[1:] != native:
+            z = fourier_resample(z, native)
         z = z.reshape((self.ell, self.n_channels) + z.shape[1:])
         if self.combine == "add":
             return last[None] + z
