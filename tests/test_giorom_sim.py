@@ -95,6 +95,14 @@ def test_neighbour_lists_match_ckdtree():
     # a too-small capacity is flagged, and check_overflow raises
     small = giorom.radius_neighbors(jnp.asarray(x), r, 4)
     assert bool(small.overflow)
+    # on overflow the k NEAREST are kept (as cKDTree's k-nearest query), not the first k by index
+    for nb in (small, giorom.cell_list_neighbors(jnp.asarray(x), r, 4, bounds=((0.0, 1.0), (0.0, 1.0)),
+                                                 n_cells=(25, 25), cell_capacity=64)):
+        full = np.asarray(nb.mask).all(1)  # rows with at least 4 points in range
+        assert full.mean() > 0.9
+        d_kept = np.sort(np.linalg.norm(x[np.asarray(nb.idx)] - x[:, None, :], axis=-1), axis=1)[full]
+        d_true = np.sort(cKDTree(x).query(x, k=4)[0], axis=1)[full]
+        np.testing.assert_allclose(d_kept, d_true, atol=1e-6)
     with pytest.raises(Exception, match="overflow"):
         giorom.check_overflow(small)
 
