@@ -25,7 +25,8 @@ def build() -> str:
            "measured by the benchmark scripts on the device named; misses are shown as misses (passed = False).", ""]
     for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
         data = json.loads(path.read_text())
-        out += [f"### {data['benchmark']} — {data['device']} ({path.name}, jax {data.get('jax')}, {data.get('date')})",
+        cores = f", {data['cores_used']} core(s) used" if data.get("cores_used") else ""
+        out += [f"### {data['benchmark']} — {data['device']}{cores} ({path.name}, jax {data.get('jax')}, {data.get('date')})",
                 "", "| case | metric | value | target | passed | seconds | paper |", "|---|---|---|---|---|---|---|"]
         for c in data["cases"]:
             out.append(f"| {c['case']} | {c['metric']} | {_fmt(c.get('value'))} | {_fmt(c.get('target'))} | "
