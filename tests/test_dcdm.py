@@ -126,13 +126,19 @@ def test_vmap_and_jit_over_rhs():
         assert bool(s.converged) == bool(sols.converged[i])
 
 
-def test_loss_is_scale_invariant_and_zero_for_exact_inverse():
+def _disk_air_exact_inverse():
+    """16^2 disk+air operator (float64), its dense pseudo-inverse on FLUID cells, and two plume RHS."""
     flags = dcdm.disk_air(16, 2)
     op = linalg.poisson_operator(flags, dtype=jnp.float64)
     mask = np.asarray(op.mask).ravel()
     Ainv = np.zeros((mask.size, mask.size))
     Ainv[np.ix_(mask, mask)] = np.linalg.inv(op.to_scipy().toarray())
     B = jnp.stack([jnp.asarray(dcdm.plume_rhs(flags, k)) for k in (None, jax.random.key(1))])
+    return op, Ainv, B
+
+
+def test_loss_is_scale_invariant_and_zero_for_exact_inverse():
+    op, Ainv, B = _disk_air_exact_inverse()
     exact = dcdm.MatrixNet(jnp.asarray(Ainv))
     assert float(dcdm.dcdm_loss(exact, op, B)) < 1e-20
     net = dcdm.DCDMNet(ndim=2, variant="64", key=jax.random.key(0), dtype=jnp.float64)
@@ -181,19 +187,14 @@ def test_training_reduces_loss_and_pretrained_roundtrip(tmp_path, loss):
 def test_energy_loss_bounds_and_invariance():
     # energy loss = 1 - cos^2 of the A-angle between q and A^-1 b: 0 for the exact inverse, in [0, 1],
     # invariant to the scale and sign of q
-    flags = dcdm.disk_air(16, 2)
-    op = linalg.poisson_operator(flags, dtype=jnp.float64)
-    mask = np.asarray(op.mask).ravel()
-    Ainv = np.zeros((mask.size, mask.size))
-    Ainv[np.ix_(mask, mask)] = np.linalg.inv(op.to_scipy().toarray())
-    B = jnp.stack([jnp.asarray(dcdm.plume_rhs(flags, k)) for k in (None, jax.random.key(1))])
+    op, Ainv, B = _disk_air_exact_inverse()
     loss = jax.jit(lambda M: dcdm.dcdm_loss(dcdm.MatrixNet(M), op, B, norm="energy", rtol=1e-12))
     assert abs(float(loss(jnp.asarray(Ainv)))) < 1e-10
     M = Ainv + 0.3 * np.abs(Ainv).max() * np.random.default_rng(0).standard_normal(Ainv.shape)
     e1, e2 = float(loss(jnp.asarray(M))), float(loss(jnp.asarray(-3.0 * M)))
     assert 0 < e1 <= 1 and abs(e1 - e2) < 1e-10
     # identity = one steepest-descent step: energy loss 1 - (b'b)^2 / (b'Ab b'A^-1b), by hand
-    b = np.asarray(B[0]).ravel()[mask]
+    b = np.asarray(B[0]).ravel()[np.asarray(op.mask).ravel()]
     A = op.to_scipy().toarray()
     want = 1 - (b @ b) ** 2 / ((b @ A @ b) * (b @ np.linalg.solve(A, b)))
     got = float(jax.jit(lambda B: dcdm.dcdm_loss(dcdm.IdentityNet(), op, B, norm="energy", rtol=1e-12))(B[:1]))
