@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 
+import equinox as eqx
 import jax
 import numpy as np
 
@@ -52,6 +53,16 @@ def _data(pde, values, n, key, cfg, n_points=None):
     return cape.datasets.advection_1d(values, n, key, **kw)
 
 
+def _objective(model, ds, t_ar, cfg):
+    """The training objective (curriculum rollout loss at prefix ``t_ar``, fixed noise key) averaged over ``ds``
+    in training-size batches: lets the loss before and after training be compared on the same objective."""
+    aux = 5.7e-5 if isinstance(model, cape.CAPEModel) else 0.0
+    f = eqx.filter_jit(lambda m, u, lam: cape.rollout_loss(m, {"u": u, "lam": lam, "t_ar": t_ar}, jax.random.key(0),
+                                                           loss_norm=cfg["loss_norm"], aux_weight=aux)[0])
+    bs = min(cfg["batch"], len(ds))
+    return float(np.mean([f(model, ds.u[i:i + bs], ds.params[i:i + bs]) for i in range(0, len(ds) - bs + 1, bs)]))
+
+
 def run_pde(pde, cfg, cases, log):
     t0 = time.perf_counter()
     k = jax.random.key(2026)
@@ -88,11 +99,18 @@ def run_pde(pde, cfg, cases, log):
                              lr=cfg["lr"], lr_step_epochs=cfg["lr_step"], loss_norm=cfg["loss_norm"],
                              clip_norm=cfg["clip"],
                              key=jax.random.key(seed), progress=False, return_report=True)
+            # "train loss falls >= 3x from epoch 0", on one objective: the curriculum moves from teacher forcing
+            # (epoch 0) to autoregressive rollouts (last epoch), so the last epoch's mean loss is a harder loss than
+            # epoch 0's; the trained model is scored on epoch 0's objective (t_ar = 1) over the training set, and
+            # the untrained and trained models on the last epoch's objective
+            tf_final = _objective(rep.model, fit_set, rep.t_ar[0], cfg)
+            ar_init, ar_final = (_objective(m_, fit_set, rep.t_ar[-1], cfg) for m_ in (model, rep.model))
             ev_seen = cape.evaluate(rep.model, seen)
             ev_unseen = cape.evaluate(rep.model, unseen)
             rec = dict(params=cape.count_params(rep.model), epoch_loss=rep.epoch_loss, t_ar=rep.t_ar,
                        seen=ev_seen, unseen=ev_unseen, seconds=time.perf_counter() - ts,
-                       loss_drop=rep.epoch_loss[0] / rep.epoch_loss[-1], init_seen=init_seen,
+                       epoch_mean_drop=rep.epoch_loss[0] / rep.epoch_loss[-1], init_seen=init_seen,
+                       loss_drop=rep.epoch_loss[0] / tf_final, ar_drop=ar_init / ar_final,
                        rollout_drop=init_seen / ev_seen["nrmse"])
             if kind == "cape" and unseen_fine is not None:
                 rec["unseen_2x"] = cape.evaluate(rep.model, unseen_fine)
@@ -106,13 +124,21 @@ def run_pde(pde, cfg, cases, log):
     agg = {k: {s: float(np.mean([r[s]["nrmse"] for r in v])) for s in ("seen", "unseen")} for k, v in results.items()}
     for kind, recs in results.items():
         drop = float(np.min([r["loss_drop"] for r in recs]))
+        ar_drop = float(np.min([r["ar_drop"] for r in recs]))
         sec = float(np.sum([r["seconds"] for r in recs]))
-        cases.append(Case(case=f"{pde}-{kind}-loss-drop", metric="epoch0_loss/final_loss", value=round(drop, 3),
+        cases.append(Case(case=f"{pde}-{kind}-loss-drop", metric="epoch0_loss/final_model_loss", value=round(drop, 3),
                           target=3.0, passed=bool(drop >= 3.0), seconds=round(sec, 1),
-                          notes=f"min over {nseeds} seed(s); epoch-mean curriculum loss (sum over frames of relL2): "
-                                "epoch 0 is teacher-forced, the last epoch mostly autoregressive (a harder loss)",
+                          notes=f"min over {nseeds} seed(s); training loss (sum over frames of relL2) on one objective: "
+                                "epoch 0's mean (teacher-forced, t_ar = 1) over the trained model's loss on that objective "
+                                "(training set). The raw last-epoch mean is a harder, mostly autoregressive loss: "
+                                "epoch_mean_drop records epoch 0 / last epoch",
                           extra={"epoch_loss": [[round(v, 4) for v in r["epoch_loss"]] for r in recs],
-                                 "t_ar": recs[0]["t_ar"]}))
+                                 "t_ar": recs[0]["t_ar"],
+                                 "epoch_mean_drop": [round(r["epoch_mean_drop"], 3) for r in recs]}))
+        cases.append(Case(case=f"{pde}-{kind}-ar-loss-drop", metric="initial_loss/final_loss", value=round(ar_drop, 3),
+                          target=3.0, passed=bool(ar_drop >= 3.0),
+                          notes=f"min over {nseeds} seed(s); the last epoch's (mostly autoregressive, t_ar = "
+                                f"{recs[0]['t_ar'][-1]}) objective on the training set, untrained vs trained model"))
         rdrop = float(np.min([r["rollout_drop"] for r in recs]))
         cases.append(Case(case=f"{pde}-{kind}-rollout-error-drop", metric="nrmse_init/nrmse_final", value=round(rdrop, 3),
                           target=3.0, passed=bool(rdrop >= 3.0),
