@@ -300,6 +300,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", choices=["small", "gpu"], default="small")
     p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--name", default="dcdm", help="results file stem")
     p.add_argument("--save-weights", action="store_true", help="also write the trained net to data/dcdm/")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=None)
@@ -335,7 +336,7 @@ def main(argv=None):
         args.batch = args.batch or 8
         args.n_lanczos = args.n_lanczos or 1000
         cases = gpu(args)
-    return write_results("dcdm", cases, out_dir=args.out, size=args.size)
+    return write_results(args.name, cases, out_dir=args.out, size=args.size)
 
 
 if __name__ == "__main__":
