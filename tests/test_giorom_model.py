@@ -108,3 +108,23 @@ def test_gns_rollout_and_decoder_training(tiny):
     plan = dec2.plan(ref[sub[0]], ref)
     out = np.asarray(dec2(plan, jnp.full((60, 2), 0.01, jnp.float32)))
     np.testing.assert_allclose(out, 0.01, atol=1e-6)
+
+
+def test_decayed_adam_matches_optax_exponential_decay():
+    # giorom.train's optimiser keeps the decay rate in its state (one compiled program for any schedule); it must
+    # equal optax.adam(optax.exponential_decay(lr, steps, final/lr)) step for step
+    import optax
+
+    from sciml.giorom._train import _decayed_adam
+
+    lr, final, steps = 1e-3, 1e-4, 7
+    ref = optax.adam(optax.exponential_decay(lr, steps, final / lr))
+    ours = _decayed_adam(lr, float(np.log(final / lr)) / steps)
+    params = {"w": jnp.arange(5.0), "b": jnp.ones(())}
+    sr, so = ref.init(params), ours.init(params)
+    for i in range(steps):
+        g = jax.tree.map(lambda p: jnp.sin(p * (i + 1)) + 0.1 * i, params)
+        ur, sr = ref.update(g, sr, params)
+        uo, so = ours.update(g, so, params)
+        np.testing.assert_allclose(uo["w"], ur["w"], rtol=1e-5, atol=1e-10)
+        np.testing.assert_allclose(uo["b"], ur["b"], rtol=1e-5, atol=1e-10)
