@@ -12,6 +12,7 @@ Adam learning rate; ``--loss residual --constant-lr`` gives the paper's 2-norm l
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import jax
@@ -240,7 +241,7 @@ def gpu(args) -> list[Case]:
                       notes=f"{args.loss} loss, Lanczos m={args.n_lanczos} {t_data:.1f}s, {args.steps} steps batch "
                             f"{args.batch}, {opt_desc}, {t_train:.1f}s"))
     if args.save_weights:
-        dcdm.save_pretrained(net, f"dcdm-3d-128-{n}", {"script": "benchmarks/dcdm.py --size gpu --save-weights",
+        dcdm.save_pretrained(net, f"dcdm-3d-128-{n}", {"script": args.command,
                              "operator": f"3D {n}^3 empty closed box", "n_lanczos": args.n_lanczos,
                              "samples": "on the fly", "loss": args.loss, "optimizer": opt_desc, "batch": args.batch,
                              "steps": args.steps, "train_seconds": round(t_train, 1),
@@ -323,6 +324,7 @@ def main(argv=None):
     p.add_argument("--krylov-dtype", default="float64", choices=["float32", "float64"],
                    help="dtype of the Krylov vectors/scalars (networks stay float32)")
     args = p.parse_args(argv)
+    args.command = "python benchmarks/dcdm.py " + " ".join(sys.argv[1:] if argv is None else argv)
     # Krylov vectors and scalars in float64 (the networks stay float32): 2-term conjugate directions lose
     # conjugacy quickly in float32 (measured: the identity network then needs >10x CG's iterations).
     jax.config.update("jax_enable_x64", True)
