@@ -143,8 +143,10 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
         compile_s = max(stamps[0] - t_start - per_step, 0.0)  # the first step includes compilation
         main_compile = 0.1 * compile_s if jax.config.jax_compilation_cache_dir else compile_s
         remaining = time_budget - (time.perf_counter() - t_start)
-        steps = _steps_for_budget(per_step, remaining - main_compile)
-        fit_kwargs.setdefault("time_limit", remaining)  # hard stop if the estimate was optimistic
+        # 5 % margin so the run normally ends by its step count (the decay schedule completes) and the hard
+        # stop below only catches an optimistic estimate
+        steps = _steps_for_budget(per_step, 0.95 * (remaining - main_compile))
+        fit_kwargs.setdefault("time_limit", remaining)
     # exponential decay from learning_rate to final_learning_rate over the run (optax.exponential_decay)
     opt = _decayed_adam(learning_rate, float(np.log(final_learning_rate / learning_rate)) / max(steps, 1))
     kwargs = dict(data=batch_fn, steps=steps, key=key, log_every=log_every, progress=progress,
