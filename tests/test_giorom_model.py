@@ -54,12 +54,39 @@ def test_giorom_translation_invariance(tiny):
     # the learned GNO kernels see only relative positions: shifting everything by a whole number of
     # grid cells, away from the walls' feature range, shifts the predicted positions by the same amount
     far = jnp.asarray(P[0, :6][:, sub]) * 0.3 + 0.3
-    shift = jnp.asarray([1.0 / 8, 0.0], jnp.float32)
+    (lo, hi), _ = md["bounds"]
+    shift = jnp.asarray([(hi - lo) / 8, 0.0], jnp.float32)
     pt = jnp.asarray(T[0][sub])
     o1 = giorom.rollout_window(m, far, pt, 10)
     o2 = giorom.rollout_window(m, far + shift, pt, 10)
     assert o1.shape == (10, 60, 2) and o1.dtype == jnp.float32
     np.testing.assert_allclose(np.asarray(o2 - shift), np.asarray(o1), atol=1e-5)
+
+
+def test_gno_encoder_matches_dense_reference():
+    """The node-centric GNO encoder equals the all-pairs definition: each grid point averages the kernel
+    over every node within r_gno (density channel = count / k_gno)."""
+    md = {"bounds": [[0.1, 0.9], [0.0, 1.0]], "default_connectivity_radius": 0.05, "vel_mean": [0, 0],
+          "vel_std": [1, 1], "acc_mean": [0, 0], "acc_std": [1, 1], "dim": 2}
+    m = giorom.GIOROM(md, n_full=400, n_sample=100, key=jax.random.key(3), latent=8, n_mp=1, grid=(6, 8),
+                      grid_channels=4, modes=2)
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform([0.1, 0.0], [0.9, 1.0], (90, 2)),
+                        np.full((10, 2), [0.1 + 0.8 / 12, 1 / 16]) + 1e-3 * rng.normal(size=(10, 2))])  # a crowded cell
+    x = jnp.asarray(x, jnp.float32)
+    h = jnp.asarray(rng.normal(size=(100, 8)), jnp.float32)
+    out = np.asarray(m._grid_encode(x, h))
+    Y = np.asarray(giorom._models.grid_points(md["bounds"], (6, 8))).reshape(-1, 2)
+    ref = np.zeros((48, 5), np.float32)
+    for c, y in enumerate(Y):
+        near = np.nonzero(np.sum((y - np.asarray(x)) ** 2, -1) <= m.r_gno**2)[0]
+        if len(near):
+            rel = (y - np.asarray(x)[near]) / m.r_gno
+            inp = np.concatenate([rel, np.linalg.norm(rel, axis=-1, keepdims=True), np.asarray(h)[near]], -1)
+            ref[c, :4] = np.asarray(jax.vmap(m.gno_kernel)(jnp.asarray(inp, jnp.float32))).mean(0)
+        ref[c, 4] = len(near) / m.k_gno
+    assert ref[:, 4].max() * m.k_gno >= 10  # the crowded cell is in range of all ten of its nodes
+    np.testing.assert_allclose(out.reshape(48, 5), ref, atol=2e-5)
 
 
 def test_training_decreases_loss_and_rollout(tiny):

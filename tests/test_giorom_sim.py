@@ -137,6 +137,18 @@ def test_sampling_and_scaled_radius():
     assert giorom.connected_components(x[np.asarray(sub)], rs) == 1
 
 
+def test_metadata_bounds_are_the_walls():
+    # The metadata `bounds` feed the models' wall-distance features (clipped at one connectivity radius,
+    # 0.013 here), so they must be where the free-slip walls stop the particles, not the simulation box.
+    ds = giorom.generate_dataset("water", 2, n_particles=300, n_frames=60, key=jax.random.key(0))
+    walls = np.asarray(ds.metadata["bounds"])
+    np.testing.assert_allclose(walls, giorom.MPMConfig().walls)
+    P, _ = ds.stacked()
+    lo, hi = walls[:, 0], walls[:, 1]
+    assert np.all(P.min((0, 1, 2)) > lo - 1e-3) and np.all(P.max((0, 1, 2)) < hi + 1e-3)
+    assert P[:, -1, :, 1].min() < lo[1] + 1e-3  # the water reaches the floor wall
+
+
 @pytest.mark.parametrize("fmt", ["h5", "npz"])
 def test_dataset_roundtrip(tmp_path, fmt):
     rng = np.random.default_rng(0)

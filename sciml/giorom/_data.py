@@ -95,7 +95,7 @@ def generate_dataset(material: str, n_trajectories: int, *, n_particles: int = 2
     pos = simulate_batch(material, keys, n_particles, n_frames, cfg)
     positions = [pos[i].astype(np.float32) for i in range(n_trajectories)]
     ptype = [np.full((n_particles,), PARTICLE_TYPE[material], np.int32) for _ in range(n_trajectories)]
-    md = compute_metadata(positions, dt=cfg.frame_dt, radius=radius or default_radius(n_particles),
+    md = compute_metadata(positions, dt=cfg.frame_dt, radius=radius or default_radius(n_particles), bounds=cfg.walls,
                           material=material, n_particles=n_particles, substeps=cfg.substeps, mpm_dt=cfg.dt)
     return ParticleDataset(positions, ptype, md)
 
