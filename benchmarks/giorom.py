@@ -40,7 +40,7 @@ SIZES = {
                   batch=2, giorom_batch=4),
     "gpu": dict(n_particles=10000, n_train=48, n_test=6, n_frames=100, n_sample=400, train_seconds=100.0,
                 gns=dict(latent=128, n_mp=10), giorom=dict(latent=128, n_mp=2), mpm=dict(n_grid=128, dt=5e-5, substeps=50),
-                materials=("water", "jelly"), batch=2),
+                materials=("water", "jelly"), batch=2, pushforward=True),
     "tiny": dict(n_particles=400, n_train=3, n_test=1, n_frames=30, n_sample=60, train_seconds=5.0,
                  gns=dict(latent=16, n_mp=1), giorom=dict(latent=16, n_mp=1), mpm=dict(), materials=("water",), batch=2),
 }
@@ -93,11 +93,12 @@ def task_train(material, name, cfg, args, log):
     # GIOROM: 1 + 1 IN layers around the operator block, batch 4 (measured on water, 600-step runs on one core:
     # MSE20 4.8e-4 vs 6.7e-4 for 2 + 2 layers at batch 2; 2,000 steps: 7.5e-5)
     bs = cfg.get("giorom_batch", cfg["batch"]) if name == "giorom" else cfg["batch"]
+    pf = cfg.get("pushforward", False) if args.pushforward is None else args.pushforward == "on"
     res = giorom.train(m, tr, time_budget=budget, batch_size=bs, key=jax.random.key(1), log_every=200,
-                       return_result=True, progress=False)
+                       pushforward=giorom.PushForward() if pf else None, return_result=True, progress=False)
     sec = time.perf_counter() - t
     eqx.tree_serialise_leaves(pathlib.Path(args.workdir) / f"{material}-{name}.eqx", res.model)
-    summary = {"steps": int(res.step), "seconds": sec, "loss_ratio": _loss_ratio(res.losses), "budget": budget,
+    summary = {"steps": int(res.step), "seconds": sec, "pushforward": pf, "loss_ratio": _loss_ratio(res.losses), "budget": budget,
                "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
     log(f"[{material}] {name}: {res.step} steps in {sec:.0f}s (budget {budget}s, {summary['cores']} core(s)), "
         f"loss ratio {summary['loss_ratio']:.3f}")
@@ -259,6 +260,8 @@ def _run_parallel(deps, args, log):
                        "--workdir", args.workdir, "--cache", args.cache, "--decoder-steps", str(args.decoder_steps)]
                 if args.train_seconds is not None:
                     cmd += ["--train-seconds", str(args.train_seconds)]
+                if args.pushforward is not None:
+                    cmd += ["--pushforward", args.pushforward]
                 env = dict(os.environ)
                 env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
                                     "intra_op_parallelism_threads=1").strip()
@@ -287,6 +290,8 @@ def main(argv=None):
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--train-seconds", type=float, default=None, help="training wall time per model")
     p.add_argument("--decoder-steps", type=int, default=200)
+    p.add_argument("--pushforward", choices=("on", "off"), default=None,
+                   help="push-forward unrolls in training (LagrangeBench schedule; default: on for gpu, off for small)")
     p.add_argument("--cache", default=None, help="folder to cache generated data sets in (default: in --workdir)")
     p.add_argument("--materials", default=None, help="comma-separated subset of the size's materials")
     p.add_argument("--jobs", type=int, default=None,
@@ -338,7 +343,8 @@ def main(argv=None):
     name = "giorom" if args.size != "tiny" else "giorom-tiny"
     extra = {"load_average_1_5_15min_at_end": list(os.getloadavg()), "data_from_cache": cached,
              "data_seconds": data_seconds, "workers": args.jobs,
-             "train_seconds_per_model": args.train_seconds or cfg["train_seconds"]}
+             "train_seconds_per_model": args.train_seconds or cfg["train_seconds"],
+             "pushforward": (cfg.get("pushforward", False) if args.pushforward is None else args.pushforward == "on")}
     return write_results(name, cases, out_dir=args.out, size=args.size, extra=extra)
 
 

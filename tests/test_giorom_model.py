@@ -155,3 +155,42 @@ def test_decayed_adam_matches_optax_exponential_decay():
         uo, so = ours.update(g, so, params)
         np.testing.assert_allclose(uo["w"], ur["w"], rtol=1e-5, atol=1e-10)
         np.testing.assert_allclose(uo["b"], ur["b"], rtol=1e-5, atol=1e-10)
+
+
+def test_pushforward_loss_schedule_and_gradient(tiny):
+    """Push-forward: with u unrolls the loss equals the plain loss on the model's own u-step rollout from the
+    noisy window against ground truth u frames later; no gradient flows through the unroll; the schedule
+    only allows an unroll count once its start fraction of the run is reached."""
+    md = tiny.metadata
+    P, T = tiny.stacked()
+    m = giorom.GIOROM(md, n_full=400, n_sample=60, key=jax.random.key(2), **GIO_KW)
+    sub, owner = giorom.sparse_subsets(P, 60, 1)
+    pos = np.stack([P[o][:, i] for o, i in zip(owner, sub)])
+    typ = np.stack([T[o][i] for o, i in zip(owner, sub)])
+    pf = giorom.PushForward()
+    bf = giorom.window_sampler(pos, typ, 3, pushforward=pf, total_steps=100)
+    batch = bf(jax.random.key(7), 90)
+    assert batch["future"].shape == (3, 3, 60, 2) and batch["target"].shape == (3, 60, 2)
+    loss = eqx.filter_jit(lambda mdl, b: giorom.acceleration_loss(mdl, b, jax.random.key(0), noise_std=0.0)[0])
+    for u in (0, 2):
+        b = dict(batch, unroll=jnp.asarray(u, jnp.int32))
+        pushed = jax.vmap(lambda w, t: giorom.rollout_window(m, w, t, 2))(b["window"], b["particle_type"])
+        win = jnp.concatenate([b["window"], pushed], 1)[:, u:u + 6]
+        tgt = jnp.concatenate([b["target"][:, None], b["future"]], 1)[:, u]
+        plain = {"window": win, "target": tgt, "particle_type": b["particle_type"]}
+        np.testing.assert_allclose(float(loss(m, b)), float(loss(m, plain)), rtol=1e-5)
+    # the gradient is the plain loss's gradient with the pushed window held fixed
+    grad = eqx.filter_jit(eqx.filter_grad(lambda mdl, bb: giorom.acceleration_loss(mdl, bb, jax.random.key(0),
+                                                                                   noise_std=0.0)[0]))
+    g_pf, g_pl = grad(m, b), grad(m, plain)
+    for a, c in zip(jax.tree.leaves(g_pf), jax.tree.leaves(g_pl)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=0, atol=1e-4 * float(np.abs(c).max()) + 1e-9)
+    # schedule: only 0 before 4 % of the run, never 3 before 80 %, all four at the end
+    keys = jax.random.split(jax.random.key(0), 200)
+    draws = lambda step: set(np.asarray(jax.vmap(lambda k: pf.sample(k, step, 100))(keys)).tolist())  # noqa: E731
+    assert draws(2) == {0} and 3 not in draws(70) and draws(95) == {0, 1, 2, 3}
+    with pytest.raises(ValueError, match="equal length"):
+        giorom.PushForward(unrolls=(0, 1), probs=(1.0,), start=(0.0, 0.5))
+    res = giorom.train(m, tiny, steps=6, batch_size=2, copies=1, pushforward=pf, key=jax.random.key(3),
+                       return_result=True, progress=False)
+    assert np.isfinite(np.asarray(res.losses)).all()

@@ -46,6 +46,7 @@ from ._rollout import (
     time_per_step as time_per_step,
 )
 from ._train import (
+    PushForward as PushForward,
     acceleration_loss as acceleration_loss,
     random_walk_noise as random_walk_noise,
     sparse_subsets as sparse_subsets,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 
@@ -14,7 +15,7 @@ import optax
 from .. import train as _train
 from ._decoder import KernelDecoder
 from ._graph import farthest_point_sampling
-from ._models import C_WINDOW, GIOROM
+from ._models import C_WINDOW, GIOROM, integrate
 
 
 def random_walk_noise(key, window_shape, noise_std: float, dtype):
@@ -27,14 +28,33 @@ def random_walk_noise(key, window_shape, noise_std: float, dtype):
     return jnp.concatenate([jnp.zeros_like(pn[:1]), pn], 0)
 
 
+def _stop_gradient(model):
+    return jax.tree.map(lambda a: jax.lax.stop_gradient(a) if eqx.is_array(a) else a, model)
+
+
 def acceleration_loss(model, batch, key, noise_std: float | None = None):
     """Mean squared error of normalised accelerations with GNS noise and target correction.
-    `batch`: dict(window (B, C+1, n, d), target (B, n, d), particle_type (B, n))."""
+
+    `batch`: dict(window (B, C+1, n, d), target (B, n, d), particle_type (B, n)), optionally with push-forward
+    entries `future` (B, U, n, d: the ground-truth frames after `target`) and `unroll` (() int32, at most U).
+    With `unroll` = u > 0 the model is first rolled forward u steps from the noisy window without gradient
+    (push-forward, Brandstetter et al. 2022, as in LagrangeBench), and the loss is taken on its next step
+    against ground-truth frame u after `target`; every target is shifted by the last input frame's noise."""
     win, tgt, ptype = batch["window"], batch["target"], batch["particle_type"]
     sigma = model.norm.noise_std if noise_std is None else noise_std
     keys = jax.random.split(key, win.shape[0])
     noise = jax.vmap(lambda k: random_walk_noise(k, win.shape[1:], sigma, win.dtype))(keys)
     noisy = win + noise
+    if "unroll" in batch:
+        frozen = _stop_gradient(model)
+
+        def push(_, w):
+            x_new = jax.vmap(lambda wi, ti: integrate(frozen, wi, frozen(wi, ti)))(w, ptype)
+            return jnp.concatenate([w[:, 1:], x_new[:, None]], 1)
+
+        noisy = jax.lax.stop_gradient(jax.lax.fori_loop(0, batch["unroll"], push, noisy))
+        targets = jnp.concatenate([tgt[:, None], batch["future"]], 1)
+        tgt = jax.lax.dynamic_index_in_dim(targets, batch["unroll"], 1, keepdims=False)
     tgt_adj = tgt + noise[:, -1]
     acc = tgt_adj - 2 * noisy[:, -1] + noisy[:, -2]
     am, ast = model.norm.acc_scale(win.dtype)
@@ -44,29 +64,75 @@ def acceleration_loss(model, batch, key, noise_std: float | None = None):
     return loss, {"acc_mse": loss}
 
 
-@functools.partial(jax.jit, static_argnames=("batch_size", "window"))
-def _sample_windows(positions, particle_type, key, batch_size: int, window: int):
+@dataclasses.dataclass(frozen=True)
+class PushForward:
+    """Push-forward schedule (LagrangeBench defaults): at a training step past `start[i]` (a fraction of the run),
+    unroll counts `unrolls[:i+1]` are drawn with weights `probs[:i+1]`. LagrangeBench's steps 0 / 20k / 300k /
+    400k of a 500k-step run are the fractions 0 / 0.04 / 0.6 / 0.8."""
+
+    unrolls: tuple = (0, 1, 2, 3)
+    probs: tuple = (18.0, 2.0, 1.0, 1.0)
+    start: tuple = (0.0, 0.04, 0.6, 0.8)
+
+    def __post_init__(self):
+        if not (len(self.unrolls) == len(self.probs) == len(self.start)) or not self.unrolls:
+            raise ValueError("PushForward: unrolls, probs and start must be non-empty and of equal length, got "
+                             f"{len(self.unrolls)}, {len(self.probs)}, {len(self.start)}")
+        if any(u < 0 for u in self.unrolls) or any(p <= 0 for p in self.probs):
+            raise ValueError(f"PushForward: unrolls must be >= 0 and probs > 0, got {self.unrolls}, {self.probs}")
+        if list(self.start) != sorted(self.start) or self.start[0] > 0:
+            raise ValueError(f"PushForward: start must be increasing fractions beginning at 0, got {self.start}")
+
+    @property
+    def max_unroll(self) -> int:
+        return int(max(self.unrolls))
+
+    def sample(self, key, step, total_steps: int):
+        """Unroll count (() int32) for training `step` of `total_steps`."""
+        thresholds = jnp.asarray([s * total_steps for s in self.start], jnp.float32)
+        allowed = jnp.asarray(step, jnp.float32) >= thresholds
+        logits = jnp.where(allowed, jnp.log(jnp.asarray(self.probs, jnp.float32)), -jnp.inf)
+        return jnp.asarray(self.unrolls, jnp.int32)[jax.random.categorical(key, logits)]
+
+
+@functools.partial(jax.jit, static_argnames=("batch_size", "window", "extra"))
+def _sample_windows(positions, particle_type, key, batch_size: int, window: int, extra: int = 0):
     B, T = positions.shape[:2]
     kb, kt = jax.random.split(key)
     b = jax.random.randint(kb, (batch_size,), 0, B)
-    t = jax.random.randint(kt, (batch_size,), 0, T - window)
+    t = jax.random.randint(kt, (batch_size,), 0, T - window - extra)
 
     def one(bi, ti):
-        seq = jax.lax.dynamic_slice_in_dim(positions[bi], ti, window + 1, 0)
-        return seq[:-1], seq[-1]
+        return jax.lax.dynamic_slice_in_dim(positions[bi], ti, window + 1 + extra, 0)
 
-    w, y = jax.vmap(one)(b, t)
-    return {"window": w, "target": y, "particle_type": particle_type[b]}
+    seq = jax.vmap(one)(b, t)
+    out = {"window": seq[:, :window], "target": seq[:, window], "particle_type": particle_type[b]}
+    if extra:
+        out["future"] = seq[:, window + 1:]
+    return out
 
 
-def window_sampler(positions, particle_type, batch_size: int, window: int = C_WINDOW + 1):
+def window_sampler(positions, particle_type, batch_size: int, window: int = C_WINDOW + 1,
+                   pushforward: PushForward | None = None, total_steps: int | None = None):
     """batch_fn(key, step) drawing random (trajectory, time) windows from (B, T, n, d) positions:
-    dict(window (batch, window, n, d), target (batch, n, d), particle_type (batch, n))."""
+    dict(window (batch, window, n, d), target (batch, n, d), particle_type (batch, n)). With a
+    [`PushForward`][] schedule (and the run's `total_steps`) the batch also holds `future` (batch, U, n, d)
+    ground-truth frames and the step's `unroll` count (see [`acceleration_loss`][])."""
     positions = jnp.asarray(positions)
     particle_type = jnp.asarray(particle_type, jnp.int32)
+    T = positions.shape[1]
+    extra = 0 if pushforward is None else pushforward.max_unroll
+    if T < window + 1 + extra:
+        raise ValueError(f"positions: trajectories of {T} frames are too short for windows of {window} frames plus "
+                         f"{1 + extra} targets")
+    if pushforward is not None and total_steps is None:
+        raise ValueError("window_sampler: a pushforward schedule needs total_steps")
 
     def batch_fn(key, step=0):
-        return _sample_windows(positions, particle_type, key, batch_size, window)
+        out = _sample_windows(positions, particle_type, key, batch_size, window, extra)
+        if pushforward is not None:
+            out["unroll"] = pushforward.sample(jax.random.fold_in(key, 1), step, total_steps)
+        return out
 
     return batch_fn
 
@@ -107,13 +173,14 @@ def _steps_for_budget(step_fn_time: float, budget: float) -> int:
 
 def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None = None, batch_size: int = 2,
           learning_rate: float = 1e-3, final_learning_rate: float = 1e-4, noise_std: float | None = None,
-          copies: int = 4, key=None, log_every: int = 50, progress: bool = False, checkpoint_dir=None,
-          metrics_path=None, return_result: bool = False, **fit_kwargs):
+          copies: int = 4, pushforward: PushForward | None = None, key=None, log_every: int = 50,
+          progress: bool = False, checkpoint_dir=None, metrics_path=None, return_result: bool = False, **fit_kwargs):
     """Train a [`GNS`][] or [`GIOROM`][] stepper on a `ParticleDataset` (all trajectories of equal shape).
 
     GIOROM trains on farthest-point sparse subsets of the particles (`copies` per trajectory, chosen
     in frame 0). Adam with exponential decay from `learning_rate` to `final_learning_rate`; loss =
-    MSE of normalised accelerations under GNS random-walk noise. With `time_budget` (seconds of
+    MSE of normalised accelerations under GNS random-walk noise, with push-forward unrolls when a
+    [`PushForward`][] schedule is given (`pushforward=giorom.PushForward()`: LagrangeBench's). With `time_budget` (seconds of
     wall time in total, compilation and a 12-step timing run included), the number of steps is set from
     the measured time of those steps (with JAX's persistent compilation cache enabled the main run reuses
     the timing run's executable: the decay rate is optimiser state). Uses `sciml.train.fit`
@@ -128,7 +195,6 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
         pos = np.stack([pos[o][:, i] for o, i in zip(owner, idx)])
         ptype = np.stack([ptype[o][i] for o, i in zip(owner, idx)])
     pos = pos.astype(np.float32)
-    batch_fn = window_sampler(pos, ptype, batch_size)
     loss_fn = lambda m, b, k: acceleration_loss(m, b, k, noise_std)  # noqa: E731
 
     if time_budget is not None:
@@ -137,7 +203,8 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
         # persistent compilation cache enabled the main run reuses the timing run's executable.
         t_start = time.perf_counter()
         stamps = []
-        _train.fit(loss_fn, model, _decayed_adam(learning_rate, 0.0), batch_fn, steps=12, key=key, log_every=1,
+        probe = window_sampler(pos, ptype, batch_size, pushforward=pushforward, total_steps=12)
+        _train.fit(loss_fn, model, _decayed_adam(learning_rate, 0.0), probe, steps=12, key=key, log_every=1,
                    progress=False, callback=lambda s, m, r: stamps.append(time.perf_counter()))
         per_step = (stamps[-1] - stamps[3]) / (len(stamps) - 4)
         compile_s = max(stamps[0] - t_start - per_step, 0.0)  # the first step includes compilation
@@ -149,6 +216,7 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
         fit_kwargs.setdefault("time_limit", remaining)
     # exponential decay from learning_rate to final_learning_rate over the run (optax.exponential_decay)
     opt = _decayed_adam(learning_rate, float(np.log(final_learning_rate / learning_rate)) / max(steps, 1))
+    batch_fn = window_sampler(pos, ptype, batch_size, pushforward=pushforward, total_steps=steps)
     kwargs = dict(data=batch_fn, steps=steps, key=key, log_every=log_every, progress=progress,
                   checkpoint_dir=checkpoint_dir, metrics_path=metrics_path)
     kwargs.update(fit_kwargs)
