@@ -224,6 +224,74 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
     return res if return_result else res.model
 
 
+def finetune(model: GIOROM, dataset, *, steps: int = 200, horizon: int = 3, batch_size: int = 2,
+             learning_rate: float = 1e-4, copies: int = 1, reference_frame: int = C_WINDOW, key=None,
+             log_every: int = 50, progress: bool = False, return_result: bool = False, **fit_kwargs):
+    """Joint fine-tune of a [`GIOROM`][] stepper and its query decoder on the *dense* particles (spec §5.5: the
+    reference trains them separately, so the decoder only ever sees ground-truth sparse inputs).
+
+    For random (subset, start) pairs the stepper rolls `horizon` steps on the sparse farthest-point subset (with
+    gradient through the rollout); every predicted frame is decoded to all N particles from the subset's
+    displacements relative to frame `reference_frame` (as [`rollout`][] does from a start at frame 0), and the loss
+    is the mean squared dense position error divided by the acceleration std (a one-step error is an acceleration
+    error). Neighbourhoods are found once per subset (host cKDTree). Adam at `learning_rate`, through
+    `sciml.train.fit` (checkpoints, resume, progress, metrics).
+
+    **Returns:** the fine-tuned model (or the fit result with `return_result=True`).
+
+    **Example:** `model = giorom.finetune(giorom.train(model, ds, steps=2000), ds, steps=300)`
+    """
+    if not isinstance(model, GIOROM):
+        raise TypeError(f"model: finetune needs a GIOROM model, got {type(model).__name__}")
+    if model.query_decoder.mlp is None:
+        raise ValueError("model: its query decoder has no learned kernel to fine-tune (learned=False)")
+    key = jax.random.key(0) if key is None else key
+    pos, ptype = dataset.stacked()
+    T = pos.shape[1]
+    if horizon < 1 or T < C_WINDOW + 1 + horizon or reference_frame >= T:
+        raise ValueError(f"horizon: needs 1 <= horizon <= T - {C_WINDOW + 1} (T = {T}) and reference_frame < T, "
+                         f"got horizon={horizon}, reference_frame={reference_frame}")
+    subsets, owner = sparse_subsets(pos, model.n_sample, copies, reference_frame=reference_frame,
+                                    key=jax.random.fold_in(key, 1))
+    dec = model.query_decoder
+    nbr = jnp.stack([dec.neighbors(pos[o, reference_frame][i], pos[o, reference_frame]) for o, i in zip(owner, subsets)])
+    pos_j = jnp.asarray(pos, jnp.float32)
+    ptype_j = jnp.asarray(ptype, jnp.int32)
+    subsets_j, owner_j = jnp.asarray(subsets), jnp.asarray(owner)
+    n_sub, window = subsets_j.shape[0], C_WINDOW + 1
+
+    def batch_fn(k, step=0):
+        kb, kt = jax.random.split(k)
+        return {"row": jax.random.randint(kb, (batch_size,), 0, n_sub),
+                "start": jax.random.randint(kt, (batch_size,), 0, T - window - horizon + 1)}
+
+    def loss_fn(m, batch, k):
+        _, ast = m.norm.acc_scale(jnp.float32)
+
+        def one(row, start):
+            traj, sub, nb = pos_j[owner_j[row]], subsets_j[row], nbr[row]
+            ref = traj[reference_frame]
+            seq = jax.lax.dynamic_slice_in_dim(traj, start, window + horizon, 0)
+            pt = ptype_j[owner_j[row]][sub]
+
+            def step(w, _):
+                x_new = integrate(m, w, m(w, pt))
+                return jnp.concatenate([w[1:], x_new[None]], 0), x_new
+
+            _, xs = jax.lax.scan(step, seq[:window][:, sub], None, length=horizon)
+            coef = m.query_decoder.coefficients(ref[sub], ref, nb)
+            dense = ref + jnp.einsum("qk,hqkd->hqd", coef, (xs - ref[sub])[:, nb])
+            return jnp.mean(((dense - seq[window:]) / ast) ** 2)
+
+        loss = jnp.mean(jax.vmap(one)(batch["row"], batch["start"]))
+        return loss, {"dense_mse": loss}
+
+    kwargs = dict(data=batch_fn, steps=steps, key=key, log_every=log_every, progress=progress)
+    kwargs.update(fit_kwargs)
+    res = _train.fit(loss_fn, model, optax.adam(learning_rate), **kwargs)
+    return res if return_result else res.model
+
+
 def train_decoder(decoder: KernelDecoder, dataset, subsets, owner, *, reference_frame: int = C_WINDOW, steps: int = 300,
                   learning_rate: float = 3e-3, batch_frames: int = 8, key=None):
     """Fit the learned kernel of a query decoder on ground-truth sparse subsets: for random frames,
