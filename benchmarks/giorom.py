@@ -37,7 +37,7 @@ from sciml._bench import Case, device_label, write_results  # noqa: E402
 SIZES = {
     "small": dict(n_particles=2000, n_train=24, n_test=4, n_frames=100, n_sample=200, train_seconds=200.0,
                   gns=dict(latent=32, n_mp=3), giorom=dict(latent=32, n_mp=1), mpm=dict(), materials=("water", "jelly"),
-                  batch=2, giorom_batch=4),
+                  batch=2, giorom_batch=4, finetune_steps=150),
     "gpu": dict(n_particles=10000, n_train=48, n_test=6, n_frames=100, n_sample=400, train_seconds=100.0,
                 gns=dict(latent=128, n_mp=10), giorom=dict(latent=128, n_mp=2), mpm=dict(n_grid=128, dt=5e-5, substeps=50),
                 materials=("water", "jelly"), batch=2, pushforward=True),
@@ -133,6 +133,11 @@ def task_evaluate(material, cfg, args, log, train_summaries):
     dec, hist = giorom.train_decoder(gio.query_decoder, tr, sub_tr, own_tr, steps=args.decoder_steps)
     gio = eqx.tree_at(lambda mm: mm.query_decoder, gio, dec)
     dec_s = time.perf_counter() - t
+    gio_ft, ft_s = None, 0.0
+    if args.finetune_steps:  # joint stepper + decoder fine-tune on dense positions, after (outside) the training budget
+        t = time.perf_counter()
+        gio_ft = giorom.finetune(gio, tr, steps=args.finetune_steps, horizon=3, copies=2, key=jax.random.key(2))
+        ft_s = time.perf_counter() - t
     floors, floors_gauss = [], []
     gauss = giorom.KernelDecoder(dec.bandwidth, k=dec.k, kind=dec.kind, learned=False, ridge=dec.ridge)
     for b in range(P.shape[0]):
@@ -149,17 +154,24 @@ def task_evaluate(material, cfg, args, log, train_summaries):
                       notes=f"learned MLS kernel decoder, k={dec.k}; untrained Gaussian MLS: {np.mean(floors_gauss):.3g}"))
 
     # rollouts on the test set, MSE on all N points
-    errs = {k: [] for k in ("giorom", "gns", "cv", "static")}
+    errs = {k: [] for k in ("giorom", "gns", "cv", "static") + (("giorom_ft",) if gio_ft is not None else ())}
     for b in range(P.shape[0]):
         truth = P[b, 6:]
         errs["giorom"].append(giorom.rollout_mse(giorom.rollout(gio, P[b, :6], steps_pred, particle_type=T[b]), truth))
+        if gio_ft is not None:
+            errs["giorom_ft"].append(giorom.rollout_mse(giorom.rollout(gio_ft, P[b, :6], steps_pred, particle_type=T[b]),
+                                                        truth))
         errs["gns"].append(giorom.rollout_mse(giorom.rollout(gns, P[b, :6], steps_pred, particle_type=T[b]), truth))
         errs["cv"].append(giorom.rollout_mse(giorom.constant_velocity(P[b, :6], steps_pred), truth))
         errs["static"].append(giorom.rollout_mse(np.broadcast_to(P[b, 5], truth.shape), truth))
     mean = {k: {m: float(np.mean([e[m] for e in v])) for m in v[0]} for k, v in errs.items()}
     log(f"[{material}] errors {mean}")
     finite = all(np.isfinite(mean[k]["mse_full"]) for k in ("giorom", "gns"))
-    for k in ("giorom", "gns", "cv", "static"):
+    for k in ("giorom", "gns", "cv", "static", "giorom_ft"):
+        if k not in mean:
+            continue
+        ft_note = f"; after {args.finetune_steps} steps of joint fine-tune ({ft_s:.0f}s, outside the budget)" \
+            if k == "giorom_ft" else ""
         for m in ("mse1", "mse5", "mse10", "mse20", "mse_full"):
             if m not in mean[k] or (k == "static" and m != "mse_full"):
                 continue
@@ -167,7 +179,7 @@ def task_evaluate(material, cfg, args, log, train_summaries):
             if material == "water" and k == "giorom" and m == "mse20":
                 tgt, passed = 3e-4, mean[k][m] <= 3e-4
             cases.append(Case(f"{material}-{k}-{m}", m, mean[k][m], tgt, passed,
-                              notes=f"{P.shape[0]} test trajectories, {steps_pred}-step rollout, all {N} points"))
+                              notes=f"{P.shape[0]} test trajectories, {steps_pred}-step rollout, all {N} points{ft_note}"))
     if material == "water":
         r = mean["cv"]["mse20"] / mean["giorom"]["mse20"]
         cases.append(Case("water-mse20-cv-over-giorom", "ratio", r, 3.0, r >= 3.0))
@@ -257,7 +269,8 @@ def _run_parallel(deps, args, log):
             if free and all(d in done for d in deps[task]):
                 core = free.pop(0)
                 cmd = [sys.executable, os.path.abspath(__file__), "--size", args.size, "--task", task,
-                       "--workdir", args.workdir, "--cache", args.cache, "--decoder-steps", str(args.decoder_steps)]
+                       "--workdir", args.workdir, "--cache", args.cache, "--decoder-steps", str(args.decoder_steps),
+                       "--finetune-steps", str(args.finetune_steps)]
                 if args.train_seconds is not None:
                     cmd += ["--train-seconds", str(args.train_seconds)]
                 if args.pushforward is not None:
@@ -290,6 +303,9 @@ def main(argv=None):
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--train-seconds", type=float, default=None, help="training wall time per model")
     p.add_argument("--decoder-steps", type=int, default=200)
+    p.add_argument("--finetune-steps", type=int, default=None,
+                   help="joint GIOROM stepper + decoder fine-tune steps after training, reported as giorom_ft "
+                        "(default: the size's; 0 skips)")
     p.add_argument("--pushforward", choices=("on", "off"), default=None,
                    help="push-forward unrolls in training (LagrangeBench schedule; default: on for gpu, off for small)")
     p.add_argument("--cache", default=None, help="folder to cache generated data sets in (default: in --workdir)")
@@ -301,6 +317,8 @@ def main(argv=None):
     p.add_argument("--task", default=None, help=argparse.SUPPRESS)  # internal: one task in a worker process
     args = p.parse_args(argv)
     cfg = SIZES[args.size]
+    if args.finetune_steps is None:
+        args.finetune_steps = cfg.get("finetune_steps", 0)
     t0 = time.perf_counter()
     log = lambda s: print(f"{time.perf_counter() - t0:7.1f}s {s}", file=sys.stderr, flush=True)  # noqa: E731
     if args.workdir is None:
@@ -344,7 +362,8 @@ def main(argv=None):
     extra = {"load_average_1_5_15min_at_end": list(os.getloadavg()), "data_from_cache": cached,
              "data_seconds": data_seconds, "workers": args.jobs,
              "train_seconds_per_model": args.train_seconds or cfg["train_seconds"],
-             "pushforward": (cfg.get("pushforward", False) if args.pushforward is None else args.pushforward == "on")}
+             "pushforward": (cfg.get("pushforward", False) if args.pushforward is None else args.pushforward == "on"),
+             "finetune_steps": args.finetune_steps}
     return write_results(name, cases, out_dir=args.out, size=args.size, extra=extra)
 
 

@@ -225,17 +225,18 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
 
 
 def finetune(model: GIOROM, dataset, *, steps: int = 200, horizon: int = 3, batch_size: int = 2,
-             learning_rate: float = 1e-4, copies: int = 1, reference_frame: int = C_WINDOW, key=None,
-             log_every: int = 50, progress: bool = False, return_result: bool = False, **fit_kwargs):
+             learning_rate: float = 1e-4, copies: int = 1, train_stepper: bool = True, key=None, log_every: int = 50,
+             progress: bool = False, return_result: bool = False, **fit_kwargs):
     """Joint fine-tune of a [`GIOROM`][] stepper and its query decoder on the *dense* particles (spec §5.5: the
     reference trains them separately, so the decoder only ever sees ground-truth sparse inputs).
 
-    For random (subset, start) pairs the stepper rolls `horizon` steps on the sparse farthest-point subset (with
-    gradient through the rollout); every predicted frame is decoded to all N particles from the subset's
-    displacements relative to frame `reference_frame` (as [`rollout`][] does from a start at frame 0), and the loss
-    is the mean squared dense position error divided by the acceleration std (a one-step error is an acceleration
-    error). Neighbourhoods are found once per subset (host cKDTree). Adam at `learning_rate`, through
-    `sciml.train.fit` (checkpoints, resume, progress, metrics).
+    For random (subset, start) pairs the stepper rolls `horizon` steps from the window's sparse farthest-point
+    nodes (with gradient through the rollout); every predicted frame is decoded to all N particles from the nodes'
+    displacements relative to the window's last frame -- exactly what [`rollout`][] does from that window (its
+    k-nearest neighbourhoods are found under jit) -- and the loss is the mean squared dense position error divided
+    by the acceleration std (a one-step error is an acceleration error). Adam at `learning_rate`, through
+    `sciml.train.fit` (checkpoints, resume, progress, metrics). With `train_stepper=False` only the decoder's
+    kernel learns, on the stepper's own predictions instead of ground-truth sparse positions.
 
     **Returns:** the fine-tuned model (or the fit result with `return_result=True`).
 
@@ -247,40 +248,39 @@ def finetune(model: GIOROM, dataset, *, steps: int = 200, horizon: int = 3, batc
         raise ValueError("model: its query decoder has no learned kernel to fine-tune (learned=False)")
     key = jax.random.key(0) if key is None else key
     pos, ptype = dataset.stacked()
-    T = pos.shape[1]
-    if horizon < 1 or T < C_WINDOW + 1 + horizon or reference_frame >= T:
-        raise ValueError(f"horizon: needs 1 <= horizon <= T - {C_WINDOW + 1} (T = {T}) and reference_frame < T, "
-                         f"got horizon={horizon}, reference_frame={reference_frame}")
-    subsets, owner = sparse_subsets(pos, model.n_sample, copies, reference_frame=reference_frame,
-                                    key=jax.random.fold_in(key, 1))
-    dec = model.query_decoder
-    nbr = jnp.stack([dec.neighbors(pos[o, reference_frame][i], pos[o, reference_frame]) for o, i in zip(owner, subsets)])
+    T, window = pos.shape[1], C_WINDOW + 1
+    if horizon < 1 or T < window + horizon:
+        raise ValueError(f"horizon: needs 1 <= horizon <= T - {window} (T = {T}), got {horizon}")
+    subsets, owner = sparse_subsets(pos, model.n_sample, copies, reference_frame=C_WINDOW, key=jax.random.fold_in(key, 1))
     pos_j = jnp.asarray(pos, jnp.float32)
     ptype_j = jnp.asarray(ptype, jnp.int32)
     subsets_j, owner_j = jnp.asarray(subsets), jnp.asarray(owner)
-    n_sub, window = subsets_j.shape[0], C_WINDOW + 1
+    n_sub, k = subsets_j.shape[0], min(model.query_decoder.k, model.n_sample)
 
-    def batch_fn(k, step=0):
-        kb, kt = jax.random.split(k)
+    def batch_fn(kk, step=0):
+        kb, kt = jax.random.split(kk)
         return {"row": jax.random.randint(kb, (batch_size,), 0, n_sub),
                 "start": jax.random.randint(kt, (batch_size,), 0, T - window - horizon + 1)}
 
-    def loss_fn(m, batch, k):
+    def loss_fn(m, batch, kk):
         _, ast = m.norm.acc_scale(jnp.float32)
+        stepper = m if train_stepper else _stop_gradient(m)
 
         def one(row, start):
-            traj, sub, nb = pos_j[owner_j[row]], subsets_j[row], nbr[row]
-            ref = traj[reference_frame]
+            traj, sub = pos_j[owner_j[row]], subsets_j[row]
             seq = jax.lax.dynamic_slice_in_dim(traj, start, window + horizon, 0)
+            ref = seq[window - 1]
+            ref_s = ref[sub]
+            _, nb = jax.lax.top_k(-jnp.sum((ref[:, None, :] - ref_s[None]) ** 2, -1), k)  # (N, k) nearest nodes
             pt = ptype_j[owner_j[row]][sub]
 
             def step(w, _):
-                x_new = integrate(m, w, m(w, pt))
+                x_new = integrate(stepper, w, stepper(w, pt))
                 return jnp.concatenate([w[1:], x_new[None]], 0), x_new
 
             _, xs = jax.lax.scan(step, seq[:window][:, sub], None, length=horizon)
-            coef = m.query_decoder.coefficients(ref[sub], ref, nb)
-            dense = ref + jnp.einsum("qk,hqkd->hqd", coef, (xs - ref[sub])[:, nb])
+            coef = m.query_decoder.coefficients(ref_s, ref, nb)
+            dense = ref + jnp.einsum("qk,hqkd->hqd", coef, (xs - ref_s)[:, nb])
             return jnp.mean(((dense - seq[window:]) / ast) ** 2)
 
         loss = jnp.mean(jax.vmap(one)(batch["row"], batch["start"]))
