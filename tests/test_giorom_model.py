@@ -191,6 +191,10 @@ def test_pushforward_loss_schedule_and_gradient(tiny):
     assert draws(2) == {0} and 3 not in draws(70) and draws(95) == {0, 1, 2, 3}
     with pytest.raises(ValueError, match="equal length"):
         giorom.PushForward(unrolls=(0, 1), probs=(1.0,), start=(0.0, 0.5))
+    with pytest.raises(ValueError, match="total_steps"):
+        giorom.window_sampler(pos, typ, 2, pushforward=pf)
+    with pytest.raises(ValueError, match="too short"):
+        giorom.window_sampler(pos[:, :8], typ, 2, pushforward=pf, total_steps=10)
     res = giorom.train(m, tiny, steps=6, batch_size=2, copies=1, pushforward=pf, key=jax.random.key(3),
                        return_result=True, progress=False)
     assert np.isfinite(np.asarray(res.losses)).all()
@@ -214,5 +218,7 @@ def test_joint_finetune_lowers_dense_rollout_error(tiny):
     assert float(jnp.abs(last).max()) > 0
     with pytest.raises(ValueError, match="horizon"):
         giorom.finetune(m, tiny, horizon=40)
+    with pytest.raises(ValueError, match="learned kernel"):
+        giorom.finetune(eqx.tree_at(lambda mm: mm.query_decoder, m, giorom.KernelDecoder(0.05, learned=False)), tiny)
     with pytest.raises(TypeError, match="GIOROM"):
         giorom.finetune(giorom.GNS(tiny.metadata, latent=8, n_mp=1, key=jax.random.key(0)), tiny)

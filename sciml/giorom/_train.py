@@ -6,13 +6,13 @@ import dataclasses
 import functools
 import time
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from .. import train as _train
+from ..linalg._krylov import _stop as _stop_gradient  # stop_gradient on a pytree's inexact arrays
 from ._decoder import KernelDecoder
 from ._graph import farthest_point_sampling
 from ._models import C_WINDOW, GIOROM, integrate
@@ -26,10 +26,6 @@ def random_walk_noise(key, window_shape, noise_std: float, dtype):
     vn = jnp.cumsum(vn, 0)
     pn = jnp.cumsum(vn, 0)
     return jnp.concatenate([jnp.zeros_like(pn[:1]), pn], 0)
-
-
-def _stop_gradient(model):
-    return jax.tree.map(lambda a: jax.lax.stop_gradient(a) if eqx.is_array(a) else a, model)
 
 
 def acceleration_loss(model, batch, key, noise_std: float | None = None):
