@@ -16,6 +16,7 @@ from ..linalg._krylov import _stop as _stop_gradient  # stop_gradient on a pytre
 from ._decoder import KernelDecoder
 from ._graph import farthest_point_sampling
 from ._models import C_WINDOW, GIOROM, integrate
+from ._rollout import rollout_window
 
 
 def random_walk_noise(key, window_shape, noise_std: float, dtype):
@@ -270,11 +271,7 @@ def finetune(model: GIOROM, dataset, *, steps: int = 200, horizon: int = 3, batc
             _, nb = jax.lax.top_k(-jnp.sum((ref[:, None, :] - ref_s[None]) ** 2, -1), k)  # (N, k) nearest nodes
             pt = ptype_j[owner_j[row]][sub]
 
-            def step(w, _):
-                x_new = integrate(stepper, w, stepper(w, pt))
-                return jnp.concatenate([w[1:], x_new[None]], 0), x_new
-
-            _, xs = jax.lax.scan(step, seq[:window][:, sub], None, length=horizon)
+            xs = rollout_window(stepper, seq[:window][:, sub], pt, horizon)  # (horizon, n, d), with gradient
             coef = m.query_decoder.coefficients(ref_s, ref, nb)
             dense = ref + jnp.einsum("qk,hqkd->hqd", coef, (xs - ref_s)[:, nb])
             return jnp.mean(((dense - seq[window:]) / ast) ** 2)
