@@ -222,7 +222,7 @@ def gpu(args) -> list[Case]:
         net = dcdm.load_pretrained(args.pretrained)
         cases.append(Case(f"pretrained-{args.pretrained}", "trained_here", 0,
                           notes=f"no training in this run: shipped weights {args.pretrained} (recipe in "
-                                f"data/dcdm/{args.pretrained}.json)"))
+                                f"sciml/data/dcdm/{args.pretrained}.json)"))
         return cases + _gpu_tests(args, net, args.pretrained)
     n = args.train_n
     flags = dcdm.empty_box((n,) * 3)
@@ -304,7 +304,7 @@ def main(argv=None):
     p.add_argument("--size", choices=["small", "gpu"], default="small")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default="dcdm", help="results file stem")
-    p.add_argument("--save-weights", action="store_true", help="also write the trained net to data/dcdm/")
+    p.add_argument("--save-weights", action="store_true", help="also write the trained net to sciml/data/dcdm/")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--lr", type=float, default=1e-3)

@@ -3,7 +3,7 @@
     python examples/dcdm_poisson.py [--n 32] [--out dcdm_poisson.png]
 
 Uses the shipped CPU-trained weights ``dcdm-2d-64`` (trained on a 32x32 disk+air problem; see
-``data/dcdm/dcdm-2d-64.json``) if present, otherwise trains a small network for ~1 minute (logic in ``sciml/dcdm/_demo.py``).
+``sciml/data/dcdm/dcdm-2d-64.json``) if present, otherwise trains a small network for ~1 minute (logic in ``sciml/dcdm/_demo.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Shipped DCDM weights: ``data/dcdm/<name>.eqx`` (Equinox leaves) + ``<name>.json`` (config and recipe)."""
+"""Shipped DCDM weights: ``sciml/data/dcdm/<name>.eqx`` (Equinox leaves) + ``<name>.json`` (config and recipe)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ _ENV = "SCIML_DCDM_DATA"
 
 
 def data_dir() -> pathlib.Path:
-    """Folder holding the shipped weights (``$SCIML_DCDM_DATA`` or the repository's ``data/dcdm``)."""
+    """Folder holding the shipped weights (``$SCIML_DCDM_DATA`` or the package's ``sciml/data/dcdm``)."""
     if os.environ.get(_ENV):
         return pathlib.Path(os.environ[_ENV])
-    return pathlib.Path(__file__).resolve().parents[2] / "data" / "dcdm"
+    return pathlib.Path(__file__).resolve().parents[1] / "data" / "dcdm"
 
 
 def available_pretrained() -> list[str]:

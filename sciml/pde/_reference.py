@@ -13,7 +13,7 @@ Both semi-discretisations are only mildly stiff at the default resolutions (larg
 hundred), so an explicit high-order adaptive solver is cheaper than an implicit one while the step-size
 controller keeps it stable; ``solver=`` accepts any diffrax solver (e.g. ``diffrax.Kvaerno5()``).
 
-Regenerate the small cached files in ``data/reference/`` with ``python -m sciml.pde._reference``; the
+Regenerate the small cached files in ``sciml/data/reference/`` with ``python -m sciml.pde._reference``; the
 error estimate against a refined run is written next to each file.
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 
 __all__ = ["reference_solution", "load_reference"]
 
-_DATA = pathlib.Path(__file__).resolve().parents[2] / "data" / "reference"
+_DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "reference"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -295,7 +295,7 @@ def reference_solution(
 
 
 def load_reference(name: str) -> dict:
-    """Load a cached reference from ``data/reference/<name>.npz`` as a dict (``t``, ``x``[, ``y``], ``u``)."""
+    """Load a cached reference from ``sciml/data/reference/<name>.npz`` as a dict (``t``, ``x``[, ``y``], ``u``)."""
     path = _DATA / f"{name}.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path} missing; regenerate with `python -m sciml.pde._reference`")

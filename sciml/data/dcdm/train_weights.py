@@ -1,7 +1,7 @@
 """Recipe that produced the shipped DCDM weights in this folder (see the .json files for the measured numbers).
 
-    python data/dcdm/train_weights.py 2d   # dcdm-2d-64: 2D analogue, 32^2 disk+air (CPU, ~1.5 min on one core)
-    python data/dcdm/train_weights.py 3d   # dcdm-3d-64: "64" net, 32^3 empty closed box (GPU: ~1 min)
+    python sciml/data/dcdm/train_weights.py 2d   # dcdm-2d-64: 2D analogue, 32^2 disk+air (CPU, ~1.5 min on one core)
+    python sciml/data/dcdm/train_weights.py 3d   # dcdm-3d-64: "64" net, 32^3 empty closed box (GPU: ~1 min)
 
 Both use the energy loss (our design, docs/dcdm.md; ``--loss residual`` gives the paper's 2-norm loss) and
 Adam with a cosine-decayed learning rate.  After training, the net is evaluated against CG on smooth plume
@@ -92,7 +92,7 @@ def main(argv=None):
               for nm in ("energy", "residual")}
     losses.update({f"identity_net_heldout_{nm}_loss": float(dcdm.dcdm_loss(dcdm.IdentityNet(), op, held, norm=nm))
                    for nm in ("energy", "residual")})
-    recipe = dict(script=f"data/dcdm/train_weights.py {args.which}", operator=opdesc, low_weight=9.0, theta="m/20",
+    recipe = dict(script=f"sciml/data/dcdm/train_weights.py {args.which}", operator=opdesc, low_weight=9.0, theta="m/20",
                   loss=args.loss, optimizer=f"optax.adam(cosine_decay_schedule({cfg['lr']}, {cfg['steps']}, "
                   "alpha=0.05))", data_seconds=round(t_data, 1), train_seconds=round(t_train, 1),
                   device=str(jax.devices()[0].device_kind), final_train_loss=float(np.mean(res.losses[-20:])),
