@@ -24,16 +24,22 @@ def test_poisson_matches_scipy_assembly(shape, boundary, seed):
     ref = scipy_poisson_reference(flags, h, boundary)
     A = op.to_scipy()
     assert (abs(A - ref)).max() < 1e-12
-    # matrix-free mv equals the sparse matrix on FLUID cells, and is zero elsewhere
+    # matrix-free mv equals the sparse matrix on FLUID cells (reading FLUID entries only) and is the
+    # identity on SOLID/AIR cells
     x = np.random.default_rng(seed).normal(size=shape)
     y = np.asarray(op.mv(jnp.asarray(x)))
     np.testing.assert_allclose(y[flags == 0], ref @ x[flags == 0], rtol=1e-12, atol=1e-12)
-    assert np.all(y[flags != 0] == 0)
-    # analytic diagonal
-    np.testing.assert_allclose(np.asarray(linalg.diagonal(op))[flags == 0], ref.diagonal(), rtol=1e-12)
-    # dense as_matrix agrees with the full-grid sparse one
+    assert np.all(y[flags != 0] == x[flags != 0])
+    # analytic diagonal: flat (lineax's contract), 1 on the identity rows
+    d = np.asarray(linalg.diagonal(op))
+    assert d.shape == (flags.size,)
+    np.testing.assert_allclose(d.reshape(shape)[flags == 0], ref.diagonal(), rtol=1e-12)
+    assert np.all(d.reshape(shape)[flags != 0] == 1)
+    # dense as_matrix = the full-grid sparse one plus identity rows off FLUID
     if np.prod(shape) < 300:
-        np.testing.assert_allclose(np.asarray(op.as_matrix()), op.to_scipy(full=True).toarray(), atol=1e-12)
+        full = op.to_scipy(full=True).toarray() + np.diag((flags != 0).ravel().astype(float))
+        np.testing.assert_allclose(np.asarray(op.as_matrix()), full, atol=1e-12)
+        np.testing.assert_allclose(np.diag(full), d, rtol=1e-12)
 
 
 def test_poisson_lineax_interop():
@@ -162,9 +168,13 @@ def test_pure_neumann_component_projected():
     op = linalg.poisson_operator(flags, boundary="neumann", dtype=jnp.float64)
     assert op.n_null == 1
     b = jnp.asarray(np.random.default_rng(0).normal(size=(10, 10)))
-    sol = linalg.cg(op, b, rtol=1e-10)
+    with pytest.raises(ValueError, match="`b`.*project_rhs"):
+        linalg.cg(op, b, rtol=1e-10)  # random b: incompatible, refused unless the projection is asked for
+    sol = linalg.cg(op, b, rtol=1e-10, project_rhs=True)
     assert bool(sol.converged)
     pb = op.project(b)
+    removed = float(jnp.linalg.norm(b - pb) / jnp.linalg.norm(b))
+    assert removed > 1e-3 and abs(float(sol.rhs_removed) - removed) < 1e-12
     np.testing.assert_allclose(np.asarray(op.mv(sol.value)), np.asarray(pb), atol=1e-8)
     assert abs(float(jnp.sum(sol.value))) < 1e-8
     with pytest.raises(ValueError, match="pure Neumann"):

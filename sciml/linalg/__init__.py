@@ -5,6 +5,7 @@ from ._poisson import PoissonOperator as PoissonOperator, poisson_operator as po
 from ._poisson import stencil_apply as stencil_apply
 from ._solution import Solution as Solution
 from ._solution import SUCCESSFUL as SUCCESSFUL, MAX_STEPS_REACHED as MAX_STEPS_REACHED, BREAKDOWN as BREAKDOWN
+from ._solution import STAGNATED as STAGNATED, INCOMPATIBLE_RHS as INCOMPATIBLE_RHS
 from ._krylov import cg as cg, pcg as pcg, conjugate_directions as conjugate_directions, jacobi as jacobi
 from ._kronecker import KroneckerOperator as KroneckerOperator, KroneckerSumOperator as KroneckerSumOperator
 from ._kronecker import kron_mv as kron_mv

@@ -10,21 +10,28 @@ import jax
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
+from jaxtyping import ArrayLike, Float
 
-from .._errors import check_finite, is_concrete
-from ._solution import BREAKDOWN, MAX_STEPS_REACHED, SUCCESSFUL, Solution
+from .._errors import check_callable, check_finite, check_int, check_real, is_concrete
+from ._poisson import PoissonOperator
+from ._solution import BREAKDOWN, INCOMPATIBLE_RHS, MAX_STEPS_REACHED, STAGNATED, SUCCESSFUL, Solution
 
 _HISTORY = 4096
 
 
-def _structure(op):
+def _structure(op, name="op"):
+    if not isinstance(op, lx.AbstractLinearOperator):
+        raise TypeError(f"`{name}` must be a lineax.AbstractLinearOperator (e.g. linalg.poisson_operator(...)), "
+                        f"got {type(op).__name__}.")
     s = op.in_structure()
     if not isinstance(s, jax.ShapeDtypeStruct):
-        raise TypeError("sciml solvers need an operator whose input structure is a single array (a grid or a vector).")
+        raise TypeError(f"`{name}` must have a single-array input structure (a grid or a vector); sciml solvers "
+                        "do not take pytree-structured operators.")
     return s
 
 
-def _check_spd(op, name="operator"):
+def _check_spd(op, name="op"):
+    _structure(op, name)
     if not (lx.is_symmetric(op) or lx.is_positive_semidefinite(op)):
         raise ValueError(
             f"`{name}` must be symmetric positive definite for CG-type solvers, but it is not tagged as such. "
@@ -33,13 +40,31 @@ def _check_spd(op, name="operator"):
 
 
 def _check_rhs(op, b, name="b"):
+    """`b` has the operator's shape and floating dtype (exactly: no silent down-cast), and is finite."""
     s = _structure(op)
-    if tuple(jnp.shape(b)) != tuple(s.shape):
-        raise ValueError(f"`{name}` must have the operator's shape {tuple(s.shape)}, got {tuple(jnp.shape(b))}.")
-    dt = jnp.result_type(b)
-    if not jnp.issubdtype(dt, jnp.floating):
-        raise TypeError(f"`{name}` must be a floating-point array, got dtype {dt}.")
-    check_finite(name, b)
+    try:
+        arr = b if isinstance(b, jax.Array) else jnp.asarray(b)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be an array of the operator's shape {tuple(s.shape)}, got "
+                        f"{type(b).__name__}.") from None
+    if tuple(arr.shape) != tuple(s.shape):
+        raise ValueError(f"`{name}` must have the operator's shape {tuple(s.shape)}, got {tuple(arr.shape)}.")
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        raise TypeError(f"`{name}` must be a floating-point array, got dtype {arr.dtype}.")
+    if arr.dtype != s.dtype:
+        raise TypeError(
+            f"`{name}` has dtype {arr.dtype} but the operator works in {s.dtype}; sciml solvers never mix them "
+            f"(a silent down-cast would lose accuracy). Cast it (`{name}.astype({s.dtype})`) or build the "
+            "operator with the dtype you want (e.g. poisson_operator(..., dtype=...))."
+        )
+    check_finite(name, arr)
+    return arr
+
+
+def _check_tols(rtol, atol):
+    rtol = check_real("rtol", rtol, minimum=0.0, maximum=1.0, strict_max=True)
+    atol = check_real("atol", atol, minimum=0.0)
+    return rtol, atol
 
 
 def _project(op):
@@ -50,10 +75,15 @@ def _as_callable(prec, op):
     if prec is None:
         return lambda r: r
     if isinstance(prec, lx.AbstractLinearOperator):
+        ps, s = prec.in_structure(), _structure(op)
+        if not isinstance(ps, jax.ShapeDtypeStruct) or tuple(ps.shape) != tuple(s.shape):
+            raise ValueError(f"`preconditioner` must act on arrays of the operator's shape {tuple(s.shape)}, "
+                             f"got input structure {ps}.")
         return prec.mv
     if callable(prec):
         return prec
-    raise TypeError(f"`preconditioner` must be a lineax operator or a callable r -> z, got {type(prec).__name__}.")
+    raise TypeError(f"`preconditioner` must be None, a lineax operator or a callable r -> z, got "
+                    f"{type(prec).__name__}.")
 
 
 def jacobi(op) -> Callable:
@@ -61,7 +91,8 @@ def jacobi(op) -> Callable:
 
     **Example:** `sol = linalg.pcg(op, b, linalg.jacobi(op))`
     """
-    d = lx.diagonal(op)
+    s = _structure(op)
+    d = jnp.asarray(lx.diagonal(op)).reshape(s.shape)  # lineax returns the diagonal flat
     inv = jnp.where(d != 0, 1.0 / jnp.where(d != 0, d, 1), 0)
     return lambda r: r * inv.astype(r.dtype)
 
@@ -77,18 +108,42 @@ def _maxiter(op, maxiter):
     n = int(np.prod(_structure(op).shape))
     if maxiter is None:
         return 10 * n
-    if int(maxiter) < 1:
-        raise ValueError(f"`maxiter` must be a positive integer, got {maxiter}.")
-    return int(maxiter)
+    return check_int("maxiter", maxiter, minimum=1)
 
 
-def _pcg_loop(op, b, x0, prec, rtol, atol, maxiter, hist_len, dot=None):
+def _rhs_setup(op, b, project_rhs, dot):
+    """The right-hand side the loop iterates on (projected), the one `converged` is judged against, and the
+    size of the removed null-space part. Off-FLUID entries of a `PoissonOperator` rhs are ignored."""
+    proj = _project(op)
+    P = proj if proj is not None else (lambda v: v)
+    bf = jnp.where(op.mask, b, 0) if isinstance(op, PoissonOperator) else b
+    pb = P(b)
+    removed = jnp.sqrt(dot(bf - pb, bf - pb))
+    bfn = jnp.sqrt(dot(bf, bf))
+    target = pb if project_rhs else bf
+    tnorm = jnp.sqrt(dot(pb, pb)) if project_rhs else bfn
+    rel_removed = removed / jnp.where(bfn > 0, bfn, 1)
+    return P, pb, target, tnorm, removed, rel_removed
+
+
+def _finish(op, dot, x, target, tnorm, tol, k, rnorm, brk, removed, rel_removed, project_rhs):
+    """Decide `converged` on the true residual ‖target − A x‖ (one extra mv) and pick the result code."""
+    rt = target - op.mv(x)
+    true = jnp.sqrt(dot(rt, rt))
+    conv = true <= tol
+    incompatible = (removed > tol) if not project_rhs else jnp.asarray(False)
+    result = jnp.where(
+        conv, SUCCESSFUL,
+        jnp.where(brk, BREAKDOWN,
+                  jnp.where(incompatible, INCOMPATIBLE_RHS, jnp.where(rnorm <= tol, STAGNATED, MAX_STEPS_REACHED))))
+    scale = jnp.where(tnorm > 0, tnorm, 1)
+    return conv, result.astype(jnp.int32), (true / scale).astype(x.dtype), rel_removed.astype(x.dtype)
+
+
+def _pcg_loop(op, b, x0, prec, rtol, atol, maxiter, hist_len, dot=None, project_rhs=True):
     _vdot = dot or _vdot_global
     mv = op.mv
-    proj = _project(op)
-    P = (lambda v: proj(v)) if proj is not None else (lambda v: v)
-    b = P(b)
-    bnorm = jnp.sqrt(_vdot(b, b))
+    P, b, target, bnorm, removed, rel_removed = _rhs_setup(op, b, project_rhs, _vdot)
     scale = jnp.where(bnorm > 0, bnorm, 1)
     tol = jnp.maximum(rtol * bnorm, atol)
     x = P(x0)
@@ -120,19 +175,16 @@ def _pcg_loop(op, b, x0, prec, rtol, atol, maxiter, hist_len, dot=None):
 
     init = (jnp.asarray(0, jnp.int32), x, r, p, rz, hist, jnp.sqrt(_vdot(r, r)), jnp.asarray(False))
     k, x, r, p, rz, hist, rnorm, brk = jax.lax.while_loop(cond, body, init)
-    conv = rnorm <= tol
-    result = jnp.where(conv, SUCCESSFUL, jnp.where(brk, BREAKDOWN, MAX_STEPS_REACHED))
-    return Solution(x, k, hist, conv, result.astype(jnp.int32), jnp.asarray(0, jnp.int32))
+    conv, result, true, rel_removed = _finish(op, _vdot, x, target, bnorm, tol, k, rnorm, brk, removed,
+                                              rel_removed, project_rhs)
+    return Solution(x, k, hist, conv, result, jnp.asarray(0, jnp.int32), true, rel_removed)
 
 
 def _cd_loop(op, b, x0, direction_fn, k_orth, rtol, atol, maxiter, hist_len, refresh_every, safeguard, stall_tol,
-             stall_window=0, stall_progress=0.5):
+             stall_window=0, stall_progress=0.5, project_rhs=True):
     mv = op.mv
-    proj = _project(op)
-    P = (lambda v: proj(v)) if proj is not None else (lambda v: v)
     fallback = safeguard
-    b = P(b)
-    bnorm = jnp.sqrt(_vdot(b, b))
+    P, b, target, bnorm, removed, rel_removed = _rhs_setup(op, b, project_rhs, _vdot)
     scale = jnp.where(bnorm > 0, bnorm, 1)
     tol = jnp.maximum(rtol * bnorm, atol)
     x = P(x0)
@@ -199,9 +251,9 @@ def _cd_loop(op, b, x0, direction_fn, k_orth, rtol, atol, maxiter, hist_len, ref
     init = (jnp.asarray(0, jnp.int32), x, r, Ps, APs, pAps, valid, hist, rnorm0, jnp.asarray(False),
             jnp.asarray(0, jnp.int32), rnorm0, jnp.asarray(0, jnp.int32))
     k, x, r, Ps, APs, pAps, valid, hist, rnorm, brk, nsg, _, _ = jax.lax.while_loop(cond, body, init)
-    conv = rnorm <= tol
-    result = jnp.where(conv, SUCCESSFUL, jnp.where(brk, BREAKDOWN, MAX_STEPS_REACHED))
-    return Solution(x, k, hist, conv, result.astype(jnp.int32), nsg)
+    conv, result, true, rel_removed = _finish(op, _vdot, x, target, bnorm, tol, k, rnorm, brk, removed,
+                                              rel_removed, project_rhs)
+    return Solution(x, k, hist, conv, result, nsg, true, rel_removed)
 
 
 # --- implicit differentiation -----------------------------------------------------------------------------
@@ -240,22 +292,45 @@ def _stop(tree):
     return eqx.combine(jax.lax.stop_gradient(dyn), static)
 
 
-def _prepare(op, b, x0, maxiter, history):
+def _prepare(op, b, x0, maxiter, history, rtol, atol, project_rhs):
     _check_spd(op)
-    _check_rhs(op, b)
-    b = jnp.asarray(b)
+    b = _check_rhs(op, b)
     if x0 is None:
         x0 = jnp.zeros_like(b)
     else:
-        _check_rhs(op, x0, "x0")
-        x0 = jnp.asarray(x0, b.dtype)
+        x0 = _check_rhs(op, x0, "x0")
+    rtol, atol = _check_tols(rtol, atol)
     maxiter = _maxiter(op, maxiter)
-    hist_len = min(maxiter, int(history)) + 1
-    return b, x0, maxiter, hist_len
+    history = check_int("history", history, minimum=1)
+    if not isinstance(project_rhs, (bool, np.bool_)):
+        raise TypeError(f"`project_rhs` must be True or False, got {project_rhs!r}.")
+    if not project_rhs:
+        _check_compatible(op, b, rtol, atol)
+    hist_len = min(maxiter, history) + 1
+    return b, x0, maxiter, hist_len, rtol, atol
 
 
-def pcg(op, b, preconditioner=None, *, rtol: float = 1e-6, atol: float = 0.0, maxiter: int | None = None,
-        x0=None, history: int = _HISTORY) -> Solution:
+def _check_compatible(op, b, rtol, atol):
+    """Refuse (for a concrete `b`) a right-hand side whose null-space part alone exceeds the tolerance: the
+    system then has no solution and the projection would silently change the problem."""
+    if not (isinstance(op, PoissonOperator) and op.n_null and is_concrete(b)):
+        return
+    bf = jnp.where(op.mask, b, 0)
+    removed = float(jnp.linalg.norm(bf - op.project(b)))
+    bfn = float(jnp.linalg.norm(bf))
+    if removed > max(rtol * bfn, atol):
+        raise ValueError(
+            f"`b` has a component of relative size {removed / max(bfn, 1e-300):.3g} in the null space of `op` "
+            f"(the constant on each of its {op.n_null} pure-Neumann FLUID component(s)), so A x = b has no "
+            "solution (b must have zero mean on each such component). Pass project_rhs=True to solve the "
+            "projected (least-squares) system, reported in Solution.rhs_removed, or project b yourself: "
+            "b = op.project(b)."
+        )
+
+
+def pcg(op: lx.AbstractLinearOperator, b: Float[ArrayLike, "*grid"], preconditioner=None, *, rtol: float = 1e-6,
+        atol: float = 0.0, maxiter: int | None = None, x0: Float[ArrayLike, "*grid"] | None = None,
+        history: int = _HISTORY, project_rhs: bool = False) -> Solution:
     """Preconditioned conjugate gradients for SPD operators, jitted with `lax.while_loop`.
 
     **Arguments:**
@@ -265,10 +340,21 @@ def pcg(op, b, preconditioner=None, *, rtol: float = 1e-6, atol: float = 0.0, ma
     - `b`: right-hand side (floating, finite, the operator's shape).
     - `preconditioner`: an SPD operator or a callable `r -> z ≈ A⁻¹ r` (e.g. [`jacobi`][sciml.linalg.jacobi]);
       `None` means plain CG.
-    - `rtol`, `atol`: stop when `‖r‖ ≤ max(rtol·‖b‖, atol)`.
-    - `maxiter`: iteration cap (default `10·n`).
-    - `x0`: initial guess (default zeros).
-    - `history`: length of the residual-norm buffer.
+    - `rtol`, `atol`: stop when `‖r‖ ≤ max(rtol·‖b‖, atol)`; `0 ≤ rtol < 1`, `atol ≥ 0`. `converged` is
+      decided on the true residual `‖b − A x‖` recomputed at the end, so a tolerance below what the dtype
+      can resolve (e.g. `rtol=1e-10` in float32) gives `converged=False` with result `STAGNATED`, not a
+      false success.
+    - `maxiter`: iteration cap, an integer ≥ 1 (default `10·n`).
+    - `x0`: initial guess (default zeros), same shape and dtype as `b`.
+    - `history`: length of the residual-norm buffer (integer ≥ 1).
+    - `project_rhs`: for an operator with pure-Neumann components (singular), whether a right-hand side
+      with a component in the null space may be projected (the least-squares solution; the removed
+      relative size is `Solution.rhs_removed`). With the default `False` such a `b` raises `ValueError` when
+      it is concrete and the removed part exceeds the tolerance, and gives `converged=False` (result
+      `INCOMPATIBLE_RHS`) when traced (under `jit`/`vmap`).
+
+    `b` must have the operator's dtype exactly (`TypeError` otherwise: no silent down-cast). For a
+    `PoissonOperator`, entries of `b` off FLUID cells are ignored and the solution is zero there.
 
     **Returns:** a [`Solution`][sciml.linalg.Solution]. Gradients flow to `b` and to the operator's
     floating-point leaves by the adjoint rule (one extra solve). vmap over `b` works.
@@ -280,15 +366,22 @@ def pcg(op, b, preconditioner=None, *, rtol: float = 1e-6, atol: float = 0.0, ma
     sol.value, sol.iterations, sol.converged
     ```
     """
-    b, x0, maxiter, hist_len = _prepare(op, b, x0, maxiter, history)
+    b, x0, maxiter, hist_len, rtol, atol = _prepare(op, b, x0, maxiter, history, rtol, atol, project_rhs)
     prec = _as_callable(preconditioner, op)
-    sol = _pcg_loop(_stop(op), jax.lax.stop_gradient(b), jax.lax.stop_gradient(x0), prec, rtol, atol, maxiter, hist_len)
+    sol = _pcg_loop(_stop(op), jax.lax.stop_gradient(b), jax.lax.stop_gradient(x0), prec, rtol, atol, maxiter,
+                    hist_len, project_rhs=bool(project_rhs))
     return _differentiable(sol, op, b, rtol, maxiter)
 
 
-def cg(op, b, *, rtol: float = 1e-6, atol: float = 0.0, maxiter: int | None = None, x0=None,
-       history: int = _HISTORY) -> Solution:
-    """Conjugate gradients for SPD operators (`pcg` without a preconditioner). See [`pcg`][sciml.linalg.pcg].
+def cg(op: lx.AbstractLinearOperator, b: Float[ArrayLike, "*grid"], *, rtol: float = 1e-6, atol: float = 0.0,
+       maxiter: int | None = None, x0: Float[ArrayLike, "*grid"] | None = None, history: int = _HISTORY,
+       project_rhs: bool = False) -> Solution:
+    """Conjugate gradients for SPD operators (`pcg` without a preconditioner).
+
+    **Arguments:** `op`, `b`, `rtol`, `atol`, `maxiter`, `x0`, `history`, `project_rhs`: as in
+    [`pcg`][sciml.linalg.pcg].
+
+    **Returns:** a [`Solution`][sciml.linalg.Solution].
 
     **Example:**
 
@@ -299,13 +392,14 @@ def cg(op, b, *, rtol: float = 1e-6, atol: float = 0.0, maxiter: int | None = No
     sol = linalg.cg(op, np.ones((64, 64), np.float32), rtol=1e-6)
     ```
     """
-    return pcg(op, b, None, rtol=rtol, atol=atol, maxiter=maxiter, x0=x0, history=history)
+    return pcg(op, b, None, rtol=rtol, atol=atol, maxiter=maxiter, x0=x0, history=history, project_rhs=project_rhs)
 
 
-def conjugate_directions(op, b, direction_fn: Callable, k_orth: int = 2, *, rtol: float = 1e-6, atol: float = 0.0,
-                         maxiter: int | None = None, x0=None, refresh_every: int = 0, safeguard=None,
+def conjugate_directions(op: lx.AbstractLinearOperator, b: Float[ArrayLike, "*grid"], direction_fn: Callable,
+                         k_orth: int = 2, *, rtol: float = 1e-6, atol: float = 0.0, maxiter: int | None = None,
+                         x0: Float[ArrayLike, "*grid"] | None = None, refresh_every: int = 0, safeguard=None,
                          stall_tol: float = 1e-8, stall_window: int = 0, stall_progress: float = 0.5,
-                         history: int = _HISTORY) -> Solution:
+                         history: int = _HISTORY, project_rhs: bool = False) -> Solution:
     """The general conjugate-direction loop: any callable (a neural network included) proposes a direction.
 
     Each iteration takes `d = direction_fn(r)`, A-orthogonalises it against the last `k_orth` directions,
@@ -314,31 +408,37 @@ def conjugate_directions(op, b, direction_fn: Callable, k_orth: int = 2, *, rtol
 
     **Arguments:**
 
-    - `op`, `b`, `rtol`, `atol`, `maxiter`, `x0`, `history`: as in [`pcg`][sciml.linalg.pcg].
+    - `op`, `b`, `rtol`, `atol`, `maxiter`, `x0`, `history`, `project_rhs`: as in [`pcg`][sciml.linalg.pcg].
     - `direction_fn`: callable `r -> d` (may be nonlinear).
-    - `k_orth`: orthogonalisation window (0 = none).
-    - `refresh_every`: recompute the true residual `b − A x` every this many iterations (0 = never).
+    - `k_orth`: orthogonalisation window, an integer ≥ 0 (0 = none).
+    - `refresh_every`: recompute the true residual `b − A x` every this many iterations (integer ≥ 0;
+      0 = never).
     - `safeguard`: `None`, `"jacobi"`, `"cg"`, or a callable `r -> d`. When the proposed direction is
       useless (`|dᵀr| ≤ stall_tol·‖d‖‖r‖`, zero, or non-finite) the safeguard's direction is used instead,
       so the loop never freezes. With `stall_window > 0` the safeguard also takes over when the residual
       has not dropped below `stall_progress` × its value at the last progress point within `stall_window`
       iterations (slow stagnation), until progress resumes. The count is `Solution.safeguard_steps`.
+    - `stall_tol`: threshold of the stall test (real ≥ 0).
+    - `stall_window`: slow-stagnation window in iterations (integer ≥ 0; 0 disables).
+    - `stall_progress`: the reduction factor that counts as progress, in `(0, 1]`.
 
     **Returns:** a [`Solution`][sciml.linalg.Solution] (differentiable w.r.t. `b` and the operator by the
     adjoint rule; not w.r.t. `direction_fn`'s parameters).
     """
-    b, x0, maxiter, hist_len = _prepare(op, b, x0, maxiter, history)
-    if not callable(direction_fn):
-        raise TypeError(f"`direction_fn` must be a callable r -> d, got {type(direction_fn).__name__}.")
-    if int(k_orth) < 0:
-        raise ValueError(f"`k_orth` must be >= 0, got {k_orth}.")
-    if safeguard == "jacobi":
+    b, x0, maxiter, hist_len, rtol, atol = _prepare(op, b, x0, maxiter, history, rtol, atol, project_rhs)
+    check_callable("direction_fn", direction_fn)
+    k_orth = check_int("k_orth", k_orth, minimum=0)
+    refresh_every = check_int("refresh_every", refresh_every, minimum=0)
+    stall_tol = check_real("stall_tol", stall_tol, minimum=0.0)
+    stall_window = check_int("stall_window", stall_window, minimum=0)
+    stall_progress = check_real("stall_progress", stall_progress, minimum=0.0, maximum=1.0, strict_min=True)
+    if isinstance(safeguard, str) and safeguard == "jacobi":
         safeguard = jacobi(op)
-    elif safeguard == "cg":
+    elif isinstance(safeguard, str) and safeguard == "cg":
         safeguard = lambda r: r  # noqa: E731
     elif safeguard is not None and not callable(safeguard):
-        raise ValueError(f"`safeguard` must be None, 'jacobi', 'cg' or a callable, got {safeguard!r}.")
-    sol = _cd_loop(_stop(op), jax.lax.stop_gradient(b), jax.lax.stop_gradient(x0), direction_fn, int(k_orth), rtol,
-                   atol, maxiter, hist_len, int(refresh_every), safeguard, stall_tol, int(stall_window),
-                   float(stall_progress))
+        raise ValueError(f"`safeguard` must be None, 'jacobi', 'cg' or a callable r -> d, got {safeguard!r}.")
+    sol = _cd_loop(_stop(op), jax.lax.stop_gradient(b), jax.lax.stop_gradient(x0), direction_fn, k_orth, rtol,
+                   atol, maxiter, hist_len, refresh_every, safeguard, stall_tol, stall_window, stall_progress,
+                   project_rhs=bool(project_rhs))
     return _differentiable(sol, op, b, rtol, maxiter)

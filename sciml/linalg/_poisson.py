@@ -11,6 +11,8 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
+from .._errors import check_choice, check_positive
+
 FLUID = 0
 SOLID = 1
 AIR = 2
@@ -91,10 +93,21 @@ def _floating_components(flags: np.ndarray, mask: np.ndarray, diag: np.ndarray, 
 class PoissonOperator(lx.AbstractLinearOperator):
     """The SPD operator `A = -Δ_h` on the FLUID cells of a flag grid (5-point in 2D, 7-point in 3D).
 
-    Vectors are grid-shaped arrays; entries at non-FLUID cells are ignored on input and zero on output.
-    A SOLID neighbour is a homogeneous Neumann face (the coupling is dropped and the diagonal reduced); an
-    AIR neighbour, or the outside of the grid when `boundary="dirichlet"`, is homogeneous Dirichlet.
-    Build it with [`sciml.linalg.poisson_operator`][].
+    Vectors are grid-shaped arrays. A SOLID neighbour is a homogeneous Neumann face (the coupling is dropped
+    and the diagonal reduced); an AIR neighbour, or the outside of the grid when `boundary="dirichlet"`, is
+    homogeneous Dirichlet. Build it with [`sciml.linalg.poisson_operator`][].
+
+    **On the full grid** (what lineax sees) the operator is `A_FF ⊕ I`: the stencil couples FLUID cells
+    only (a FLUID row never reads a non-FLUID entry), and every SOLID/AIR cell is an identity row,
+    `(A x)_c = x_c`. This keeps the full-grid matrix symmetric and, unless a FLUID component is pure
+    Neumann, nonsingular, so lineax's own solvers work on it directly: `lx.linear_solve(op, b)` (Cholesky),
+    `lx.CG`, `jax.grad` through them, `lx.diagonal(op)` (a flat vector of `op.in_size()` entries),
+    `op + lx.IdentityLinearOperator(op.in_structure())`. lineax's solution on a SOLID/AIR cell is
+    `b` there; sciml's own solvers ([`cg`][sciml.linalg.cg], ...) solve for the FLUID unknowns only,
+    ignore `b` off FLUID cells and return zeros there. A pure-Neumann component makes the matrix singular:
+    use `lx.CG` with `op.project(b)`, `lx.AutoLinearSolver(well_posed=False)` (the minimum-norm solution,
+    equal to sciml's), or sciml's solvers; `AutoLinearSolver(well_posed=True)` assumes a nonsingular
+    matrix (lineax's contract) and gives NaN there.
     """
 
     flags: Int[Array, "*grid"]
@@ -119,17 +132,23 @@ class PoissonOperator(lx.AbstractLinearOperator):
     def mv(self, vector):
         x = jnp.asarray(vector)
         if x.shape != self.shape:
-            raise ValueError(f"`x` must have the grid's shape {self.shape}, got {x.shape}.")
-        return stencil_apply(x, self.mask, self.diag, self.weights, 1.0 / self.spacing**2)
+            raise ValueError(f"`vector` must have the grid's shape {self.shape}, got {x.shape}.")
+        if not jnp.issubdtype(x.dtype, jnp.inexact):
+            raise TypeError(f"`vector` must be a floating-point array, got dtype {x.dtype}.")
+        y = stencil_apply(x, self.mask, self.diag, self.weights, 1.0 / self.spacing**2)
+        return jnp.where(self.mask, y, x)  # identity rows on SOLID/AIR cells (see the class docstring)
 
     def as_matrix(self) -> Float[Array, "n n"]:
-        """Dense matrix on the full grid (C order; zero rows/columns at non-FLUID cells). Small grids only."""
+        """Dense matrix on the full grid (C order): the stencil on FLUID rows/columns, identity rows on
+        SOLID/AIR cells (`A_FF ⊕ I`, what lineax factorises). Small grids only."""
         n = int(np.prod(self.shape))
         eye = jnp.eye(n, dtype=self.dtype).reshape((n,) + self.shape)
         return jax.vmap(self.mv)(eye).reshape(n, n).T
 
     def to_scipy(self, full: bool = False):
-        """`scipy.sparse.csr_matrix` of the operator on the FLUID cells (C order), or on the full grid."""
+        """`scipy.sparse.csr_matrix` of the operator on the FLUID cells (C order), or, with `full=True`, that
+        block embedded in the full grid with zero rows/columns at SOLID/AIR cells (unlike `as_matrix`, which
+        has identity rows there)."""
         import scipy.sparse as sp
 
         mask = np.asarray(self.mask)
@@ -201,7 +220,8 @@ def poisson_operator(
     - `pure_neumann`: FLUID components that touch no Dirichlet face make the operator singular. With
       `"project"` (default) their constant null space is projected out by the solvers; with `"error"`,
       building such an operator raises `ValueError`.
-    - `dtype`: floating dtype of vectors (default: JAX's default float).
+    - `dtype`: floating dtype of vectors (default: JAX's default float). Solvers require right-hand sides of
+      this dtype (no silent down-casting).
 
     **Returns:** a [`PoissonOperator`][sciml.linalg.PoissonOperator] (a `lineax.AbstractLinearOperator`).
 
@@ -218,7 +238,7 @@ def poisson_operator(
     if isinstance(flags, jax.core.Tracer):
         raise TypeError("`flags` must be a concrete array (numpy or jax), not a traced value: build the operator outside jit.")
     f = np.asarray(flags)
-    if f.dtype.kind not in "iu":
+    if f.dtype.kind not in "iu" or f.dtype == np.bool_:
         raise TypeError(f"`flags` must be an integer array (int8 FLUID=0/SOLID=1/AIR=2), got dtype {f.dtype}.")
     if f.ndim not in (2, 3):
         raise ValueError(f"`flags` must be a 2D or 3D grid, got an array of rank {f.ndim} with shape {f.shape}.")
@@ -227,12 +247,16 @@ def poisson_operator(
         raise ValueError(f"`flags` values must be FLUID=0, SOLID=1 or AIR=2; found {np.unique(f[bad]).tolist()}.")
     if not (f == FLUID).any():
         raise ValueError("`flags` has no FLUID cell (all SOLID/AIR): there are no unknowns to solve for.")
-    if boundary not in ("dirichlet", "neumann"):
-        raise ValueError(f"`boundary` must be 'dirichlet' or 'neumann', got {boundary!r}.")
-    if pure_neumann not in ("project", "error"):
-        raise ValueError(f"`pure_neumann` must be 'project' or 'error', got {pure_neumann!r}.")
-    if not np.isfinite(spacing) or float(spacing) <= 0:
-        raise ValueError(f"`spacing` must be a positive finite number, got {spacing}.")
+    check_choice("boundary", boundary, ("dirichlet", "neumann"))
+    check_choice("pure_neumann", pure_neumann, ("project", "error"))
+    spacing = check_positive("spacing", spacing)
+    if dtype is not None:
+        try:
+            dt = jnp.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"`dtype` must be a floating dtype (float32/float64) or None, got {dtype!r}.") from None
+        if not jnp.issubdtype(dt, jnp.floating):
+            raise TypeError(f"`dtype` must be a floating dtype (float32/float64) or None, got {dt}.")
     f = f.astype(np.int8)
     mask, diag, weights = _stencil_tables(f, boundary)
     labels, n_null = _floating_components(f, mask, diag, weights, boundary)
@@ -259,7 +283,9 @@ def poisson_operator(
 # --- lineax queries ------------------------------------------------------------------------------------
 @lx.diagonal.register(PoissonOperator)
 def _(op):
-    return jnp.where(op.mask, op.diag.astype(op.spacing.dtype) / op.spacing**2, 0).astype(op.dtype)
+    # lineax's contract: a flat vector of op.in_size() entries, C order; 1 on the identity rows off FLUID
+    d = jnp.where(op.mask, op.diag.astype(op.spacing.dtype) / op.spacing**2, 1).astype(op.dtype)
+    return d.reshape(-1)
 
 
 for _q, _v in [
