@@ -40,6 +40,19 @@ def main():
     refj = linalg.pcg(op, b, linalg.jacobi(op), rtol=1e-10)
     out["pcg_err"] = float(jnp.abs(vj - refj.value).max() / jnp.abs(refj.value).max())
     out["pcg_iters"] = [int(itj), int(refj.iterations)]
+    # b nonzero off FLUID (SOLID/AIR cells): ignored by both, sharded == single device, both converge
+    ref_x = linalg.cg(op, x, rtol=1e-10)
+    vx, itx, convx = parallel.sharded_cg(op, x, mesh2, ("x", None, "y"), rtol=1e-10)
+    vxj, _, convxj = parallel.sharded_cg(op, x, mesh1, rtol=1e-10, jacobi=True)
+    out["offfluid_err"] = float(jnp.abs(vx - ref_x.value).max() / jnp.abs(ref_x.value).max())
+    out["offfluid_err_jacobi"] = float(jnp.abs(vxj - ref_x.value).max() / jnp.abs(ref_x.value).max())
+    out["offfluid_conv"] = [bool(convx), bool(convxj), bool(ref_x.converged)]
+    out["offfluid_finite"] = bool(jnp.isfinite(vx).all()) and bool(jnp.isfinite(vxj).all())
+    out["offfluid_zero"] = float(jnp.abs(jnp.where(op.mask, 0, vx)).max())
+    # float32: an unreachable rtol is not reported as converged
+    op32 = linalg.poisson_operator(flags, spacing=0.5, dtype=jnp.float32)
+    _, _, conv32 = parallel.sharded_cg(op32, b.astype(jnp.float32), mesh1, rtol=1e-10, maxiter=2000)
+    out["f32_unreachable_conv"] = bool(conv32)
 
     # one data-parallel training run == single device
     model = eqx.nn.MLP(3, 1, 16, 2, key=jax.random.key(0))

@@ -47,6 +47,19 @@ def test_sharded_cg_equals_single(sharding_results):
     assert abs(a - b) <= 1
 
 
+def test_sharded_cg_equals_cg_with_rhs_off_fluid(sharding_results):
+    # b nonzero on SOLID/AIR cells used to give NaN/1e33 in sharded_cg while cg ignored those entries
+    assert sharding_results["offfluid_finite"]
+    assert sharding_results["offfluid_conv"] == [True, True, True]
+    assert sharding_results["offfluid_err"] < 1e-10
+    assert sharding_results["offfluid_err_jacobi"] < 1e-8
+    assert sharding_results["offfluid_zero"] == 0.0
+
+
+def test_sharded_cg_float32_unreachable_rtol_not_converged(sharding_results):
+    assert sharding_results["f32_unreachable_conv"] is False
+
+
 def test_data_parallel_training_equals_single(sharding_results):
     assert sharding_results["train_changed"] > 1e-4  # training moved the parameters
     assert sharding_results["train_err"] < 1e-10

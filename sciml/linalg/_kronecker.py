@@ -234,4 +234,4 @@ def _(op):
     d = jnp.diag(op.factors[0])
     for F in op.factors[1:]:
         d = jnp.multiply.outer(d, jnp.diag(F))
-    return d
+    return d.reshape(-1)  # lineax's contract: flat, C order (= diag(as_matrix()))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import jax
 
+from .._errors import check_choice, check_int
+
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, cpu_collectives: str | None = "gloo", **kwargs) -> None:
@@ -22,7 +24,15 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     then `mesh = parallel.make_mesh()` spans all 4 devices. On GPU clusters (SLURM, Open MPI) call it without
     arguments.
     """
+    if coordinator_address is not None and (not isinstance(coordinator_address, str) or ":" not in coordinator_address):
+        raise ValueError(f"`coordinator_address` must be a 'host:port' string or None, got {coordinator_address!r}.")
+    if num_processes is not None:
+        num_processes = check_int("num_processes", num_processes, minimum=1)
+    if process_id is not None:
+        process_id = check_int("process_id", process_id, minimum=0,
+                               maximum=None if num_processes is None else num_processes - 1)
     if cpu_collectives is not None:
+        check_choice("cpu_collectives", cpu_collectives, ("gloo", "mpi", "megascale"))
         jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
     jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
                                process_id=process_id, **kwargs)

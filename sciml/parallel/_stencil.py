@@ -10,13 +10,22 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from ..linalg._krylov import _check_rhs, _maxiter, _pcg_loop
+from ..linalg._krylov import _check_rhs, _check_tols, _maxiter, _pcg_loop
 from ..linalg._poisson import PoissonOperator
+
+
+def _check_op_mesh(op, mesh):
+    if not isinstance(op, PoissonOperator):
+        raise TypeError(f"`op` must be a flag-grid PoissonOperator (linalg.poisson_operator), got {type(op).__name__}.")
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"`mesh` must be a jax.sharding.Mesh (parallel.make_mesh(...)), got {type(mesh).__name__}.")
 
 
 def _normalise_partition(op: PoissonOperator, mesh: Mesh, partition):
     if partition is None:
         partition = (mesh.axis_names[0],) + (None,) * (op.ndim - 1)
+    if isinstance(partition, str) or not isinstance(partition, (tuple, list)):
+        raise TypeError(f"`partition` must be a tuple of mesh axis names (or None) per grid axis, got {partition!r}.")
     partition = tuple(partition) + (None,) * (op.ndim - len(tuple(partition)))
     if len(partition) != op.ndim:
         raise ValueError(f"`partition` must name one mesh axis (or None) per grid axis ({op.ndim}), got {partition}.")
@@ -27,8 +36,12 @@ def _normalise_partition(op: PoissonOperator, mesh: Mesh, partition):
             raise ValueError(f"`partition` names mesh axis {name!r}, but the mesh has axes {mesh.axis_names}.")
         if op.shape[a] % mesh.shape[name]:
             raise ValueError(
-                f"grid axis {a} of size {op.shape[a]} is not divisible by the {mesh.shape[name]} devices of {name!r}."
+                f"`partition`: grid axis {a} of size {op.shape[a]} is not divisible by the {mesh.shape[name]} "
+                f"devices of mesh axis {name!r}."
             )
+    used = [p for p in partition if p is not None]
+    if len(set(used)) != len(used):
+        raise ValueError(f"`partition` must not name a mesh axis twice, got {partition}.")
     return partition
 
 
@@ -50,12 +63,13 @@ def _halo_shift(x, axis, side, mesh_axis, n_dev):
 
 
 def _local_apply(x, mask, diag, weights, inv_h2, partition, sizes):
+    """The block of `PoissonOperator.mv`: the stencil on FLUID cells, the identity on SOLID/AIR cells."""
     xm = jnp.where(mask, x, 0)
     acc = diag.astype(x.dtype) * xm
     for a in range(x.ndim):
         for s in (0, 1):
             acc = acc - weights[a, s].astype(x.dtype) * _halo_shift(xm, a, s, partition[a], sizes[a])
-    return jnp.where(mask, acc * jnp.asarray(inv_h2, x.dtype), 0)
+    return jnp.where(mask, acc * jnp.asarray(inv_h2, x.dtype), x)
 
 
 def _put(a, mesh, spec):
@@ -79,8 +93,15 @@ def _specs(partition):
 
 
 def sharded_mv(op: PoissonOperator, x, mesh: Mesh, partition: Sequence | None = None):
-    """`op.mv(x)` computed with the grid split over `mesh` (`partition` maps grid axes to mesh axes; default:
-    first grid axis over the first mesh axis). Returns a grid sharded the same way.
+    """`op.mv(x)` computed with the grid split over `mesh`. Returns a grid sharded the same way.
+
+    **Arguments:**
+
+    - `op`: a [`PoissonOperator`][sciml.linalg.PoissonOperator].
+    - `x`: grid-shaped array of the operator's dtype.
+    - `mesh`: a `jax.sharding.Mesh`.
+    - `partition`: one mesh axis name (or `None`) per grid axis (default: first grid axis over the first
+      mesh axis).
 
     **Example:**
 
@@ -89,6 +110,8 @@ def sharded_mv(op: PoissonOperator, x, mesh: Mesh, partition: Sequence | None = 
     y = parallel.sharded_mv(op, x, mesh)          # == op.mv(x)
     ```
     """
+    _check_op_mesh(op, mesh)
+    x = _check_rhs(op, x, "x")
     partition = _normalise_partition(op, mesh, partition)
     sizes = [mesh.shape[p] if p is not None else 1 for p in partition]
     gspec, wspec = _specs(partition)
@@ -106,13 +129,29 @@ def sharded_cg(op: PoissonOperator, b, mesh: Mesh, partition: Sequence | None = 
     """CG (optionally Jacobi-PCG) for a Poisson operator with the grid split over `mesh`: each device holds a
     block, exchanges one-cell halos with its neighbours (`ppermute`) and reduces dot products with `psum`.
 
+    **Arguments:**
+
+    - `op`: a [`PoissonOperator`][sciml.linalg.PoissonOperator] without pure-Neumann components.
+    - `b`: right-hand side of the grid's shape and the operator's dtype; entries off FLUID cells are ignored
+      (as in [`linalg.cg`][sciml.linalg.cg]), so the result equals `linalg.cg(op, b)` for any `b`.
+    - `mesh`: a `jax.sharding.Mesh` ([`make_mesh`][sciml.parallel.make_mesh]).
+    - `partition`: one mesh axis name (or `None`) per grid axis; default: first grid axis over the first
+      mesh axis. Each split grid axis must be divisible by its mesh axis size.
+    - `rtol`, `atol`, `maxiter`: as in [`linalg.cg`][sciml.linalg.cg] (`converged` is judged on the true
+      residual).
+    - `jacobi`: use the Jacobi preconditioner (the diagonal of the stencil).
+
     **Returns:** `(value, iterations, converged)`; `value` is sharded like the grid. Works across processes
     after `jax.distributed.initialize` (a global mesh over all processes' devices).
     """
+    _check_op_mesh(op, mesh)
     if op.n_null:
         raise ValueError("`op` has pure-Neumann components; sharded_cg does not project null spaces. "
                          "Use linalg.cg or add Dirichlet/AIR cells.")
     _check_rhs(op, b)
+    rtol, atol = _check_tols(rtol, atol)
+    if not isinstance(jacobi, (bool, np.bool_)):
+        raise TypeError(f"`jacobi` must be True or False, got {jacobi!r}.")
     partition = _normalise_partition(op, mesh, partition)
     sizes = [mesh.shape[p] if p is not None else 1 for p in partition]
     names = tuple(p for p in partition if p is not None)
@@ -129,6 +168,7 @@ def sharded_cg(op: PoissonOperator, b, mesh: Mesh, partition: Sequence | None = 
             prec = lambda r: r * inv  # noqa: E731
         else:
             prec = lambda r: r  # noqa: E731
+        b = jnp.where(mask, b, 0)  # off-FLUID entries are ignored, as linalg.cg does (identity rows there)
         sol = _pcg_loop(_LocalOp(mv), b, jnp.zeros_like(b), prec, rtol, atol, maxiter, 2, dot=dot)
         return sol.value, sol.iterations, sol.converged
 
