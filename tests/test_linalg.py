@@ -261,3 +261,56 @@ def test_stagnation_safeguard_takes_over():
     assert int(plain.safeguard_steps) == 0
     assert int(guarded.safeguard_steps) > 0 and bool(guarded.converged)
     assert int(guarded.iterations) <= int(plain.iterations)
+
+
+def test_float32_unreachable_rtol_is_not_reported_converged():
+    flags = random_flags((24, 24), 7)
+    op = linalg.poisson_operator(flags, spacing=1 / 24, dtype=jnp.float32)
+    b = jnp.asarray(np.where(flags == 0, np.random.default_rng(0).normal(size=flags.shape), 0), jnp.float32)
+    sol = linalg.cg(op, b, rtol=1e-10, maxiter=3000)
+    # the recomputed true residual in float64 agrees with the reported one, and is far above 1e-10
+    A = op.to_scipy()
+    m = flags == 0
+    true = np.linalg.norm(np.asarray(b, np.float64)[m] - A @ np.asarray(sol.value, np.float64)[m]) / np.linalg.norm(
+        np.asarray(b, np.float64)[m])
+    assert true > 1e-8
+    assert not bool(sol.converged)
+    assert int(sol.result) in (linalg.STAGNATED, linalg.MAX_STEPS_REACHED)
+    assert float(sol.true_residual) > 1e-8
+    assert abs(float(sol.true_residual) - true) < 0.5 * true
+    # a reachable tolerance converges, and the reported true residual is honest
+    ok = linalg.cg(op, b, rtol=1e-5)
+    assert bool(ok.converged) and int(ok.result) == linalg.SUCCESSFUL and float(ok.true_residual) <= 1e-5
+
+
+def test_incompatible_rhs_closed_box_refused_or_flagged():
+    flags = np.zeros((10, 10), np.int8)
+    op = linalg.poisson_operator(flags, boundary="neumann", dtype=jnp.float64)
+    b = jnp.ones((10, 10))
+    with pytest.raises(ValueError, match="`b`.*null space"):
+        linalg.cg(op, b)
+    with pytest.raises(ValueError, match="`b`.*null space"):
+        linalg.conjugate_directions(op, b, lambda r: r)
+    # traced (under jit): no exception possible, but never a silent success
+    sol = jax.jit(lambda b: linalg.cg(op, b))(b)
+    assert not bool(sol.converged) and int(sol.result) == linalg.INCOMPATIBLE_RHS
+    assert abs(float(sol.rhs_removed) - 1) < 1e-12
+    # opting in: the projected (least-squares) problem, with the removal reported
+    sol = linalg.cg(op, b, project_rhs=True)
+    assert bool(sol.converged) and abs(float(sol.rhs_removed) - 1) < 1e-12
+    assert float(jnp.abs(sol.value).max()) == 0.0
+    # a compatible right-hand side reports nothing removed
+    b2 = op.project(jnp.asarray(np.random.default_rng(0).normal(size=(10, 10))))
+    sol2 = linalg.cg(op, b2, rtol=1e-10)
+    assert bool(sol2.converged) and float(sol2.rhs_removed) < 1e-12
+
+
+def test_mixed_dtypes_are_an_error_not_a_downcast():
+    op64 = linalg.poisson_operator(np.zeros((6, 6), np.int8), dtype=jnp.float64)
+    op32 = linalg.poisson_operator(np.zeros((6, 6), np.int8), dtype=jnp.float32)
+    with pytest.raises(TypeError, match="`b`.*float32.*float64"):
+        linalg.cg(op64, jnp.ones((6, 6), jnp.float32))
+    with pytest.raises(TypeError, match="`b`.*float64.*float32"):
+        linalg.pcg(op32, jnp.ones((6, 6), jnp.float64))
+    with pytest.raises(TypeError, match="`x0`"):
+        linalg.cg(op64, jnp.ones((6, 6)), x0=jnp.zeros((6, 6), jnp.float32))

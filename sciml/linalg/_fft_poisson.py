@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import jax.scipy.fft as jfft
 import numpy as np
 
+from .._errors import check_finite
 from ._poisson import AIR, FLUID, SOLID, PoissonOperator
 
 
@@ -39,7 +40,7 @@ def _side_types(flags: np.ndarray, lo: np.ndarray, hi: np.ndarray, boundary: str
                 pair.append("D")
             else:
                 raise ValueError(
-                    "dct_poisson_solver: the layer next to the FLUID box mixes SOLID and AIR cells on one side; "
+                    "`op`: the layer next to the FLUID box mixes SOLID and AIR cells on one side; "
                     "the operator is not separable. Use linalg.pcg with multigrid_preconditioner instead."
                 )
         types.append(tuple(pair))
@@ -85,6 +86,12 @@ class DCTPoissonSolver(eqx.Module):
         return x
 
     def __call__(self, b):
+        b = jnp.asarray(b)
+        if tuple(b.shape) != tuple(self.shape):
+            raise ValueError(f"`b` must have the grid's shape {self.shape}, got {tuple(b.shape)}.")
+        if not jnp.issubdtype(b.dtype, jnp.floating):
+            raise TypeError(f"`b` must be a floating-point array, got dtype {b.dtype}.")
+        check_finite("b", b)
         sl = tuple(slice(l, h + 1) for l, h in zip(self.lo, self.hi))
         xb = self._inverse(self.inv_eigs.astype(b.dtype) * self._forward(b[sl]))
         return jnp.zeros(self.shape, b.dtype).at[sl].set(xb)
@@ -110,7 +117,7 @@ def dct_poisson_solver(op: PoissonOperator) -> DCTPoissonSolver:
     ```
     """
     if not isinstance(op, PoissonOperator):
-        raise TypeError("dct_poisson_solver needs a flag-grid PoissonOperator (linalg.poisson_operator).")
+        raise TypeError(f"`op` must be a flag-grid PoissonOperator (linalg.poisson_operator), got {type(op).__name__}.")
     flags = np.asarray(op.flags)
     mask = flags == FLUID
     idx = np.argwhere(mask)
@@ -151,5 +158,10 @@ def dct_poisson_solver(op: PoissonOperator) -> DCTPoissonSolver:
 
 
 def dct_poisson_solve(op: PoissonOperator, b) -> jax.Array:
-    """One-shot exact solve ``A x = b`` on an obstacle-free box; see [`dct_poisson_solver`][]."""
-    return dct_poisson_solver(op)(jnp.asarray(b))
+    """One-shot exact solve ``A x = b`` on an obstacle-free box; see [`dct_poisson_solver`][].
+
+    **Arguments:** `op`: as in `dct_poisson_solver`; `b`: finite floating grid of the operator's shape.
+
+    **Returns:** the solution grid (zero off the FLUID box).
+    """
+    return dct_poisson_solver(op)(b)

@@ -11,7 +11,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._errors import check_finite, is_concrete
+from .._errors import check_finite, check_real, is_concrete
 
 
 def kron_mv(factors: Sequence[Array], X: Array) -> Array:
@@ -20,26 +20,59 @@ def kron_mv(factors: Sequence[Array], X: Array) -> Array:
 
     **Example:** `Y = linalg.kron_mv([A1, A2], X)  # == (A1 @ X @ A2.T)`
     """
+    factors = _check_factors(list(factors) if isinstance(factors, (list, tuple)) else factors)
+    X = jnp.asarray(X)
     if X.ndim != len(factors):
         raise ValueError(f"`X` must have one axis per factor ({len(factors)}), got shape {X.shape}.")
+    for i, F in enumerate(factors):
+        if F.shape[1] != X.shape[i]:
+            raise ValueError(f"`factors[{i}]` has {F.shape[1]} columns but `X` has {X.shape[i]} entries on axis {i}.")
     for i, F in enumerate(factors):
         X = jnp.moveaxis(jnp.tensordot(F, X, axes=(1, i)), 0, i)
     return X
 
 
 def _check_factors(factors, name="factors"):
+    if not isinstance(factors, (list, tuple)):
+        raise TypeError(f"`{name}` must be a list of 2D arrays, got {type(factors).__name__}.")
     if len(factors) == 0:
         raise ValueError(f"`{name}` must be a non-empty list of 2D arrays.")
     out = []
     for i, F in enumerate(factors):
-        F = jnp.asarray(F)
+        try:
+            F = jnp.asarray(F)
+        except (TypeError, ValueError):
+            raise TypeError(f"`{name}[{i}]` must be a 2D array, got {type(F).__name__}.") from None
         if F.ndim != 2:
             raise ValueError(f"`{name}[{i}]` must be a 2D matrix, got shape {F.shape}.")
         if not jnp.issubdtype(F.dtype, jnp.inexact):
             raise TypeError(f"`{name}[{i}]` must be floating-point, got dtype {F.dtype}.")
+        if 0 in F.shape:
+            raise ValueError(f"`{name}[{i}]` must not be empty, got shape {F.shape}.")
         check_finite(f"{name}[{i}]", F)
         out.append(F)
+    dts = {F.dtype for F in out}
+    if len(dts) > 1:
+        raise TypeError(f"`{name}` must share one dtype, got {sorted(str(d) for d in dts)}; cast them explicitly.")
     return out
+
+
+def _check_tags(tags):
+    try:
+        tags = frozenset(tags)
+    except TypeError:
+        raise TypeError(f"`tags` must be a collection of lineax tags (e.g. [lx.positive_semidefinite_tag]), "
+                        f"got {tags!r}.") from None
+    return tags
+
+
+def _check_shift(shift):
+    """A real `shift ≥ 0` (checked when concrete; a traced scalar, e.g. a learned noise variance, passes)."""
+    if isinstance(shift, jax.core.Tracer):
+        if jnp.shape(shift) != ():
+            raise ValueError(f"`shift` must be a scalar, got shape {jnp.shape(shift)}.")
+        return shift
+    return check_real("shift", shift, minimum=0.0)
 
 
 def _check_symmetric(factors, name):
@@ -69,7 +102,11 @@ class KroneckerOperator(lx.AbstractLinearOperator):
 
     **Arguments:**
 
-    - `factors`: list of 2D arrays `Kᵢ` of shape `(mᵢ, nᵢ)`.
+    - `factors`: non-empty list of finite floating 2D arrays `Kᵢ` of shape `(mᵢ, nᵢ)`, one dtype.
+    - `tags`: lineax tags (e.g. `[lineax.positive_semidefinite_tag]`) answering `lineax.is_*` queries; CG-type
+      solvers need symmetric or positive-semidefinite.
+
+    `solve(b, shift)` / `logdet(shift)` need square symmetric factors and a real `shift ≥ 0`.
 
     **Example:**
 
@@ -85,8 +122,8 @@ class KroneckerOperator(lx.AbstractLinearOperator):
     tags: frozenset = eqx.field(static=True, default=frozenset())
 
     def __init__(self, factors, tags=frozenset()):
-        self.factors = _check_factors(list(factors))
-        self.tags = frozenset(tags)
+        self.factors = _check_factors(factors)
+        self.tags = _check_tags(tags)
 
     @property
     def shape(self):
@@ -132,7 +169,9 @@ class KroneckerOperator(lx.AbstractLinearOperator):
 
     def solve(self, b, shift=0.0):
         """Solve `(⊗Kᵢ + shift·I) x = b` exactly via per-factor `eigh` (factors symmetric)."""
+        shift = _check_shift(shift)
         X, flat = _vec_in(b, self.shape, "b")
+        check_finite("b", X)
         ws, vs = self.eigh()
         lam = ws[0]
         for w in ws[1:]:
@@ -143,6 +182,7 @@ class KroneckerOperator(lx.AbstractLinearOperator):
 
     def logdet(self, shift=0.0):
         """`log det(⊗Kᵢ + shift·I)` from the factor eigenvalues (factors SPD)."""
+        shift = _check_shift(shift)
         lam = self.eigenvalues()
         return jnp.sum(jnp.log(lam + shift))
 
@@ -151,6 +191,11 @@ class KroneckerSumOperator(lx.AbstractLinearOperator):
     """`A1 ⊕ A2 ⊕ … = A1⊗I⊗… + I⊗A2⊗… + …` on grids (e.g. separable Laplacians), solved exactly by fast
     diagonalisation (one `eigh` per factor).
 
+    **Arguments:**
+
+    - `factors`: non-empty list of finite, square floating 2D arrays `Aᵢ` (symmetric for `solve`).
+    - `tags`: lineax tags, as for [`KroneckerOperator`][sciml.linalg.KroneckerOperator].
+
     **Example:** `L = linalg.KroneckerSumOperator([D2x, D2y]); u = L.solve(f)`
     """
 
@@ -158,12 +203,12 @@ class KroneckerSumOperator(lx.AbstractLinearOperator):
     tags: frozenset = eqx.field(static=True, default=frozenset())
 
     def __init__(self, factors, tags=frozenset()):
-        fs = _check_factors(list(factors))
+        fs = _check_factors(factors)
         for i, F in enumerate(fs):
             if F.shape[0] != F.shape[1]:
                 raise ValueError(f"`factors[{i}]` must be square for a Kronecker sum, got shape {F.shape}.")
         self.factors = fs
-        self.tags = frozenset(tags)
+        self.tags = _check_tags(tags)
 
     @property
     def shape(self):
@@ -197,8 +242,10 @@ class KroneckerSumOperator(lx.AbstractLinearOperator):
 
     def solve(self, b, shift=0.0):
         """Solve `(⊕Aᵢ + shift·I) x = b` exactly (factors symmetric)."""
+        shift = _check_shift(shift)
         _check_symmetric(self.factors, "factors")
         X, flat = _vec_in(b, self.shape, "b")
+        check_finite("b", X)
         ws, vs = zip(*[jnp.linalg.eigh(F) for F in self.factors])
         lam = ws[0]
         for w in ws[1:]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import lineax as lx
+import numpy as np
+
+from .._errors import check_finite, check_int, is_concrete
 
 
 def _matvec(op):
@@ -22,7 +25,7 @@ def lanczos(op, v0, k: int):
 
     - `op`: symmetric operator (lineax operator or callable `v -> A v`) acting on arrays of `v0`'s shape.
     - `v0`: start vector (any shape; normalised internally).
-    - `k`: number of steps.
+    - `k`: number of steps, an integer with `1 ≤ k ≤ v0.size`.
 
     **Returns:** `(T, V)`: the `k×k` symmetric tridiagonal matrix and the orthonormal basis, shape
     `(k, *v0.shape)`, with `V A Vᵀ = T` (flattened). An invariant subspace (breakdown) is padded with
@@ -31,16 +34,24 @@ def lanczos(op, v0, k: int):
     **Example:** `T, V = linalg.lanczos(op, b, 50)`
     """
     mv = _matvec(op)
-    v0 = jnp.asarray(v0)
+    try:
+        v0 = jnp.asarray(v0)
+    except (TypeError, ValueError):
+        raise TypeError(f"`v0` must be a floating-point array, got {type(v0).__name__}.") from None
     if not jnp.issubdtype(v0.dtype, jnp.floating):
         raise TypeError(f"`v0` must be floating-point, got dtype {v0.dtype}.")
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"`k` must be >= 1, got {k}.")
+    if v0.size == 0:
+        raise ValueError(f"`v0` must not be empty, got shape {v0.shape}.")
+    if isinstance(op, lx.AbstractLinearOperator):
+        s = op.in_structure()
+        if isinstance(s, jax.ShapeDtypeStruct) and tuple(s.shape) != tuple(v0.shape):
+            raise ValueError(f"`v0` must have the operator's input shape {tuple(s.shape)}, got {v0.shape}.")
+    check_finite("v0", v0)
+    if is_concrete(v0) and not np.any(np.asarray(v0)):
+        raise ValueError("`v0` must be nonzero (Lanczos normalises it).")
     shape = v0.shape
     n = v0.size
-    if k > n:
-        raise ValueError(f"`k` ({k}) cannot exceed the dimension of `v0` ({n}).")
+    k = check_int("k", k, minimum=1, maximum=n)
     V = jnp.zeros((k, n), v0.dtype)
     v = v0.reshape(-1)
     v = v / jnp.linalg.norm(v)
@@ -67,6 +78,8 @@ def lanczos(op, v0, k: int):
 
 def ritz_vectors(op, v0, k: int):
     """Ritz pairs from `k` Lanczos steps: `(eigenvalues ascending (k,), vectors (k, *v0.shape))`.
+
+    **Arguments:** `op`, `v0`, `k`: as in [`lanczos`][sciml.linalg.lanczos].
 
     **Example:** `lam, Y = linalg.ritz_vectors(op, b, 100)  # Y[0] approximates the smallest eigenvector`
     """

@@ -45,8 +45,22 @@ def stencil_apply(x: Array, mask: Array, diag: Array, weights: Array, inv_h2: Ar
     """Apply the 5/7-point stencil: `mask * (diag*x - sum_faces w_face * x_neighbour) / h^2`.
 
     `weights` has shape `(ndim, 2, *grid)`: 1 where the neighbour across that face is FLUID.
-    Used by `PoissonOperator.mv` and by the domain-decomposed version in `sciml.parallel`.
+    Used by `PoissonOperator.mv` and by the domain-decomposed version in `sciml.parallel`. Unlike
+    `PoissonOperator.mv` (identity rows there) the result is zero off the mask.
+
+    **Arguments:** `x`: grid-shaped floating array; `mask`: boolean FLUID mask of the same shape; `diag`:
+    diagonal counts, same shape; `weights`: `(ndim, 2, *grid)`; `inv_h2`: `1/h²`.
+
+    **Returns:** the grid-shaped product.
     """
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise TypeError(f"`x` must be a floating-point array, got dtype {x.dtype}.")
+    for name, arr in (("mask", mask), ("diag", diag)):
+        if tuple(jnp.shape(arr)) != tuple(x.shape):
+            raise ValueError(f"`{name}` must have `x`'s shape {tuple(x.shape)}, got {tuple(jnp.shape(arr))}.")
+    if tuple(jnp.shape(weights)) != (x.ndim, 2) + tuple(x.shape):
+        raise ValueError(f"`weights` must have shape {(x.ndim, 2) + tuple(x.shape)}, got {tuple(jnp.shape(weights))}.")
     xm = jnp.where(mask, x, 0)
     acc = diag.astype(x.dtype) * xm
     for a in range(x.ndim):
@@ -182,6 +196,7 @@ class PoissonOperator(lx.AbstractLinearOperator):
 
     def project(self, x: Array) -> Array:
         """Remove the null space (the constant on each pure-Neumann FLUID component) and zero non-FLUID cells."""
+        x = self._grid(x, "x")
         x = jnp.where(self.mask, x, 0)
         if self.n_null == 0:
             return x
@@ -194,12 +209,21 @@ class PoissonOperator(lx.AbstractLinearOperator):
 
     def fluid_values(self, x: Array) -> Array:
         """The FLUID entries of a grid vector, in C order (the unknowns of `to_scipy()`)."""
-        return jnp.asarray(x)[np.asarray(self.mask)]
+        return self._grid(x, "x")[np.asarray(self.mask)]
 
     def from_fluid_values(self, v: Array) -> Array:
         """Scatter FLUID-ordered values back onto the grid (zeros elsewhere)."""
         mask = np.asarray(self.mask)
-        return jnp.zeros(self.shape, jnp.asarray(v).dtype).at[mask].set(v)
+        v = jnp.asarray(v)
+        if tuple(v.shape) != (int(mask.sum()),):
+            raise ValueError(f"`v` must be a flat vector of the {int(mask.sum())} FLUID values, got shape {v.shape}.")
+        return jnp.zeros(self.shape, v.dtype).at[mask].set(v)
+
+    def _grid(self, x, name):
+        x = jnp.asarray(x)
+        if tuple(x.shape) != tuple(self.shape):
+            raise ValueError(f"`{name}` must have the grid's shape {self.shape}, got {tuple(x.shape)}.")
+        return x
 
 
 def poisson_operator(
