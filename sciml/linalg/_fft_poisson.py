@@ -126,7 +126,7 @@ def dct_poisson_solver(op: PoissonOperator) -> DCTPoissonSolver:
     box[tuple(slice(l, h + 1) for l, h in zip(lo, hi))] = True
     if not np.array_equal(box, mask):
         raise ValueError(
-            "dct_poisson_solver: the FLUID cells do not form an axis-aligned box (obstacles present); "
+            "`op`: the FLUID cells do not form an axis-aligned box (obstacles present); "
             "use linalg.pcg with linalg.multigrid_preconditioner (or dct_poisson_solver of the empty box as a "
             "preconditioner)."
         )

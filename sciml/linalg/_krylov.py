@@ -82,7 +82,7 @@ def _as_callable(prec, op):
         return prec.mv
     if callable(prec):
         return prec
-    raise TypeError(f"`preconditioner` must be None, a lineax operator or a callable r -> z, got "
+    raise TypeError(f"`preconditioner` must be a lineax operator or a callable r -> z, or None; got "
                     f"{type(prec).__name__}.")
 
 
@@ -108,6 +108,8 @@ def _maxiter(op, maxiter):
     n = int(np.prod(_structure(op).shape))
     if maxiter is None:
         return 10 * n
+    if isinstance(maxiter, (int, np.integer)) and not isinstance(maxiter, bool) and maxiter < 1:
+        raise ValueError(f"`maxiter` must be a positive integer (or None for 10·n), got {maxiter}.")
     return check_int("maxiter", maxiter, minimum=1)
 
 

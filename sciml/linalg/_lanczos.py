@@ -51,7 +51,9 @@ def lanczos(op, v0, k: int):
         raise ValueError("`v0` must be nonzero (Lanczos normalises it).")
     shape = v0.shape
     n = v0.size
-    k = check_int("k", k, minimum=1, maximum=n)
+    k = check_int("k", k, minimum=1)
+    if k > n:
+        raise ValueError(f"`k` ({k}) cannot exceed the dimension of `v0` ({n}).")
     V = jnp.zeros((k, n), v0.dtype)
     v = v0.reshape(-1)
     v = v / jnp.linalg.norm(v)

@@ -273,7 +273,10 @@ def poisson_operator(
         raise ValueError("`flags` has no FLUID cell (all SOLID/AIR): there are no unknowns to solve for.")
     check_choice("boundary", boundary, ("dirichlet", "neumann"))
     check_choice("pure_neumann", pure_neumann, ("project", "error"))
-    spacing = check_positive("spacing", spacing)
+    try:
+        spacing = check_positive("spacing", spacing)
+    except ValueError:
+        raise ValueError(f"`spacing` must be a positive finite number, got {spacing!r}.") from None
     if dtype is not None:
         try:
             dt = jnp.dtype(dtype)
