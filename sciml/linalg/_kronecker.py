@@ -9,12 +9,12 @@ import jax
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from .._errors import check_finite, check_real, is_concrete
 
 
-def kron_mv(factors: Sequence[Array], X: Array) -> Array:
+def kron_mv(factors: Sequence[Float[Array, "m n"]], X: Float[ArrayLike, "*grid"]) -> Float[Array, "*out"]:
     """n-mode products: `(F1 ⊗ … ⊗ Fd) vec(X)` for a grid `X` of shape `(n1, …, nd)`, returned grid-shaped
     `(m1, …, md)`. In 2D this is `F1 X F2ᵀ`. Cost `O(N Σ nᵢ)`.
 

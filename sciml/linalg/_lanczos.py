@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float
 
 from .._errors import check_finite, check_int, is_concrete
 
@@ -18,7 +19,7 @@ def _matvec(op):
     raise TypeError(f"`op` must be a lineax operator or a callable v -> A v, got {type(op).__name__}.")
 
 
-def lanczos(op, v0, k: int):
+def lanczos(op, v0: Float[ArrayLike, "*shape"], k: int) -> tuple[Float[Array, "k k"], Float[Array, "k *shape"]]:
     """k steps of Lanczos with full re-orthogonalisation (two Gram–Schmidt passes per step).
 
     **Arguments:**
@@ -78,7 +79,7 @@ def lanczos(op, v0, k: int):
     return T, V.reshape((k,) + shape)
 
 
-def ritz_vectors(op, v0, k: int):
+def ritz_vectors(op, v0: Float[ArrayLike, "*shape"], k: int) -> tuple[Float[Array, " k"], Float[Array, "k *shape"]]:
     """Ritz pairs from `k` Lanczos steps: `(eigenvalues ascending (k,), vectors (k, *v0.shape))`.
 
     **Arguments:** `op`, `v0`, `k`: as in [`lanczos`][sciml.linalg.lanczos].

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jaxtyping import Array, ArrayLike, Float
 
 from ..linalg._krylov import _check_rhs, _check_tols, _maxiter, _pcg_loop
 from ..linalg._poisson import PoissonOperator
@@ -92,7 +93,8 @@ def _specs(partition):
     return grid, w
 
 
-def sharded_mv(op: PoissonOperator, x, mesh: Mesh, partition: Sequence | None = None):
+def sharded_mv(op: PoissonOperator, x: Float[ArrayLike, "*grid"], mesh: Mesh,
+               partition: Sequence | None = None) -> Float[Array, "*grid"]:
     """`op.mv(x)` computed with the grid split over `mesh`. Returns a grid sharded the same way.
 
     **Arguments:**
@@ -124,8 +126,8 @@ def sharded_mv(op: PoissonOperator, x, mesh: Mesh, partition: Sequence | None = 
                       _put(op.weights, mesh, wspec), _put(op.spacing, mesh, P()))
 
 
-def sharded_cg(op: PoissonOperator, b, mesh: Mesh, partition: Sequence | None = None, *, rtol: float = 1e-6,
-               atol: float = 0.0, maxiter: int | None = None, jacobi: bool = False):
+def sharded_cg(op: PoissonOperator, b: Float[ArrayLike, "*grid"], mesh: Mesh, partition: Sequence | None = None, *,
+               rtol: float = 1e-6, atol: float = 0.0, maxiter: int | None = None, jacobi: bool = False):
     """CG (optionally Jacobi-PCG) for a Poisson operator with the grid split over `mesh`: each device holds a
     block, exchanges one-cell halos with its neighbours (`ppermute`) and reduces dot products with `psum`.
 
