@@ -120,8 +120,10 @@ class PoissonOperator(lx.AbstractLinearOperator):
     `b` there; sciml's own solvers ([`cg`][sciml.linalg.cg], ...) solve for the FLUID unknowns only,
     ignore `b` off FLUID cells and return zeros there. A pure-Neumann component makes the matrix singular:
     use `lx.CG` with `op.project(b)`, `lx.AutoLinearSolver(well_posed=False)` (the minimum-norm solution,
-    equal to sciml's), or sciml's solvers; `AutoLinearSolver(well_posed=True)` assumes a nonsingular
-    matrix (lineax's contract) and gives NaN there.
+    equal to sciml's), or sciml's solvers (which refuse an incompatible `b`). `AutoLinearSolver(well_posed=True)`
+    assumes a nonsingular matrix (lineax's contract): there it returns one of the solutions or raises lineax's
+    "non-finite output ... well_posed=False" error for a compatible `b`, and meaningless huge values for an
+    incompatible one.
     """
 
     flags: Int[Array, "*grid"]
