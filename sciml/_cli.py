@@ -140,12 +140,18 @@ def main(argv=None) -> int:
                        description="Run a registered benchmark (see --list); results go under --out only. "
                                    "Options after `--` are passed to the benchmark script.")
     p.add_argument("name", nargs="?", default=None, help="a registered benchmark (see --list), or make_table")
-    p.add_argument("extra", nargs="*", help="after `--`: options for the benchmark script")
     p.add_argument("--list", action="store_true", help="list the registered benchmarks and exit")
     p.add_argument("--size", default=None, help="small (default) or gpu; some benchmarks also take tiny")
     p.add_argument("--out", default="benchmarks/results", help="results folder (default: ./benchmarks/results)")
     p.set_defaults(fn=_bench)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = []
+    if "--" in argv:  # options after `--` go to the benchmark script
+        argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1:]
     args = parser.parse_args(argv)
+    if extra and args.command != "bench":
+        return _fail(f"options after `--` are only for `sciml bench NAME`, got {extra}")
+    args.extra = extra
     return args.fn(args)
 
 
