@@ -10,6 +10,35 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import linalg, plot
+from ._errors import check_safe_name
+
+DATA = pathlib.Path(__file__).resolve().parent / "data"
+
+
+def load_shipped(method: str, name: str, like):
+    """A small trained model shipped in `sciml/data/<method>/` for the demo and the examples, or `None` when this
+    installation has none (the demo then trains one itself).
+
+    Looks for `<name>.eqx` (Equinox leaves, as the DCDM weights) or a `<name>` folder written by
+    `sciml.train.save_model`; `like` is a model of the same architecture whose structure, shapes and dtypes the
+    stored leaves must match. Returns `(model, recipe)` with the recipe read from `<name>.json` (or `{}`).
+    """
+    import json
+
+    import equinox as eqx
+
+    check_safe_name("method", method)
+    check_safe_name("name", name)
+    folder = DATA / method
+    recipe_path = folder / f"{name}.json"
+    recipe = json.loads(recipe_path.read_text()) if recipe_path.is_file() else {}
+    if (folder / f"{name}.eqx").is_file():
+        return eqx.tree_deserialise_leaves(folder / f"{name}.eqx", like), recipe
+    from . import train
+
+    if (folder / name).is_dir() and hasattr(train, "load_model"):
+        return train.load_model(folder / name, like=like), recipe
+    return None
 
 
 def sphere_air_flags(n: int, radius: float = 0.22, air_layers: int | None = None) -> np.ndarray:

@@ -122,3 +122,23 @@ def test_bench_runs_registered_script_with_out(tmp_path, monkeypatch):
     assert _cli.main(["bench", "gp", "--out", str(tmp_path), "--", "--only", "sin100x"]) == 3
     assert seen["argv"][0].endswith("gp.py")
     assert seen["argv"][1:] == ["--size", "small", "--out", str(tmp_path), "--only", "sin100x"]
+
+
+def test_load_shipped_model(tmp_path, monkeypatch):
+    import equinox as eqx
+    import jax
+    import numpy as np
+
+    from sciml import _demo
+
+    like = eqx.nn.Linear(3, 2, key=jax.random.key(0))
+    trained = eqx.nn.Linear(3, 2, key=jax.random.key(1))
+    monkeypatch.setattr(_demo, "DATA", tmp_path)
+    assert _demo.load_shipped("giorom", "demo", like) is None
+    (tmp_path / "giorom").mkdir()
+    eqx.tree_serialise_leaves(tmp_path / "giorom" / "demo.eqx", trained)
+    (tmp_path / "giorom" / "demo.json").write_text('{"steps": 5}')
+    model, recipe = _demo.load_shipped("giorom", "demo", like)
+    assert recipe == {"steps": 5} and np.array_equal(model.weight, trained.weight)
+    with pytest.raises(ValueError, match="`name`"):
+        _demo.load_shipped("giorom", "../demo", like)
