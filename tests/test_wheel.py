@@ -43,7 +43,7 @@ def installed(tmp_path_factory):
     return whl, site, run_dir, env
 
 
-def _run(args, installed, timeout=120):
+def _run(args, installed, timeout=300):
     _, _, cwd, env = installed
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
