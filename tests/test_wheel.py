@@ -106,3 +106,18 @@ def test_wheel_demo_core(installed):
                 "core", "--out", "demo"], installed)
     assert "Jacobi-PCG" in (cwd / "demo" / "report.md").read_text() and (cwd / "demo" / "core_poisson.png").is_file()
     assert "core:" in out
+
+
+def test_every_module_imports_without_flax():
+    """flax is the optional extra `sciml[flax]`: nothing but the NNX wrapper may need it."""
+    code = ("import sys; sys.modules['flax'] = None\n"
+            "import importlib, sciml\n"
+            "for m in ('linalg', 'pde', 'train', 'parallel', 'dcdm', 'gp', 'pig', 'cape', 'giorom', 'plot', 'nn'):\n"
+            "    try:\n"
+            "        importlib.import_module('sciml.' + m)\n"
+            "    except ModuleNotFoundError as e:\n"
+            "        assert e.name == 'sciml.' + m, e  # only a module absent from this tree may be missing\n"
+            "print('OK')\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "OK", proc.stderr[-3000:]
