@@ -34,7 +34,7 @@ def run_demo(outdir: pathlib.Path) -> str:
     model = GIOROM(tr.metadata, n_full=N, n_sample=n, latent=32, n_mp=1, grid=(12, 12), grid_channels=16, modes=4,
                    key=jax.random.key(2))
     t1 = time.perf_counter()
-    res = train(model, tr, time_budget=10.0, batch_size=2, learning_rate=1e-3, key=jax.random.key(3),
+    res = train(model, tr, steps=1000, batch_size=2, learning_rate=1e-3, key=jax.random.key(3),
                 return_result=True, progress=False)
     t_train = time.perf_counter() - t1
     sub, own = sparse_subsets(tr.stacked()[0], n, 1, reference_frame=5)
