@@ -8,6 +8,7 @@ import sys
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from jaxtyping import ArrayLike, Float, Int
 
 from .._errors import check_int, check_ndim
 
@@ -104,8 +105,8 @@ def residual_histories(histories: Mapping[str, Any], path, *, rtol: float | None
     return save_figure(fig, path, title, dpi=120)
 
 
-def pressure_slice(value, flags, path, *, axis: int = 1, index: int | None = None,
-                   histories: Mapping[str, Any] | None = None, rtol: float | None = None, title: str | None = None):
+def pressure_slice(value: Float[ArrayLike, "*grid"], flags: Int[ArrayLike, "*grid"], path, *, axis: int = 1,
+                   index: int | None = None, histories: Mapping[str, Any] | None = None, rtol: float | None = None, title: str | None = None):
     """A slice of a 3-D (or the whole of a 2-D) flag-grid solution, non-FLUID cells greyed out, optionally next
     to the solvers' convergence curves.
 
@@ -208,7 +209,8 @@ def spacetime_rollouts(models: Mapping[str, Any], ds, path, *, index: Sequence[i
     return save_figure(fig, path, title)
 
 
-def particle_frames(truth, pred, path, frames: Sequence[int], *, title_pred: str = "GIOROM rollout",
+def particle_frames(truth: Float[ArrayLike, "steps n 2"], pred: Float[ArrayLike, "steps q 2"], path,
+                    frames: Sequence[int], *, title_pred: str = "GIOROM rollout",
                     title: str | None = None):
     """A two-row strip of 2-D particle snapshots: ground truth on top, a prediction below (`sciml.giorom`).
 
