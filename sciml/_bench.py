@@ -215,7 +215,8 @@ def results_markdown(results_dir: str | os.PathLike) -> str:
     for path in sorted(results_dir.glob("*.json")):
         data = json.loads(path.read_text())
         cores = f", {data['cores_used']} core(s) used" if data.get("cores_used") else ""
+        cases = [Case(**{k: c.get(k) for k in ("case", "metric", "value", "target", "passed", "seconds", "paper")})
+                 for c in data["cases"]]
         out += [f"### {data['benchmark']} — {data['device']}{cores} ({path.name}, jax {data.get('jax')}, "
-                f"{data.get('date')})", "", format_table([Case(**{k: c.get(k) for k in (
-                    "case", "metric", "value", "target", "passed", "seconds", "paper")}) for c in data["cases"]], missing="–"), ""]
+                f"{data.get('date')})", "", format_table(cases, missing="–"), ""]
     return "\n".join(out)

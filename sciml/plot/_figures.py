@@ -106,7 +106,8 @@ def residual_histories(histories: Mapping[str, Any], path, *, rtol: float | None
 
 
 def pressure_slice(value: Float[ArrayLike, "*grid"], flags: Int[ArrayLike, "*grid"], path, *, axis: int = 1,
-                   index: int | None = None, histories: Mapping[str, Any] | None = None, rtol: float | None = None, title: str | None = None):
+                   index: int | None = None, histories: Mapping[str, Any] | None = None, rtol: float | None = None,
+                   title: str | None = None):
     """A slice of a 3-D (or the whole of a 2-D) flag-grid solution, non-FLUID cells greyed out, optionally next
     to the solvers' convergence curves.
 
