@@ -120,6 +120,9 @@ def _bench(args) -> int:
         path.write_text(results_markdown(src) + "\n")
         print(f"wrote {path}")
         return 0
+    if any(a.split("=")[0] == "--save-weights" for a in args.extra):
+        return _fail("bench: --save-weights rewrites the package's shipped weights; run `python benchmarks/"
+                     f"{args.name}.py --save-weights` from a source checkout instead")
     size = args.size or "small"
     sizes = BENCHMARKS[args.name][1]
     if size not in sizes:

@@ -59,6 +59,8 @@ def test_bench_list(capsys):
     (["bench", "linalg", "--size", "huge"], ["--size", "tiny|small|gpu"]),
     (["demo", "--only", ",,"], ["--only", "core,dcdm"]),
     (["demo", "--only", "core,gpu"], ["--only", "'gpu'"]),
+    (["bench", "dcdm", "--", "--save-weights"], ["--save-weights", "source checkout"]),
+    (["info", "--", "--x"], ["only for `sciml bench NAME`"]),
 ])
 def test_cli_argument_errors(argv, words, capsys):
     assert _cli.main(argv) == 2
