@@ -16,8 +16,7 @@ import pathlib
 
 import jax
 
-from sciml import cape
-from sciml.cape._demo import plot_rollouts
+from sciml import cape, plot
 
 
 def main(argv=None):
@@ -51,8 +50,8 @@ def main(argv=None):
                          "seen": cape.evaluate(rep.model, seen), "unseen": cape.evaluate(rep.model, unseen)}
         print(f"{name}: seen nRMSE {results[name]['seen']['nrmse']:.4f}, unseen {results[name]['unseen']['nrmse']:.4f}")
     results["persistence"] = {"seen": cape.persistence_nrmse(seen), "unseen": cape.persistence_nrmse(unseen)}
-    plot_rollouts(models, seen, out / "cape_burgers_seen.png", title="Burgers, seen viscosities (fresh ICs)")
-    plot_rollouts(models, unseen, out / "cape_burgers_unseen.png", title="Burgers, unseen viscosities")
+    plot.spacetime_rollouts(models, seen, out / "cape_burgers_seen.png", title="Burgers, seen viscosities (fresh ICs)")
+    plot.spacetime_rollouts(models, unseen, out / "cape_burgers_unseen.png", title="Burgers, unseen viscosities")
     def clean(o):  # per-parameter tables are keyed by parameter tuples
         if isinstance(o, dict):
             return {(f"{k[0]:g}" if isinstance(k, tuple) else k): clean(v) for k, v in o.items()}

@@ -13,8 +13,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from sciml import giorom
-from sciml.giorom._demo import plot_frame_strip
+from sciml import giorom, plot
 
 
 def main(argv=None):
@@ -51,8 +50,8 @@ def main(argv=None):
     print("MSE on all particles:", giorom.rollout_mse(on_particles, truth))
     print("constant velocity:   ", giorom.rollout_mse(giorom.constant_velocity(window, len(truth)), truth))
     S = len(truth)
-    plot_frame_strip(truth, dense, args.out, [0, S // 4, S // 2, 3 * S // 4, S - 1],
-                     title_pred=f"GIOROM, {len(queries)} queries")
+    plot.particle_frames(truth, dense, args.out, [0, S // 4, S // 2, 3 * S // 4, S - 1],
+                         title_pred=f"GIOROM, {len(queries)} queries")
     print("wrote", args.out)
 
 

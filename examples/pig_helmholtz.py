@@ -13,8 +13,7 @@ import pathlib
 import jax
 import jax.numpy as jnp
 
-from sciml import pde, pig
-from sciml.pig._demo import plot_helmholtz
+from sciml import pde, pig, plot
 
 
 def main():
@@ -42,7 +41,7 @@ def main():
           f"{res.n_params} parameters")
     sig = res.model.embedding.sigma
     print(f"sigma range after training: [{float(sig.min()):.3g}, {float(sig.max()):.3g}] (normalised units)")
-    png = plot_helmholtz(res, problem, out / "pig_helmholtz_example.png", initial_model=init,
+    png = plot.gaussian_features(res, problem, out / "pig_helmholtz_example.png", initial_model=init,
                          title=f"PIG Helmholtz ({args.a1:g},{args.a2:g}): rel-L2 {res.final_error:.2e}")
     print(f"wrote {png}")
     if args.mlp:

@@ -1,7 +1,8 @@
 """sciml: a JAX library for scientific machine learning — learned and probabilistic PDE solvers.
 
-Core: `sciml.linalg`, `sciml.pde`, `sciml.train`, `sciml.parallel`. Methods (imported on first use):
-`sciml.dcdm`, `sciml.gp`, `sciml.pig`, `sciml.cape`, `sciml.giorom`.
+Core: `sciml.linalg`, `sciml.pde`, `sciml.train`, `sciml.parallel`. Imported on first use: the shared layers
+`sciml.nn`, the methods `sciml.dcdm`, `sciml.gp`, `sciml.pig`, `sciml.cape`, `sciml.giorom`, and the figures
+`sciml.plot` (matplotlib, extra `plot`).
 """
 
 import importlib
@@ -14,7 +15,7 @@ except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running fr
 
 from . import linalg as linalg, parallel as parallel, pde as pde, train as train
 
-_METHODS = ("dcdm", "gp", "pig", "cape", "giorom")
+_METHODS = ("nn", "dcdm", "gp", "pig", "cape", "giorom", "plot")
 
 
 def __getattr__(name):

@@ -6,7 +6,6 @@ import argparse
 import importlib
 import pathlib
 import platform
-import runpy
 import sys
 import time
 import traceback
@@ -32,20 +31,37 @@ def _info(args) -> int:
     return 0
 
 
+def _fail(msg: str) -> int:
+    print(f"sciml: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _check_out(out: str, flag: str = "--out") -> str | None:
+    """An error message when `out` cannot be the output folder, else None."""
+    if not out or not str(out).strip():
+        return f"{flag} must be a folder path, got an empty string"
+    p = pathlib.Path(out)
+    if p.exists() and not p.is_dir():
+        return f"{flag} must be a folder, but {out!r} is an existing file"
+    return None
+
+
 def _demo(args) -> int:
+    parts = DEMO_PARTS if args.only is None else tuple(p.strip() for p in args.only.split(",") if p.strip())
+    unknown = [p for p in parts if p not in DEMO_PARTS]
+    if unknown or not parts:
+        return _fail(f"--only: unknown demo part(s) {unknown or [args.only]}; choose a comma-separated subset of "
+                     f"{','.join(DEMO_PARTS)}")
+    if (msg := _check_out(args.out)) is not None:
+        return _fail(msg)
     import jax
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    parts = DEMO_PARTS if args.only is None else tuple(p.strip() for p in args.only.split(","))
-    unknown = [p for p in parts if p not in DEMO_PARTS]
-    if unknown:
-        print(f"unknown demo part(s) {unknown}; choose from {DEMO_PARTS}", file=sys.stderr)
-        return 2
     sections, failures, timings = [], [], []
     for part in parts:
         print(f"== sciml demo: {part} ==", flush=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             if part == "core":
                 from sciml._demo import run_demo
@@ -56,12 +72,13 @@ def _demo(args) -> int:
             traceback.print_exc()
             failures.append(part)
             sections.append(f"## {part}\n\nFAILED: `{type(e).__name__}: {e}`\n")
-        timings.append((part, time.perf_counter() - t0))
+        timings.append((part, time.perf_counter() - t0, time.process_time() - c0))
+        print(f"== {part}: {timings[-1][1]:.1f} s ({timings[-1][2]:.1f} CPU s) ==", flush=True)
         jax.clear_caches()
     report = ["# sciml demo report", "", f"Device: {jax.devices()[0]}. Every part runs at small scale on CPU.", "",
-              "| part | seconds |", "|---|---|"]
-    report += [f"| {p} | {t:.1f} |" for p, t in timings]
-    report += [""] + sections
+              "| part | seconds | CPU seconds (all threads) |", "|---|---|---|"]
+    report += [f"| {p} | {t:.1f} | {c:.1f} |" for p, t, c in timings]
+    report += [f"| total | {sum(t[1] for t in timings):.1f} | {sum(t[2] for t in timings):.1f} |", ""] + sections
     (out / "report.md").write_text("\n".join(report) + "\n")
     print(f"wrote {out / 'report.md'} and {len(list(out.glob('*.png')))} PNG plot(s)")
     if failures:
@@ -70,21 +87,47 @@ def _demo(args) -> int:
     return 0
 
 
-def _bench(args) -> int:
-    root = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
-    script = root / f"{args.name}.py"
-    if not script.exists():
-        available = sorted(p.stem for p in root.glob("*.py")) if root.exists() else []
-        print(f"no benchmark named {args.name!r} (looked in {root}); available: {available}", file=sys.stderr)
-        return 2
-    argv = [str(script), "--size", args.size, "--out", args.out]
-    old = sys.argv
-    try:
-        sys.argv = argv
-        runpy.run_path(str(script), run_name="__main__")
-    finally:
-        sys.argv = old
+def _bench_list() -> int:
+    from sciml._bench import BENCHMARKS
+
+    width = max(map(len, [*BENCHMARKS, "make_table"]))
+    for name, (what, sizes) in BENCHMARKS.items():
+        print(f"{name:<{width}}  {what}  (--size {'|'.join(sizes)})")
+    print(f"{'make_table':<{width}}  Markdown table of the results JSON in --out (written to <--out>/results.md)")
     return 0
+
+
+def _bench(args) -> int:
+    from sciml._bench import BENCHMARKS, results_markdown, run_benchmark
+
+    if args.list:
+        return _bench_list()
+    if args.name is None:
+        return _fail(f"bench: give a benchmark name (one of {', '.join(BENCHMARKS)}) or --list")
+    if args.name != "make_table" and args.name not in BENCHMARKS:
+        return _fail(f"bench: no benchmark named {args.name!r}; registered: {', '.join(BENCHMARKS)} "
+                     "(see `sciml bench --list`; file paths are not accepted)")
+    if (msg := _check_out(args.out)) is not None:
+        return _fail(msg)
+    if args.name == "make_table":
+        if args.extra:
+            return _fail(f"bench make_table takes no extra arguments, got {args.extra}")
+        src = pathlib.Path(args.out)
+        if not src.is_dir() or not any(src.glob("*.json")):
+            return _fail(f"bench make_table: --out {args.out!r} holds no results JSON; run `sciml bench NAME --out "
+                         f"{args.out}` first")
+        path = src / "results.md"
+        path.write_text(results_markdown(src) + "\n")
+        print(f"wrote {path}")
+        return 0
+    if any(a.split("=")[0] == "--save-weights" for a in args.extra):
+        return _fail("bench: --save-weights rewrites the package's shipped weights; run `python benchmarks/"
+                     f"{args.name}.py --save-weights` from a source checkout instead")
+    size = args.size or "small"
+    sizes = BENCHMARKS[args.name][1]
+    if size not in sizes:
+        return _fail(f"--size must be one of {'|'.join(sizes)} for benchmark {args.name!r}, got {size!r}")
+    return run_benchmark(args.name, size=size, out=args.out, extra_args=args.extra)
 
 
 def main(argv=None) -> int:
@@ -96,12 +139,22 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="sciml-demo", help="output folder (default: ./sciml-demo)")
     p.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(DEMO_PARTS)}")
     p.set_defaults(fn=_demo)
-    p = sub.add_parser("bench", help="run benchmarks/<NAME>.py and write JSON results")
-    p.add_argument("name", help="linalg, dcdm, gp, pig, cape or giorom")
-    p.add_argument("--size", default="small", choices=["small", "gpu"])
-    p.add_argument("--out", default="benchmarks/results")
+    p = sub.add_parser("bench", help="run a registered benchmark and write its JSON results under --out",
+                       description="Run a registered benchmark (see --list); results go under --out only. "
+                                   "Options after `--` are passed to the benchmark script.")
+    p.add_argument("name", nargs="?", default=None, help="a registered benchmark (see --list), or make_table")
+    p.add_argument("--list", action="store_true", help="list the registered benchmarks and exit")
+    p.add_argument("--size", default=None, help="small (default) or gpu; some benchmarks also take tiny")
+    p.add_argument("--out", default="benchmarks/results", help="results folder (default: ./benchmarks/results)")
     p.set_defaults(fn=_bench)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = []
+    if "--" in argv:  # options after `--` go to the benchmark script
+        argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1:]
     args = parser.parse_args(argv)
+    if extra and args.command != "bench":
+        return _fail(f"options after `--` are only for `sciml bench NAME`, got {extra}")
+    args.extra = extra
     return args.fn(args)
 
 

@@ -9,7 +9,36 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import linalg
+from . import linalg, plot
+from ._errors import check_safe_name
+
+DATA = pathlib.Path(__file__).resolve().parent / "data"
+
+
+def load_shipped(method: str, name: str, like):
+    """A small trained model shipped in `sciml/data/<method>/` for the demo and the examples, or `None` when this
+    installation has none (the demo then trains one itself).
+
+    Looks for `<name>.eqx` (Equinox leaves, as the DCDM weights) or a `<name>` folder written by
+    `sciml.train.save_model`; `like` is a model of the same architecture whose structure, shapes and dtypes the
+    stored leaves must match. Returns `(model, recipe)` with the recipe read from `<name>.json` (or `{}`).
+    """
+    import json
+
+    import equinox as eqx
+
+    check_safe_name("method", method)
+    check_safe_name("name", name)
+    folder = DATA / method
+    recipe_path = folder / f"{name}.json"
+    recipe = json.loads(recipe_path.read_text()) if recipe_path.is_file() else {}
+    if (folder / f"{name}.eqx").is_file():
+        return eqx.tree_deserialise_leaves(folder / f"{name}.eqx", like), recipe
+    from . import train
+
+    if (folder / name).is_dir() and hasattr(train, "load_model"):
+        return train.load_model(folder / name, like=like), recipe
+    return None
 
 
 def sphere_air_flags(n: int, radius: float = 0.22, air_layers: int | None = None) -> np.ndarray:
@@ -33,11 +62,6 @@ def plume_rhs(flags: np.ndarray, spacing: float, dtype=jnp.float32):
 
 
 def run_demo(outdir: pathlib.Path, n: int = 48) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     flags = sphere_air_flags(n)
     h = 1.0 / n
     op = linalg.poisson_operator(flags, spacing=h, dtype=jnp.float32)
@@ -64,25 +88,8 @@ def run_demo(outdir: pathlib.Path, n: int = 48) -> str:
         hist = np.asarray(s.residual_norms)
         curves[name] = hist[np.isfinite(hist)]
         sol = s.value if sol is None else sol
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    sl = np.asarray(sol)[:, n // 2, :].T
-    masked = np.ma.masked_where(flags[:, n // 2, :].T != linalg.FLUID, sl)
-    im = ax[0].imshow(masked, origin="lower", cmap="RdBu_r", extent=(0, 1, 0, 1))
-    ax[0].set_title(f"pressure, slice y = 0.5 ({n}³; grey = sphere, top = air)")
-    ax[0].set_facecolor("0.75")
-    ax[0].set_xlabel("x")
-    ax[0].set_ylabel("z")
-    fig.colorbar(im, ax=ax[0], shrink=0.8)
-    for name, c in curves.items():
-        ax[1].semilogy(c, label=name)
-    ax[1].axhline(1e-6, color="k", lw=0.5, ls="--")
-    ax[1].set_xlabel("iteration")
-    ax[1].set_ylabel("relative residual")
-    ax[1].set_title("convergence")
-    ax[1].legend()
-    fig.tight_layout()
-    fig.savefig(outdir / "core_poisson.png", dpi=110)
-    plt.close(fig)
+    plot.pressure_slice(sol, flags, outdir / "core_poisson.png", axis=1, histories=curves, rtol=1e-6,
+                        title=f"pressure, slice y = 0.5 ({n}³; grey = sphere, top = air) and convergence")
     lines = [
         "## Core: 3D Poisson with a spherical obstacle and an air layer",
         "",

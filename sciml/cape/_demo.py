@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-from .._plot import save_figure
-
 import pathlib
 import time
 
 import jax
 import numpy as np
 
-
-def plot_rollouts(models: dict, ds, path, *, index=None, title: str = ""):
-    """Plot truth vs each model's autoregressive rollout (space-time images) for one trajectory per parameter
-    value of ``ds`` (or the trajectory indices ``index``). Saves a PNG at ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ._metrics import predict
-
-    params = np.asarray(ds.params)[:, 0]
-    if index is None:
-        index = [int(np.flatnonzero(params == v)[0]) for v in np.unique(params)]
-    sub = ds.subset(np.asarray(index))
-    preds = {name: np.asarray(predict(m, sub))[:, :, 0] for name, m in models.items()}
-    truth = np.asarray(sub.u)[:, :, 0]
-    cols = 1 + len(models)
-    fig, axes = plt.subplots(len(index), cols, figsize=(2.6 * cols, 2.0 * len(index)), squeeze=False)
-    extent = [float(sub.x[0]), float(sub.x[-1]), float(sub.t[-1]), float(sub.t[0])]
-    for r in range(len(index)):
-        vmax = float(np.abs(truth[r]).max())
-        for c, (name, img) in enumerate([("truth", truth[r])] + [(n, p[r]) for n, p in preds.items()]):
-            ax = axes[r, c]
-            ax.imshow(img, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax, extent=extent)
-            if r == 0:
-                ax.set_title(name, fontsize=9)
-            if c == 0:
-                ax.set_ylabel(f"{sub.param_names[0]}={float(sub.params[r, 0]):g}\nt", fontsize=8)
-            ax.tick_params(labelsize=6)
-    return save_figure(fig, path, title)
+from ..plot import spacetime_rollouts as plot_rollouts
 
 
 def run_demo(outdir: pathlib.Path) -> str:

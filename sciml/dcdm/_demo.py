@@ -5,6 +5,8 @@ from __future__ import annotations
 import pathlib
 import time
 
+from ..plot import residual_histories as plot
+
 
 def curves(n: int = 32, key=None, rtol: float = 1e-6) -> dict:
     """Residual histories of DCDM (+safeguard), CG, Jacobi-PCG and MG-PCG on a 2D ``n×n`` disk+air problem
@@ -41,25 +43,6 @@ def curves(n: int = 32, key=None, rtol: float = 1e-6) -> dict:
         out[name] = dict(iterations=k, history=np.asarray(s.residual_norms)[: k + 1],
                          converged=bool(s.converged), safeguard_steps=int(s.safeguard_steps))
     return out
-
-
-def plot(results: dict, path) -> None:
-    """Semilog plot of the residual histories from [`curves`][]."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, r in results.items():
-        ax.semilogy(r["history"], label=f"{name} ({r['iterations']} it)")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("relative residual ‖r‖/‖b‖")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def run_demo(outdir: pathlib.Path) -> str:

@@ -9,32 +9,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-
-def plot_frame_strip(truth, pred, path, frames, *, title_pred="GIOROM rollout", query=None):
-    """Save a 2-row frame strip (ground truth top, prediction bottom) as PNG. `truth` (S, N, 2),
-    `pred` (S, Q, 2); `frames` indexes both."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(frames), figsize=(2.2 * len(frames), 4.6), squeeze=False)
-    for j, f in enumerate(frames):
-        for i, (data, lab) in enumerate(((truth, "MPM ground truth"), (pred, title_pred))):
-            ax = axes[i, j]
-            ax.scatter(data[f][:, 0], data[f][:, 1], s=0.3, c="tab:blue" if i == 0 else "tab:orange", rasterized=True)
-            ax.set_xlim(0, 1)
-            ax.set_ylim(0, 1)
-            ax.set_aspect("equal")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if j == 0:
-                ax.set_ylabel(lab, fontsize=8)
-            if i == 0:
-                ax.set_title(f"step {f + 1}", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+from ..plot import particle_frames as plot_frame_strip
 
 
 def run_demo(outdir: pathlib.Path) -> str:
@@ -59,7 +34,7 @@ def run_demo(outdir: pathlib.Path) -> str:
     model = GIOROM(tr.metadata, n_full=N, n_sample=n, latent=32, n_mp=1, grid=(12, 12), grid_channels=16, modes=4,
                    key=jax.random.key(2))
     t1 = time.perf_counter()
-    res = train(model, tr, time_budget=10.0, batch_size=2, learning_rate=1e-3, key=jax.random.key(3),
+    res = train(model, tr, steps=1000, batch_size=2, learning_rate=1e-3, key=jax.random.key(3),
                 return_result=True, progress=False)
     t_train = time.perf_counter() - t1
     sub, own = sparse_subsets(tr.stacked()[0], n, 1, reference_frame=5)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from .._plot import save_figure
-
 import pathlib
 import time
 
@@ -11,50 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-def plot_helmholtz(result, problem, path, *, initial_model=None, n: int = 120, title: str = ""):
-    """Solution, pointwise error and the Gaussians' centres/scales before and after training (2-D PIG).
-
-    Saves a PNG at `path` (matplotlib Agg, imported lazily) and returns the path.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Ellipse
-
-    box = problem.domain
-    xs = np.asarray(box.grid_points((n, n)).reshape(-1, 2))
-    pred = np.asarray(result.predict(xs)).reshape(n, n)
-    exact = np.asarray(problem.exact_at(jnp.asarray(xs))).reshape(n, n)
-    extent = [box.lower[0], box.upper[0], box.lower[1], box.upper[1]]
-    emb_list = [("initial", initial_model), ("trained", result.model)]
-    emb_list = [(k, m) for k, m in emb_list if m is not None and hasattr(m, "embedding")]
-    cols = 2 + len(emb_list)
-    fig, axes = plt.subplots(1, cols, figsize=(3.4 * cols, 3.2))
-    im = axes[0].imshow(pred.T, origin="lower", extent=extent, cmap="RdBu_r")
-    axes[0].set_title("PIG solution")
-    fig.colorbar(im, ax=axes[0], fraction=0.046)
-    im = axes[1].imshow(np.abs(pred - exact).T, origin="lower", extent=extent, cmap="magma")
-    axes[1].set_title("|error|")
-    fig.colorbar(im, ax=axes[1], fraction=0.046)
-    for ax, (label, m) in zip(axes[2:], emb_list):
-        emb = m.embedding
-        mu = np.asarray(m.normaliser.inverse(emb.means.reshape(-1, 2)))
-        sig = np.asarray(emb.sigma.reshape(-1, 2)) / np.asarray(m.normaliser.scale(jnp.float32))
-        for c, s in zip(mu[:400], sig[:400]):
-            ax.add_patch(Ellipse(c, 2 * s[0], 2 * s[1], fill=False, lw=0.4, alpha=0.5))
-        ax.scatter(mu[:, 0], mu[:, 1], s=2, c="k")
-        ax.set_xlim(extent[0] - 0.2, extent[1] + 0.2)
-        ax.set_ylim(extent[2] - 0.2, extent[3] + 0.2)
-        ax.add_patch(plt.Rectangle((extent[0], extent[2]), extent[1] - extent[0], extent[3] - extent[2],
-                                   fill=False, ec="r", lw=0.8))
-        ax.set_aspect("equal")
-        ax.set_title(f"Gaussians, {label} (1-sigma)")
-    for ax in axes:
-        ax.tick_params(labelsize=7)
-    return save_figure(fig, path, title)
-
+from ..plot import gaussian_features as plot_helmholtz
 
 ADAM = 700
 
