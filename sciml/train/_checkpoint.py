@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +23,10 @@ def _say(msg: str) -> None:
         tqdm.write(msg)
     except Exception:  # pragma: no cover - tqdm missing
         print(msg, flush=True)
+
+
+def _crc(a) -> int:
+    return zlib.crc32(np.ascontiguousarray(a).view(np.uint8).reshape(-1)) if np.size(a) else 0
 
 
 def describe_state(params, opt_state) -> list[dict]:
@@ -55,7 +60,8 @@ class Checkpointer:
         ocp = self.ocp
         leaves = jax.tree.leaves((params, opt_state))
         state = {f"leaf{i:05d}": np.asarray(l) for i, l in enumerate(leaves)}
-        meta = {"step": int(step), "format": FORMAT, "leaves": describe_state(params, opt_state)}
+        meta = {"step": int(step), "format": FORMAT, "leaves": describe_state(params, opt_state),
+                "crc32": [_crc(v) for v in state.values()]}
         self.mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
                       force=True)
         self.mgr.wait_until_finished()
@@ -104,7 +110,13 @@ class Checkpointer:
         target = {f"leaf{i:05d}": np.asarray(l) for i, l in enumerate(leaves)}
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         st = self.mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
-        new = [jnp.asarray(st[f"leaf{i:05d}"], dtype=jnp.asarray(l).dtype) for i, l in enumerate(leaves)]
+        raw = [np.asarray(st[f"leaf{i:05d}"]) for i in range(len(leaves))]
+        if "crc32" in meta:
+            bad = [i for i, (a, c) in enumerate(zip(raw, meta["crc32"])) if _crc(a) != c]
+            if bad:
+                names = [meta["leaves"][i]["path"] for i in bad[:3]]
+                raise IOError(f"checksum mismatch in {len(bad)} arrays (e.g. {', '.join(names)})")
+        new = [jnp.asarray(a, dtype=jnp.asarray(l).dtype) for a, l in zip(raw, leaves)]
         p, s = jax.tree.unflatten(jax.tree.structure((params, opt_state)), new)
         bad = nonfinite_report(p, s)
         if bad is not None:
