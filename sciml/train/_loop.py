@@ -70,8 +70,8 @@ class TrainResult:
 
 
 def array_batches(arrays, batch_size: int) -> Callable:
-    """A deterministic `batch_fn(key, step)` drawing random minibatches (without replacement) from arrays
-    whose leading axes have equal length.
+    """A deterministic, jax-traceable `batch_fn(key, step)` drawing random minibatches (without replacement)
+    from arrays whose leading axes have equal length (`batch_size` in [1, n]).
 
     **Example:** `batch_fn = train.array_batches({"x": X, "y": Y}, 32)`
     """
@@ -82,13 +82,16 @@ def array_batches(arrays, batch_size: int) -> Callable:
     for l in leaves:
         if l.shape[0] != n:
             raise ValueError(f"all arrays must share the leading dimension {n}; got {l.shape[0]}.")
-    if not 1 <= batch_size <= n:
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    if batch_size > n:
         raise ValueError(f"`batch_size` must be in [1, {n}], got {batch_size}.")
     arrays = jax.tree.map(jnp.asarray, arrays)
 
     @jax.jit
     def batch_fn(key, step):
-        idx = jax.random.permutation(key, n)[:batch_size]
+        # the `batch_size` largest of n iid uniforms: a uniformly random subset without replacement (a top-k is
+        # about 4x cheaper than a full permutation, which dominated small-model steps)
+        idx = jax.lax.top_k(jax.random.uniform(key, (n,)), batch_size)[1]
         return jax.tree.map(lambda a: a[idx], arrays)
 
     return batch_fn
@@ -403,6 +406,8 @@ def fit(
                 params, opt_state, bad, lbuf, obuf, metrics = chunk_fn(
                     params, opt_state, bad, key, jnp.int32(s), jnp.int32(done - s))
                 pending.append((lbuf, obuf, done - s))
+            if len(pending) > 2:  # keep at most two calls in flight: bounded lag for time limits and memory
+                pending[-3][0].block_until_ready()
             if bar is not None:
                 bar.update(done - s)
             log_now = done // log_every > s // log_every or done == steps
