@@ -280,3 +280,21 @@ def test_dcdm_pretrained_uses_the_model_format(tmp_path):
         with pytest.raises(ValueError, match="`name`"):
             dcdm.load_pretrained(bad, directory=tmp_path)
     assert not (tmp_path / "x.eqx").exists() and not (tmp_path / "sub").exists()
+
+
+def test_checkpoint_without_structure_record_still_resumes(tmp_path):
+    # a checkpoint as the loop wrote it before structure records (arrays + {"step"} only)
+    import orbax.checkpoint as ocp
+
+    model, loss, batches = _problem()
+    ref = train.fit(loss, model, optax.adam(1e-2), batches, steps=4, key=jax.random.key(6), progress=False)
+    leaves = jax.tree.leaves((eqx.filter(ref.model, eqx.is_inexact_array), ref.opt_state))
+    mgr = ocp.CheckpointManager(tmp_path / "ck", options=ocp.CheckpointManagerOptions(create=True))
+    state = {f"leaf{i:05d}": np.asarray(l) for i, l in enumerate(leaves)}
+    mgr.save(4, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave({"step": 4})))
+    mgr.wait_until_finished()
+    mgr.close()
+    m, _, step = train.restore(model, optax.adam(1e-2), tmp_path / "ck")
+    assert step == 4 and tree_allclose(_arrays(m), _arrays(ref.model), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"leaf00000: shape \(16, 2\) float64 saved, shape \(32, 2\)"):
+        train.restore(_problem(width=32)[0], optax.adam(1e-2), tmp_path / "ck")

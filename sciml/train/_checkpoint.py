@@ -69,13 +69,13 @@ class Checkpointer:
     def _saved_structure(self, step, meta):
         if "leaves" in meta:
             return meta["leaves"], True
-        # a checkpoint written before structure records: shapes and dtypes from orbax's array metadata
-        md = self.mgr.item_metadata(step)["state"]
-        tree = getattr(md, "tree", md)
+        # a checkpoint written before structure records: read its arrays as saved and describe them
+        ocp = self.ocp
+        tree = self.mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
         recs = []
         for name in sorted(tree):
             a = tree[name]
-            recs.append({"path": name, "shape": [int(d) for d in a.shape], "dtype": str(np.dtype(a.dtype))})
+            recs.append({"path": name, "shape": [int(d) for d in np.shape(a)], "dtype": str(np.dtype(a.dtype))})
         return recs, False
 
     def check(self, step, params, opt_state) -> dict:
