@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import (check_finite, check_increasing, check_int, check_ndim, check_positive, check_real,
-                       check_safe_name, is_concrete, safe_join)
+                       is_concrete, safe_join)
 
 __all__ = [
     "Dataset",
