@@ -230,3 +230,10 @@ def test_train_result_subclass():
     assert isinstance(sub, train.TrainResult) and sub.step == 2 and sub.losses is res.losses
     x = jnp.ones((3, 2))
     np.testing.assert_allclose(sub.predict(x), 2.0 * jax.vmap(res.model)(x))
+
+
+def test_chunked_time_limit_stops_at_a_chunk_boundary():
+    model, loss, batches = _setup()
+    res = train.fit(loss, model, optax.adam(1e-2), batches, steps=10**6, key=jax.random.key(6), progress=False,
+                    time_limit=0.5, steps_per_call=10)
+    assert 10 <= res.step < 10**6 and res.step % 10 == 0 and len(res.losses) == res.step
