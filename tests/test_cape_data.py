@@ -122,3 +122,91 @@ def test_initial_condition_recipe():
     window_free = spec[:, 20:].max(-1) < 0.05 * spec.max(-1)
     assert window_free.mean() > 0.7
     assert isinstance(cape.Dataset, type)
+
+
+def _tiny(pde, names, values, dtype=np.float32):
+    values = np.asarray(values, dtype).reshape(len(values), -1)
+    n = len(values)
+    u = np.arange(n * 3 * 8, dtype=np.float32).reshape(n, 3, 1, 8)
+    return datasets.Dataset(jnp.asarray(u), jnp.asarray(values), jnp.linspace(0, 1, 8), jnp.linspace(0, 1, 3), pde,
+                            names)
+
+
+def test_pdebench_names_and_attributes_as_pdebench_writes_them(tmp_path):
+    # PDEBench: str(float) formatting (Nu1.0, beta4.0), attribute Nu for Burgers, Nu and rho for reaction-diffusion
+    paths = datasets.write_pdebench(_tiny("burgers", ("nu",), [1.0, 0.001, 4.0]), tmp_path)
+    assert sorted(p.name for p in paths) == ["1D_Burgers_Sols_Nu0.001.hdf5", "1D_Burgers_Sols_Nu1.0.hdf5",
+                                             "1D_Burgers_Sols_Nu4.0.hdf5"]
+    with h5py.File(tmp_path / "1D_Burgers_Sols_Nu1.0.hdf5") as f:
+        assert float(f.attrs["Nu"]) == 1.0 and f["tensor"].shape == (1, 3, 8)
+    (p,) = datasets.write_pdebench(_tiny("advection", ("beta",), [4.0]), tmp_path)
+    assert p.name == "1D_Advection_Sols_beta4.0.hdf5"
+    (p,) = datasets.write_pdebench(_tiny("diffusion_reaction", ("nu", "rho"), [[0.5, 10.0]]), tmp_path)
+    assert p.name == "ReacDiff_Nu0.5_Rho10.0.hdf5"
+    with h5py.File(p) as f:
+        assert float(f.attrs["Nu"]) == 0.5 and float(f.attrs["rho"]) == 10.0
+    back = datasets.read_pdebench(p)
+    np.testing.assert_allclose(back.params[0], [0.5, 10.0])
+    assert back.param_names == ("nu", "rho")
+    # a PDEBench file under another name: parameters from the PDEBench attribute `Nu`
+    other = tmp_path / "renamed.hdf5"
+    with h5py.File(other, "w") as f:
+        f["tensor"] = np.zeros((2, 4, 8), np.float32)
+        f["x-coordinate"] = np.linspace(0, 1, 8, dtype=np.float32)
+        f["t-coordinate"] = np.linspace(0, 1, 5, dtype=np.float32)
+        f.attrs["Nu"] = 0.02
+    d = datasets.read_pdebench(other)
+    assert d.param_names == ("nu",) and float(d.params[0, 0]) == pytest.approx(0.02)
+
+
+def test_pdebench_distinct_values_distinct_files(tmp_path):
+    # 0.1 and 0.10000001 agree to 7 digits but are different float32 numbers: two files, no overwrite
+    ds = _tiny("burgers", ("nu",), [0.1, 0.10000001])
+    assert len(np.unique(np.asarray(ds.params))) == 2
+    paths = datasets.write_pdebench(ds, tmp_path)
+    assert len({p.name for p in paths}) == 2
+    for p in paths:
+        back = datasets.read_pdebench(p)
+        sel = np.asarray(ds.params)[:, 0] == np.asarray(back.params)[0, 0]
+        np.testing.assert_array_equal(back.u, ds.u[sel])
+
+
+def test_pdebench_labels_never_become_paths(tmp_path):
+    with pytest.raises(ValueError, match="ds.pde"):
+        datasets.write_pdebench(_tiny("../../escape", ("nu",), [1.0]), tmp_path / "out")
+    with pytest.raises(ValueError, match="ds.param_names"):
+        datasets.write_pdebench(_tiny("mine", ("../x",), [1.0]), tmp_path / "out")
+    assert not any(tmp_path.rglob("*.hdf5"))
+    evil = tmp_path / "data.hdf5"
+    with h5py.File(evil, "w") as f:
+        f["tensor"] = np.zeros((1, 3, 8), np.float32)
+        f["x-coordinate"] = np.linspace(0, 1, 8, dtype=np.float32)
+        f["t-coordinate"] = np.linspace(0, 1, 3, dtype=np.float32)
+        f.attrs["pde"] = "../../../tmp/evil"
+        f.attrs["nu"] = 0.1
+    with pytest.raises(ValueError, match="'pde' attribute"):
+        datasets.read_pdebench(evil)
+
+
+def test_pdebench_cfd_channel_order(tmp_path):
+    # PDEBench's CFD loaders stack density, pressure, Vx, Vy (Vz) in that order
+    p = tmp_path / "2D_CFD_Rand_M0.1_Eta0.01_Zeta0.01_periodic_8_Train.hdf5"
+    with h5py.File(p, "w") as f:
+        for i, k in enumerate(("Vy", "pressure", "density", "Vx")):  # written in another order on purpose
+            f[k] = np.full((2, 3, 4, 4), float(i), np.float32)
+        f["x-coordinate"] = np.linspace(0, 1, 4, dtype=np.float32)
+        f["t-coordinate"] = np.linspace(0, 1, 4, dtype=np.float32)
+    d = datasets.read_pdebench(p)
+    assert d.u.shape == (2, 3, 4, 4, 4) and d.pde == "cfd" and d.param_names == ("M", "eta", "zeta")
+    np.testing.assert_array_equal(np.asarray(d.u[0, 0, :, 0, 0]), [2.0, 1.0, 3.0, 0.0])  # density, pressure, Vx, Vy
+    np.testing.assert_allclose(d.params[0], [0.1, 0.01, 0.01])
+
+
+def test_time_loop_cannot_hang_on_bad_traced_inputs():
+    # a traced negative time step (cfl is checked, but dt_max can be traced under jit): NaN, not an endless loop
+    u0 = jnp.full(16, 0.5, jnp.float32)
+    f = jax.jit(lambda dt: datasets.diffusion_reaction_1d_solve(u0, 0.01, 1.0, jnp.array([0.0, 0.1]), dt_max=dt))
+    out = f(jnp.float32(-1.0))
+    assert bool(jnp.all(jnp.isnan(out[-1]))) and bool(jnp.all(out[0] == 0.5))
+    ok = f(jnp.float32(1e-2))
+    assert bool(jnp.all(jnp.isfinite(ok)))

@@ -187,3 +187,29 @@ def test_loads_geoelements_gns_npz(tmp_path):
     assert ds.metadata["dim"] == 2
     with pytest.raises(ValueError, match="differ"):
         ds.stacked()
+
+
+def test_crafted_npz_cannot_run_code(tmp_path):
+    # an object array whose pickle names a callable (here: os.system) must be refused, not executed
+    import io
+    import os
+    import pickle
+    import zipfile
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|O", "fortran_order": False, "shape": (2,)})
+    pickle.dump(Evil(), buf, protocol=3)
+    with zipfile.ZipFile(tmp_path / "train.npz", "w") as zf:
+        zf.writestr("sim_0.npy", buf.getvalue())
+    (tmp_path / "metadata.json").write_text(json.dumps({"bounds": [[0, 1], [0, 1]]}))
+    with pytest.raises(ValueError, match="no pickle"):
+        giorom.load_dataset(tmp_path, "train")
+    assert not marker.exists()
+    with pytest.raises(ValueError, match="`split`"):
+        giorom.load_dataset(tmp_path, "../train")

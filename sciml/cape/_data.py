@@ -23,6 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import (check_finite, check_increasing, check_int, check_ndim, check_positive, check_real,
+                       is_concrete, safe_join)
+
 __all__ = [
     "Dataset",
     "initial_condition",
@@ -43,7 +46,8 @@ __all__ = [
 # Grid and initial conditions
 # ----------------------------------------------------------------------------------------------------------
 def cell_centres(n_cells: int, dtype=jnp.float32) -> jax.Array:
-    """Cell centres ``(i + 1/2)/n`` of ``n_cells`` uniform cells on the periodic unit interval."""
+    """Cell centres ``(i + 1/2)/n`` of ``n_cells`` (>= 1) uniform cells on the periodic unit interval."""
+    n_cells = check_int("n_cells", n_cells, minimum=1)
     return ((jnp.arange(n_cells) + 0.5) / n_cells).astype(dtype)
 
 
@@ -95,6 +99,11 @@ def initial_condition(key, x: jax.Array, *, normalise: bool = False) -> jax.Arra
     window. ``normalise=True`` (reaction-diffusion) min-max normalises to [0, 1]. PDEBench's quirks are kept:
     undrawn modes add a constant ``A_n sin(phi_n)`` and the period is ``x_N - x_1`` (slightly non-periodic).
     """
+    check_ndim("x", x, 1)
+    if np.shape(x)[0] < 2:
+        raise ValueError(f"`x` needs at least 2 points, got shape {np.shape(x)}.")
+    check_finite("x", x)
+    check_increasing("x", x)
     x = jnp.asarray(x)
     return _eval_ic(_draw_ic(key, x[-1] - x[0], x.dtype), x, normalise)
 
@@ -121,13 +130,39 @@ def _integrate(step, max_dt, u0, times):
             dt = jnp.minimum(max_dt(v), t1 - t)
             # land exactly on t1 when the remainder is a tiny sliver
             dt = jnp.where(t1 - (t + dt) < 1e-6 * (t1 - t0), t1 - t, dt)
-            return t + dt, step(v, dt)
+            # a step that cannot advance (dt <= 0 or NaN from bad traced inputs) ends the interval with NaN
+            # instead of looping forever
+            stuck = ~(dt > 0)
+            return jnp.where(stuck, t1, t + dt), jnp.where(stuck, jnp.nan, step(v, jnp.where(stuck, 0.0, dt)))
 
         _, u = jax.lax.while_loop(cond, body, (t0, u))
         return u, u
 
     _, us = jax.lax.scan(advance, u0, (times[:-1], times[1:]))
     return jnp.concatenate([u0[None], us], axis=0)
+
+
+def _check_times(times) -> None:
+    check_ndim("times", times, 1)
+    if np.shape(times)[0] < 1:
+        raise ValueError("`times` must hold at least one time.")
+    check_finite("times", times)
+    check_increasing("times", times)
+
+
+def _check_grid_function(name, u0, ndim=1) -> None:
+    check_ndim(name, u0, ndim, "one grid function (n_cells,); vmap for batches")
+    if np.shape(u0)[-1] < 2:
+        raise ValueError(f"`{name}` needs at least 2 cells, got shape {np.shape(u0)}.")
+    check_finite(name, u0)
+
+
+def _check_coefficient(name, x, minimum=None) -> None:
+    """A scalar PDE coefficient: checked when concrete (traced values pass through to the solver)."""
+    if is_concrete(x):
+        if np.ndim(x) != 0:
+            raise ValueError(f"`{name}` must be a scalar, got shape {np.shape(x)}.")
+        check_real(name, x, minimum=minimum)
 
 
 def _wavenumbers(n: int, dx: float, dtype) -> jax.Array:
@@ -159,7 +194,6 @@ def _burgers_rhs(u, dx):
 # ----------------------------------------------------------------------------------------------------------
 # Solvers for one initial condition
 # ----------------------------------------------------------------------------------------------------------
-@functools.partial(jax.jit, static_argnames=("cfl", "length"))
 def burgers_1d_solve(u0, nu, times, *, cfl: float = 0.25, length: float = 1.0) -> jax.Array:
     """Evolve cell averages ``u0`` (n_cells,) under ``u_t + (u^2/2)_x = (nu/pi) u_xx`` on a periodic domain.
 
@@ -168,11 +202,21 @@ def burgers_1d_solve(u0, nu, times, *, cfl: float = 0.25, length: float = 1.0) -
     exact spectral factor, Strang-split around the convection step (so any ``nu`` costs the same).
 
     **Arguments:** `u0` (n_cells,) cell averages; `nu` viscosity (traced is fine); `times` output times with
-    ``times[0]`` the time of ``u0``. **Returns:** (len(times), n_cells) in ``u0``'s dtype. jit/vmap-safe.
+    ``times[0]`` the time of ``u0`` (strictly increasing); `cfl` in (0, 1]; `length` > 0 the period.
+    **Returns:** (len(times), n_cells) in ``u0``'s dtype. jit/vmap-safe (traced values are not checked; a
+    time step that cannot advance gives NaN, never an endless loop).
     """
+    _check_grid_function("u0", u0)
+    _check_coefficient("nu", nu, minimum=0.0)
+    _check_times(times)
+    cfl = check_real("cfl", cfl, minimum=0.0, maximum=1.0, strict_min=True)
+    length = check_positive("length", length)
+    return _burgers_1d_solve(u0, nu, times, cfl=cfl, length=length)
+
+
+@functools.partial(jax.jit, static_argnames=("cfl", "length"))
+def _burgers_1d_solve(u0, nu, times, *, cfl: float = 0.25, length: float = 1.0) -> jax.Array:
     u0 = jnp.asarray(u0)
-    if u0.ndim != 1:
-        raise ValueError(f"burgers_1d_solve takes one grid function (n_cells,), got {u0.shape}; vmap for batches")
     n = u0.shape[0]
     dx = length / n
     k = _wavenumbers(n, dx, u0.dtype)
@@ -190,14 +234,23 @@ def burgers_1d_solve(u0, nu, times, *, cfl: float = 0.25, length: float = 1.0) -
     return _integrate(step, max_dt, u0, times)
 
 
-@functools.partial(jax.jit, static_argnames=("length",))
 def advection_1d_solve(u0, beta, times, *, length: float = 1.0) -> jax.Array:
     """Exact solution ``u(x, t) = u0(x - beta t)`` of ``u_t + beta u_x = 0`` for a periodic grid function.
 
     The shift is applied to the trigonometric interpolant of ``u0`` (Fourier phase shift), which is exact for
     band-limited data and a plain ``roll`` when ``beta t`` is a whole number of cells. Mass is conserved
-    exactly. **Returns:** (len(times), n).
+    exactly. **Arguments:** `u0` (n,) grid function; `beta` finite velocity; `times` increasing output times;
+    `length` > 0 the period. **Returns:** (len(times), n).
     """
+    _check_grid_function("u0", u0)
+    _check_coefficient("beta", beta)
+    _check_times(times)
+    length = check_positive("length", length)
+    return _advection_1d_solve(u0, beta, times, length=length)
+
+
+@functools.partial(jax.jit, static_argnames=("length",))
+def _advection_1d_solve(u0, beta, times, *, length: float = 1.0) -> jax.Array:
     u0 = jnp.asarray(u0)
     n = u0.shape[-1]
     times = jnp.asarray(times, u0.dtype)
@@ -209,10 +262,25 @@ def advection_1d_solve(u0, beta, times, *, length: float = 1.0) -> jax.Array:
     return jnp.fft.irfft(uh[None] * shift, n=n, axis=-1).astype(u0.dtype)
 
 
-@functools.partial(jax.jit, static_argnames=("length",))
 def diffusion_reaction_1d_solve(u0, nu, rho, times, *, dt_max: float = 1e-3, length: float = 1.0) -> jax.Array:
     """``u_t = nu u_xx + rho u (1 - u)`` on a periodic grid: exact logistic reaction half steps around an
-    exact spectral diffusion step (Strang splitting, 2nd order in ``dt``). **Returns:** (len(times), n)."""
+    exact spectral diffusion step (Strang splitting, 2nd order in ``dt``).
+
+    **Arguments:** `u0` (n,) grid function; `nu` >= 0 diffusivity; `rho` finite reaction rate; `times`
+    increasing output times; `dt_max` > 0 the largest step; `length` > 0 the period. **Returns:** (len(times), n).
+    """
+    _check_grid_function("u0", u0)
+    _check_coefficient("nu", nu, minimum=0.0)
+    _check_coefficient("rho", rho)
+    _check_times(times)
+    if is_concrete(dt_max):
+        check_positive("dt_max", dt_max)
+    length = check_positive("length", length)
+    return _diffusion_reaction_1d_solve(u0, nu, rho, times, dt_max=dt_max, length=length)
+
+
+@functools.partial(jax.jit, static_argnames=("length",))
+def _diffusion_reaction_1d_solve(u0, nu, rho, times, *, dt_max: float = 1e-3, length: float = 1.0) -> jax.Array:
     u0 = jnp.asarray(u0)
     n = u0.shape[-1]
     k = _wavenumbers(n, length / n, u0.dtype)
@@ -267,11 +335,14 @@ class Dataset(eqx.Module):
 
     def decimate(self, space: int = 1, time: int = 1) -> "Dataset":
         """Plain striding in space and time, as PDEBench/CAPE do (e.g. 1024 cells ``::8`` -> 128)."""
+        space = check_int("space", space, minimum=1)
+        time = check_int("time", time, minimum=1)
         sl = (slice(None), slice(None, None, time), slice(None)) + (slice(None, None, space),) * len(self.grid_shape)
         return Dataset(self.u[sl], self.params, self.x[::space], self.t[::time], self.pde, self.param_names)
 
     def split(self, fraction: float, key) -> tuple["Dataset", "Dataset"]:
-        """Random split into (first ``fraction``, rest)."""
+        """Random split into (first ``fraction``, rest); ``fraction`` in [0, 1]."""
+        fraction = check_real("fraction", fraction, minimum=0.0, maximum=1.0)
         perm = np.asarray(jax.random.permutation(key, len(self)))
         n1 = int(round(fraction * len(self)))
         return self.subset(perm[:n1]), self.subset(perm[n1:])
@@ -282,7 +353,16 @@ class Dataset(eqx.Module):
 
 def concatenate(datasets: Sequence[Dataset]) -> Dataset:
     """Concatenate datasets on the same grid and times."""
+    datasets = list(datasets)
+    if not datasets:
+        raise ValueError("`datasets` must hold at least one Dataset.")
     d0 = datasets[0]
+    for i, d in enumerate(datasets):
+        if not isinstance(d, Dataset):
+            raise TypeError(f"`datasets[{i}]` must be a Dataset, got {type(d).__name__}.")
+        if d.u.shape[1:] != d0.u.shape[1:] or d.params.shape[1:] != d0.params.shape[1:]:
+            raise ValueError(f"`datasets[{i}]` has trajectories {d.u.shape[1:]} / params {d.params.shape[1:]}; "
+                             f"the first has {d0.u.shape[1:]} / {d0.params.shape[1:]}.")
     return Dataset(
         jnp.concatenate([d.u for d in datasets]),
         jnp.concatenate([d.params for d in datasets]),
@@ -294,7 +374,7 @@ def concatenate(datasets: Sequence[Dataset]) -> Dataset:
 
 
 def _burgers_traj(icp, p, x, times, cfl):
-    return burgers_1d_solve(_eval_ic(icp, x), p[0], times, cfl=cfl)
+    return _burgers_1d_solve(_eval_ic(icp, x), p[0], times, cfl=cfl)
 
 
 def _advection_traj(icp, p, x, times):
@@ -303,7 +383,7 @@ def _advection_traj(icp, p, x, times):
 
 
 def _reaction_traj(icp, p, x, times, dt_max):
-    return diffusion_reaction_1d_solve(_eval_ic(icp, x, normalise=True), p[0], p[1], times, dt_max=dt_max)
+    return _diffusion_reaction_1d_solve(_eval_ic(icp, x, normalise=True), p[0], p[1], times, dt_max=dt_max)
 
 
 _BATCHED: dict = {}
@@ -318,11 +398,35 @@ def _batched(fn, **static):
     return _BATCHED[k]
 
 
-def _make(pde, values, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype, solve, names, chunk=256):
-    values = np.asarray(values, dtype=np.float64)
-    values = values.reshape(-1, 1) if values.ndim == 1 else values
+def _check_values(arg, values, names, minimum) -> np.ndarray:
+    """Parameter values: a non-empty list (or (n, len(names)) array) of finite numbers, each >= its minimum."""
+    try:
+        v = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{arg}` must be a list of numbers, got {values!r}.") from None
+    if v.ndim <= 1 and (len(names) == 1 or v.size == len(names)):
+        v = v.reshape(-1, len(names))
+    if v.ndim != 2 or v.shape[1] != len(names) or v.shape[0] < 1:
+        raise ValueError(f"`{arg}` must hold at least one value of ({', '.join(names)}), got shape {np.shape(values)}.")
+    check_finite(arg, v)
+    for j, (n, lo) in enumerate(zip(names, minimum)):
+        if lo is not None and np.any(v[:, j] < lo):
+            raise ValueError(f"`{arg}`: {n} must be >= {lo}, got {v[:, j].min()}.")
+    return v
+
+
+def _make(pde, values, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype, solve, names, chunk=256,
+          minimum=(None,), arg="values"):
+    values = _check_values(arg, values, names, minimum)
+    n_trajectories = check_int("n_trajectories", n_trajectories, minimum=1)
+    n_cells = check_int("n_cells", n_cells, minimum=2)
+    n_points = check_int("n_points", n_points, minimum=1)
+    check_positive("t_final", t_final)
+    n_frames = check_int("n_frames", n_frames, minimum=1)
+    chunk = check_int("chunk", chunk, minimum=1)
     if n_cells % n_points:
-        raise ValueError(f"n_cells={n_cells} must be a multiple of n_points={n_points} (decimation by striding)")
+        raise ValueError(f"`n_points`: n_cells={n_cells} must be a multiple of n_points={n_points} (decimation by "
+                         "striding)")
     x = cell_centres(n_cells, dtype)
     period = float(x[-1] - x[0])
     times = jnp.linspace(0.0, t_final, n_frames, dtype=dtype)
@@ -347,15 +451,16 @@ def burgers_1d(nus, n_trajectories: int, key, *, n_cells: int = 256, n_points: i
     PDEBench itself: 1024 cells, t in [0, 2], 201 frames; CAPE uses ``::8`` in space and ``::5`` in time.
     **Returns:** a :class:`Dataset` with ``u`` of shape (len(nus) * n_trajectories, n_frames, 1, n_points).
     """
+    cfl = check_real("cfl", cfl, minimum=0.0, maximum=1.0, strict_min=True)
     return _make("burgers", nus, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype,
-                 _batched(_burgers_traj, cfl=cfl), ("nu",), chunk=chunk)
+                 _batched(_burgers_traj, cfl=cfl), ("nu",), chunk=chunk, minimum=(0.0,), arg="nus")
 
 
 def advection_1d(betas, n_trajectories: int, key, *, n_cells: int = 1024, n_points: int = 128,
                  t_final: float = 2.0, n_frames: int = 41, dtype=jnp.float32, chunk: int = 256) -> Dataset:
     """PDEBench-style 1D advection data, exact: the analytic initial condition evaluated at ``(x - beta t) mod 1``."""
     return _make("advection", betas, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype,
-                 _batched(_advection_traj), ("beta",), chunk=chunk)
+                 _batched(_advection_traj), ("beta",), chunk=chunk, arg="betas")
 
 
 def diffusion_reaction_1d(params, n_trajectories: int, key, *, n_cells: int = 256, n_points: int = 128,
@@ -364,49 +469,102 @@ def diffusion_reaction_1d(params, n_trajectories: int, key, *, n_cells: int = 25
     """PDEBench-style 1D diffusion-reaction data; ``params`` is a list of ``(nu, rho)`` pairs. Initial conditions
     are min-max normalised to [0, 1] as in PDEBench."""
 
-    return _make("diffusion_reaction", np.asarray(params, dtype=np.float64).reshape(-1, 2), n_trajectories, key,
-                 n_cells, n_points, t_final, n_frames, dtype, _batched(_reaction_traj, dt_max=dt_max), ("nu", "rho"),
-                 chunk=chunk)
+    dt_max = check_positive("dt_max", dt_max)
+    return _make("diffusion_reaction", params, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype,
+                 _batched(_reaction_traj, dt_max=dt_max), ("nu", "rho"), chunk=chunk, minimum=(0.0, None),
+                 arg="params")
 
 
 # ----------------------------------------------------------------------------------------------------------
 # HDF5 in PDEBench's layout
 # ----------------------------------------------------------------------------------------------------------
-_FILE_NAMES = {
-    "burgers": "1D_Burgers_Sols_Nu{0:g}.hdf5",
-    "advection": "1D_Advection_Sols_beta{0:g}.hdf5",
-    "diffusion_reaction": "ReacDiff_Nu{0:g}_Rho{1:g}.hdf5",
+# PDEBench's file names and attributes (its data_gen scripts): parameter values formatted as Python's str(float)
+# (``Nu1.0``, ``beta0.4``); attributes ``Nu`` (Burgers), ``beta`` (advection), ``Nu`` and ``rho`` (reaction-diffusion),
+# ``eta``, ``zeta``, ``M`` (CFD).
+_PDEBENCH = {
+    "burgers": ("1D_Burgers_Sols_Nu{0}.hdf5", ("Nu",)),
+    "advection": ("1D_Advection_Sols_beta{0}.hdf5", ("beta",)),
+    "diffusion_reaction": ("ReacDiff_Nu{0}_Rho{1}.hdf5", ("Nu", "rho")),
 }
 _PARAM_PATTERNS = [
     ("burgers", ("nu",), r"Burgers.*_Nu([0-9.eE+-]+?)(?:\.hdf5|\.h5|_)"),
     ("advection", ("beta",), r"Advection.*_beta([0-9.eE+-]+?)(?:\.hdf5|\.h5|_)"),
     ("diffusion_reaction", ("nu", "rho"), r"ReacDiff.*_Nu([0-9.eE+-]+?)_Rho([0-9.eE+-]+?)(?:\.hdf5|\.h5|_)"),
     ("cfd", ("M", "eta", "zeta"), r"CFD.*_M([0-9.eE+-]+?)_Eta([0-9.eE+-]+?)_Zeta([0-9.eE+-]+?)_"),
+    ("cfd", ("eta", "zeta", "M"), r"CFD.*_Eta([0-9.eE+-]+?)_Zeta([0-9.eE+-]+?)_M([0-9.eE+-]+?)_"),
+    ("cfd", ("eta", "zeta"), r"CFD.*_Eta([0-9.eE+-]+?)_Zeta([0-9.eE+-]+?)_"),
 ]
-_CFD_FIELDS = ("density", "Vx", "Vy", "Vz", "pressure")
+# attribute name in the file -> our parameter name
+_ATTR_NAMES = {"Nu": "nu", "nu": "nu", "beta": "beta", "rho": "rho", "Rho": "rho", "M": "M", "eta": "eta",
+               "zeta": "zeta"}
+# channel order of PDEBench's CFD loaders: density, pressure, Vx, Vy, Vz
+_CFD_FIELDS = ("density", "pressure", "Vx", "Vy", "Vz")
+_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+def _fmt_param(v) -> str:
+    """Python's str(float) for the value at its own precision (``1.0``, ``0.4``, ``1e-05``): the shortest text
+    that reads back to the same number, so distinct values give distinct names."""
+    return str(v.item()) if isinstance(v, np.float64) else str(v)
+
+
+def _check_label(name, x) -> str:
+    if not isinstance(x, str) or not _LABEL.match(x):
+        raise ValueError(f"`{name}` must be a plain label (letters, digits, '_'), got {x!r}.")
+    return x
 
 
 def write_pdebench(ds: Dataset, directory) -> list[pathlib.Path]:
-    """Write one PDEBench-layout HDF5 file per parameter value: dataset ``tensor`` (n, n_frames, n_x) float32,
-    ``x-coordinate``, ``t-coordinate``; the parameters are also stored as file attributes. Returns the paths."""
+    """Write one PDEBench-layout HDF5 file per parameter value, named and annotated as PDEBench does.
+
+    Burgers ``1D_Burgers_Sols_Nu0.01.hdf5`` (attribute ``Nu``), advection ``1D_Advection_Sols_beta1.0.hdf5``
+    (``beta``), reaction-diffusion ``ReacDiff_Nu0.5_Rho1.0.hdf5`` (``Nu``, ``rho``); values formatted like
+    Python's ``str(float)`` at the data's precision. Datasets: ``tensor`` (n, n_frames, n_x) float32,
+    ``x-coordinate``, ``t-coordinate``; attribute ``pde`` records our label. Other PDEs get
+    ``<pde>_<name><value>....hdf5`` (labels must be plain identifiers). Files never leave `directory`, and two
+    parameter values never share a file.
+
+    **Arguments:** `ds` a 1D single-channel [`Dataset`][sciml.cape.Dataset]; `directory` the target folder.
+    **Returns:** the paths written.
+    """
     import h5py
 
-    if ds.u.shape[2] != 1 or len(ds.grid_shape) != 1:
-        raise ValueError("write_pdebench writes 1D single-channel data (PDEBench 'tensor' layout)")
+    if not isinstance(ds, Dataset):
+        raise TypeError(f"`ds` must be a Dataset, got {type(ds).__name__}.")
+    if ds.u.ndim != 4 or ds.u.shape[2] != 1:
+        raise ValueError(f"`ds` must hold 1D single-channel data (PDEBench 'tensor' layout), got u {ds.u.shape}.")
+    _check_label("ds.pde", ds.pde)
+    for n in ds.param_names:
+        _check_label("ds.param_names", n)
+    params = np.asarray(ds.params)
+    check_finite("ds.params", params)
+    if params.ndim != 2 or params.shape[1] != len(ds.param_names):
+        raise ValueError(f"`ds.params` must be (n, {len(ds.param_names)}) for param_names {ds.param_names}, got "
+                         f"{params.shape}.")
+    if ds.pde in _PDEBENCH:
+        pattern, attrs = _PDEBENCH[ds.pde]
+        if len(attrs) != params.shape[1]:
+            raise ValueError(f"`ds.params`: {ds.pde} files need {len(attrs)} parameters, got {params.shape[1]}.")
+    else:
+        pattern = ds.pde + "_" + "_".join(f"{n}{{{i}}}" for i, n in enumerate(ds.param_names)) + ".hdf5"
+        attrs = ds.param_names
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    params = np.asarray(ds.params)
-    paths = []
+    u = np.asarray(ds.u)
+    planned = {}
     for val in np.unique(params, axis=0):
+        name = pattern.format(*(_fmt_param(v) for v in val))
+        if name in planned:
+            raise ValueError(f"`ds.params`: values {planned[name][0]} and {val} would both be written to {name}.")
+        planned[name] = (val, safe_join("ds.pde", directory, name))
+    paths = []
+    for name, (val, path) in planned.items():
         sel = np.all(params == val[None], axis=1)
-        name = _FILE_NAMES.get(ds.pde, ds.pde + "_" + "_".join(f"{n}{v:g}" for n, v in zip(ds.param_names, val))
-                               + ".hdf5")
-        path = directory / name.format(*val)
         with h5py.File(path, "w") as f:
-            f.create_dataset("tensor", data=np.asarray(ds.u)[sel][:, :, 0].astype(np.float32))
+            f.create_dataset("tensor", data=u[sel][:, :, 0].astype(np.float32))
             f.create_dataset("x-coordinate", data=np.asarray(ds.x, dtype=np.float32))
             f.create_dataset("t-coordinate", data=np.asarray(ds.t, dtype=np.float32))
-            for n, v in zip(ds.param_names, val):
+            for n, v in zip(attrs, val):
                 f.attrs[n] = float(v)
             f.attrs["pde"] = ds.pde
         paths.append(path)
@@ -416,22 +574,38 @@ def write_pdebench(ds: Dataset, directory) -> list[pathlib.Path]:
 def read_pdebench(path, *, params=None, max_trajectories: int | None = None) -> Dataset:
     """Read a PDEBench-layout HDF5 file (ours or a real PDEBench download) into a :class:`Dataset`.
 
-    1D files: ``tensor`` (n, n_t, n_x). 2D/3D CFD files: ``density``, ``Vx``, ``Vy`` (``Vz``), ``pressure``
-    (n, n_t, *grid) stacked as channels. Parameters come from ``params``, else the file attributes, else the
-    PDEBench file name (e.g. ``1D_Burgers_Sols_Nu0.01.hdf5``, ``2D_CFD_Rand_M0.1_Eta0.01_Zeta0.01_...``).
-    PDEBench's ``t-coordinate`` can hold one more entry than there are frames; it is truncated.
+    1D files: ``tensor`` (n, n_t, n_x). CFD files: ``density``, ``pressure``, ``Vx``, ``Vy``, ``Vz`` (those
+    present, in this order, as PDEBench's loaders stack them) (n, n_t, *grid) as channels. Parameters come from
+    ``params``, else the PDEBench file name (e.g. ``1D_Burgers_Sols_Nu0.01.hdf5``,
+    ``2D_CFD_Rand_M0.1_Eta0.01_Zeta0.01_...``), else the file attributes (``Nu``, ``beta``, ``rho``, ``M``,
+    ``eta``, ``zeta``). PDEBench's ``t-coordinate`` can hold one more entry than there are frames; it is truncated.
+
+    **Arguments:** `path` the file; `params` optional parameter values (overrides the file's);
+    `max_trajectories` read only the first so many (>= 1). **Returns:** a :class:`Dataset`.
     """
     import h5py
 
     path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"`path`: no file {str(path)!r}.")
+    if max_trajectories is not None:
+        max_trajectories = check_int("max_trajectories", max_trajectories, minimum=1)
+    if params is not None:
+        params = np.atleast_1d(np.asarray(params, np.float64))
+        check_ndim("params", params, 1)
+        check_finite("params", params)
     sl = slice(None) if max_trajectories is None else slice(0, max_trajectories)
     pde, names = "", ()
     for p_pde, p_names, pat in _PARAM_PATTERNS:
         m = re.search(pat, path.name)
         if m:
+            try:
+                from_name = np.asarray([float(g) for g in m.groups()])
+            except ValueError:
+                continue
             pde, names = p_pde, p_names
             if params is None:
-                params = [float(g) for g in m.groups()]
+                params = from_name
             break
     with h5py.File(path, "r") as f:
         if "tensor" in f:
@@ -439,20 +613,38 @@ def read_pdebench(path, *, params=None, max_trajectories: int | None = None) -> 
         else:
             fields = [k for k in _CFD_FIELDS if k in f]
             if not fields:
-                raise ValueError(f"{path}: neither 'tensor' nor CFD fields {_CFD_FIELDS} found")
+                raise ValueError(f"`path`: {path} holds neither 'tensor' nor the CFD fields {_CFD_FIELDS}.")
             u = np.stack([np.asarray(f[k][sl]) for k in fields], axis=2)  # (n, t, channels, *grid)
+        if u.ndim < 4:
+            raise ValueError(f"`path`: {path} data must be (n, n_t, *grid), got {u.shape[:2] + u.shape[3:]}.")
+        if "x-coordinate" not in f or "t-coordinate" not in f:
+            raise ValueError(f"`path`: {path} lacks 'x-coordinate' or 't-coordinate'.")
         x = np.asarray(f["x-coordinate"])
         t = np.asarray(f["t-coordinate"])[: u.shape[1]]
         attrs = dict(f.attrs)
-        if "pde" in attrs:
-            pde = str(attrs["pde"])
-        if params is None and names == ():
-            names = tuple(k for k in ("nu", "beta", "rho", "M", "eta", "zeta") if k in attrs)
-            params = [float(attrs[k]) for k in names] if names else None
-        elif params is None:
-            params = [float(attrs[k]) for k in names]
+    if "pde" in attrs:  # our own label: used only as a label, and only if it is a plain identifier
+        label = attrs["pde"]
+        label = label.decode() if isinstance(label, bytes) else label
+        if not isinstance(label, str) or not (label == "" or _LABEL.match(label)):
+            raise ValueError(f"`path`: {path} has an invalid 'pde' attribute {label!r} (must be a plain label).")
+        pde = label or pde
     if params is None:
-        raise ValueError(f"{path}: cannot infer PDE parameters; pass params=[...]")
+        found = [(a, n) for a, n in _ATTR_NAMES.items() if a in attrs]
+        seen = []
+        for a, n in found:
+            if n not in [s_[1] for s_ in seen]:
+                seen.append((a, n))
+        if names:
+            by_name = {n: a for a, n in seen}
+            if all(n in by_name for n in names):
+                params = np.asarray([float(attrs[by_name[n]]) for n in names])
+        elif seen:
+            names = tuple(n for _, n in seen)
+            params = np.asarray([float(attrs[a]) for a, _ in seen])
+    if params is None:
+        raise ValueError(f"`params`: cannot infer the PDE parameters of {path}; pass params=[...].")
+    if names and len(params) != len(names):
+        raise ValueError(f"`params` must hold {len(names)} values ({', '.join(names)}), got {len(params)}.")
     params = np.broadcast_to(np.asarray(params, np.float32), (u.shape[0], len(params)))
     return Dataset(jnp.asarray(u, jnp.float32), jnp.asarray(params), jnp.asarray(x, jnp.float32),
                    jnp.asarray(t, jnp.float32), pde, tuple(names))

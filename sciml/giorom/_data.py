@@ -14,7 +14,8 @@ import pathlib
 import jax
 import numpy as np
 
-from ._mpm import MPMConfig, PARTICLE_TYPE, simulate_batch
+from .._errors import check_choice, check_int, check_positive, check_safe_name
+from ._mpm import MATERIALS, MPMConfig, PARTICLE_TYPE, simulate_batch
 
 
 @dataclasses.dataclass
@@ -57,6 +58,13 @@ class ParticleDataset:
 def compute_metadata(positions, *, dt: float, radius: float, bounds=((0.0, 1.0), (0.0, 1.0)), **extra) -> dict:
     """GNS `metadata.json` statistics from a list of (T, N, d) trajectories (pooled over all
     particles and frames; not the 'std of per-trajectory stds' of the reference parser)."""
+    check_positive("dt", dt)
+    check_positive("radius", radius)
+    if len(positions) == 0:
+        raise ValueError("`positions` must hold at least one trajectory.")
+    for i, p in enumerate(positions):
+        if np.ndim(p) != 3 or np.shape(p)[0] < 3:
+            raise ValueError(f"`positions[{i}]` must have shape (T >= 3, N, d), got {np.shape(p)}.")
     vels, accs = [], []
     for p in positions:
         p = np.asarray(p, np.float64)
@@ -88,7 +96,19 @@ def default_radius(n_particles: int) -> float:
 
 def generate_dataset(material: str, n_trajectories: int, *, n_particles: int = 2000, n_frames: int = 100,
                      key=None, config: MPMConfig | None = None, radius: float | None = None) -> ParticleDataset:
-    """Simulate `n_trajectories` random block-drop scenes with the MPM simulator and attach metadata."""
+    """Simulate `n_trajectories` random block-drop scenes with the MPM simulator and attach metadata.
+
+    **Arguments:** `material` ("water", "sand", "jelly"); `n_trajectories` (>= 1); `n_particles` (>= 1) per
+    scene; `n_frames` (>= 3, stored frames); `key`; `config` ([`MPMConfig`][sciml.giorom.MPMConfig]);
+    `radius` (connectivity radius, default [`default_radius`][sciml.giorom.default_radius]).
+    **Returns:** a [`ParticleDataset`][sciml.giorom.ParticleDataset].
+    """
+    check_choice("material", material, MATERIALS)
+    n_trajectories = check_int("n_trajectories", n_trajectories, minimum=1)
+    n_particles = check_int("n_particles", n_particles, minimum=1)
+    n_frames = check_int("n_frames", n_frames, minimum=3)
+    if radius is not None:
+        check_positive("radius", radius)
     cfg = config or MPMConfig()
     key = jax.random.key(0) if key is None else key
     keys = jax.random.split(key, n_trajectories)
@@ -103,6 +123,13 @@ def generate_dataset(material: str, n_trajectories: int, *, n_particles: int = 2
 def save_dataset(path, splits: dict, *, format: str = "h5") -> pathlib.Path:
     """Write `{split: ParticleDataset}` to `path/metadata.json` + `path/<split>.h5` (or `.npz`).
     The metadata written is the first split's (train statistics)."""
+    check_choice("format", format, ("h5", "npz"))
+    if not isinstance(splits, dict) or not splits:
+        raise ValueError("`splits` must be a non-empty dict {split_name: ParticleDataset}.")
+    for name, ds in splits.items():
+        check_safe_name("splits", name)
+        if not isinstance(ds, ParticleDataset):
+            raise TypeError(f"`splits[{name!r}]` must be a ParticleDataset, got {type(ds).__name__}.")
     path = pathlib.Path(path)
     path.mkdir(parents=True, exist_ok=True)
     first = splits.get("train", next(iter(splits.values())))
@@ -127,23 +154,76 @@ def save_dataset(path, splits: dict, *, format: str = "h5") -> pathlib.Path:
     return path
 
 
+class _ArrayOnlyUnpickler:
+    """Reads the pickled object arrays of the geoelements-GNS npz layout while allowing only NumPy's array
+    reconstruction (no other class or function can be named, so a crafted file cannot run code)."""
+
+    _ALLOWED = {("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy._core.multiarray", "scalar"),
+                ("numpy.core.multiarray", "scalar")}
+
+    @classmethod
+    def load(cls, f, name):
+        import pickle
+
+        class _U(pickle.Unpickler):
+            def find_class(self, module, qualname):
+                if (module, qualname) not in cls._ALLOWED:
+                    raise ValueError(f"`path`: entry {name!r} of the npz file names {module}.{qualname}; only plain "
+                                     "NumPy arrays are accepted (no pickle).")
+                return super().find_class(module, qualname)
+
+        return _U(f).load()
+
+
+def _read_npz_member(zf, member):
+    """One `.npy` member of an npz archive: plain arrays via `np.load(allow_pickle=False)`; object arrays (the
+    geoelements-GNS layout) via the array-only unpickler."""
+    import io
+
+    name = member[:-4] if member.endswith(".npy") else member
+    raw = zf.read(member)
+    f = io.BytesIO(raw)
+    version = np.lib.format.read_magic(f)
+    header = np.lib.format.read_array_header_1_0(f) if version == (1, 0) else np.lib.format.read_array_header_2_0(f)
+    if not header[2].hasobject:
+        return name, np.load(io.BytesIO(raw), allow_pickle=False)
+    return name, _ArrayOnlyUnpickler.load(f, name)
+
+
 def _load_npz(file):
+    import zipfile
+
     with np.load(file, allow_pickle=False) as z:
         keys = list(z.keys())
-        if all("/" in k for k in keys):
+        if keys and all("/" in k for k in keys):
             names = sorted({k.rsplit("/", 1)[0] for k in keys})
             return [z[f"{n}/position"] for n in names], [z[f"{n}/particle_type"] for n in names]
-    # geoelements/gns layout: every entry an object array (positions, particle_type); needs pickle.
-    with np.load(file, allow_pickle=True) as z:
-        items = [z[k] for k in z.keys()]
-    return [np.asarray(it[0], np.float32) for it in items], [np.asarray(it[1], np.int32) for it in items]
+    # geoelements/gns layout: every entry an object array (positions, particle_type)
+    pos, typ = [], []
+    with zipfile.ZipFile(file) as zf:
+        for member in zf.namelist():
+            name, item = _read_npz_member(zf, member)
+            ok = (isinstance(item, np.ndarray) and item.dtype == object and item.shape == (2,)
+                  and all(isinstance(a, np.ndarray) and a.dtype.kind in "fiu" for a in item))
+            if not ok:
+                raise ValueError(f"`path`: entry {name!r} of {str(file)!r} is not a (positions, particle_type) pair "
+                                 "of numeric arrays.")
+            pos.append(np.asarray(item[0], np.float32))
+            typ.append(np.asarray(item[1], np.int32))
+    return pos, typ
 
 
 def load_dataset(path, split: str = "train") -> ParticleDataset:
     """Load `path/metadata.json` and `path/<split>.h5|.npz` (our files, LagrangeBench HDF5, or
     geoelements-GNS npz). Metadata keys missing in older files are filled where derivable."""
+    check_safe_name("split", split)
     path = pathlib.Path(path)
+    if not (path / "metadata.json").is_file():
+        raise FileNotFoundError(f"`path`: no metadata.json in {str(path)!r}.")
     md = json.loads((path / "metadata.json").read_text())
+    if not isinstance(md, dict) or "bounds" not in md:
+        raise ValueError(f"`path`: {str(path / 'metadata.json')!r} has no `bounds` entry.")
     if "dim" not in md:
         md["dim"] = len(md["bounds"])
     if (path / f"{split}.h5").exists():
@@ -157,5 +237,9 @@ def load_dataset(path, split: str = "train") -> ParticleDataset:
         pos, typ = _load_npz(path / f"{split}.npz")
         pos = [np.asarray(p, np.float32) for p in pos]
     else:
-        raise FileNotFoundError(f"no {split}.h5 or {split}.npz in {path}")
+        raise FileNotFoundError(f"`split`: no {split}.h5 or {split}.npz in {path}")
+    for i, (p, t) in enumerate(zip(pos, typ)):
+        if p.ndim != 3 or t.shape != (p.shape[1],):
+            raise ValueError(f"`path`: trajectory {i} of split {split!r} has positions {p.shape} and particle_type "
+                             f"{t.shape}; expected (T, N, d) and (N,).")
     return ParticleDataset(pos, typ, md)

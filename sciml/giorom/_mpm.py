@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import check_choice, check_finite, check_int, check_positive, check_real
+
 MATERIALS = ("water", "sand", "jelly")
 # GNS particle-type ids (DeepMind learning_to_simulate): 5 water, 6 sand, 7 goop/elastic.
 PARTICLE_TYPE = {"water": 5, "sand": 6, "jelly": 7}
@@ -37,6 +39,19 @@ class MPMConfig:
     density: float = 1.0
     bound: int = 3  # free-slip wall thickness in cells
     friction_angle: float = 25.0  # degrees, sand only
+
+    def __post_init__(self):
+        n = check_int("config.n_grid", self.n_grid, minimum=4)
+        check_int("config.bound", self.bound, minimum=1, maximum=(n - 2) // 2)
+        check_positive("config.dt", self.dt)
+        check_int("config.substeps", self.substeps, minimum=1)
+        if np.shape(self.gravity) != (2,) or not np.all(np.isfinite(np.asarray(self.gravity, float))):
+            raise ValueError(f"`config.gravity` must be two finite numbers, got {self.gravity!r}.")
+        check_positive("config.youngs", self.youngs)
+        check_real("config.poisson", self.poisson, minimum=0.0, maximum=0.5, strict_max=True)
+        check_positive("config.density", self.density)
+        check_real("config.friction_angle", self.friction_angle, minimum=0.0, maximum=90.0, strict_min=True,
+                   strict_max=True)
 
     @property
     def frame_dt(self) -> float:
@@ -218,6 +233,22 @@ def random_block_scene(key, n_particles: int, dtype=jnp.float32):
     return x, v
 
 
+def _check_positions(positions, cfg: MPMConfig, walls: bool = True) -> None:
+    """Explicit positions: (N >= 1, 2), finite and (with `walls`) inside the free-slip walls `cfg.walls`."""
+    if np.ndim(positions) != 2 or np.shape(positions)[1] != 2 or np.shape(positions)[0] < 1:
+        raise ValueError(f"`positions` must have shape (n_particles >= 1, 2), got {np.shape(positions)}.")
+    check_finite("positions", positions)
+    if not walls:
+        return
+    p = np.asarray(positions, np.float64)
+    (lo, hi), _ = cfg.walls
+    lo, hi = lo - 0.5 / cfg.n_grid, hi + 0.5 / cfg.n_grid  # half a cell of slack: particles at rest overshoot
+    outside = int(np.sum(np.any((p < lo) | (p > hi), axis=1)))
+    if outside:
+        raise ValueError(f"`positions`: {outside} particles lie outside the box [{lo:.5g}, {hi:.5g}]^2 (the "
+                         "free-slip walls config.walls plus half a grid cell).")
+
+
 def simulate_mpm(
     material: str = "jelly",
     n_particles: int | None = 2000,
@@ -245,18 +276,30 @@ def simulate_mpm(
     traj = simulate_mpm(material="jelly", n_particles=2000, n_frames=100, key=jax.random.key(0))
     ```
     """
-    if material not in MATERIALS:
-        raise ValueError(f"unknown material {material!r}; choose one of {MATERIALS}")
+    check_choice("material", material, MATERIALS)
     cfg = config or MPMConfig()
+    if not isinstance(cfg, MPMConfig):
+        raise TypeError(f"`config` must be an MPMConfig, got {type(cfg).__name__}.")
+    n_frames = check_int("n_frames", n_frames, minimum=1)
     if positions is None:
         if key is None:
-            raise ValueError("pass key= for a random scene or positions= for an explicit initial state")
-        positions, v_scene = random_block_scene(key, int(n_particles), dtype)
+            raise ValueError("`key`: pass key= for a random scene or positions= for an explicit initial state.")
+        n_particles = check_int("n_particles", n_particles, minimum=1)
+        positions, v_scene = random_block_scene(key, n_particles, dtype)
         velocities = v_scene if velocities is None else velocities
+    else:
+        _check_positions(positions, cfg)
     positions = jnp.asarray(positions, dtype)
-    if positions.ndim != 2 or positions.shape[1] != 2:
-        raise ValueError(f"positions must have shape (n_particles, 2), got {positions.shape}")
+    if velocities is not None:
+        if np.shape(velocities) != tuple(positions.shape):
+            raise ValueError(f"`velocities` must have the shape of `positions` {tuple(positions.shape)}, got "
+                             f"{np.shape(velocities)}.")
+        check_finite("velocities", velocities)
     velocities = jnp.zeros_like(positions) if velocities is None else jnp.asarray(velocities, dtype)
+    if gravity is not None:
+        if np.shape(gravity) != (2,):
+            raise ValueError(f"`gravity` must be (gx, gy), got shape {np.shape(gravity)}.")
+        check_finite("gravity", np.asarray(gravity, float))
     g = jnp.asarray(cfg.gravity if gravity is None else gravity, dtype)
     xs, vs = _simulate(positions[None], velocities[None], g, material=material, n_frames=int(n_frames), cfg=cfg)
     xs, vs = xs[0], vs[0]
@@ -268,6 +311,10 @@ def simulate_batch(material: str, keys, n_particles: int, n_frames: int, config:
                    dtype=jnp.float32, chunk: int = 32):
     """Simulate random block-drop scenes for a batch of keys (one grid per scene, simulated together).
     Returns numpy positions (B, n_frames, N, 2)."""
+    check_choice("material", material, MATERIALS)
+    n_particles = check_int("n_particles", n_particles, minimum=1)
+    n_frames = check_int("n_frames", n_frames, minimum=1)
+    chunk = check_int("chunk", chunk, minimum=1)
     cfg = config or MPMConfig()
     g = jnp.asarray(cfg.gravity, dtype)
     keys = jnp.stack(list(keys)) if isinstance(keys, (list, tuple)) else jnp.asarray(keys)
@@ -282,6 +329,8 @@ def simulate_batch(material: str, keys, n_particles: int, n_frames: int, config:
 def grid_mass(positions, config: MPMConfig | None = None):
     """Grid mass after particle-to-grid transfer (for conservation checks); shape (n_grid, n_grid)."""
     cfg = config or MPMConfig()
+    if not isinstance(positions, jax.core.Tracer):
+        _check_positions(positions, cfg, walls=False)
     n = cfg.n_grid
     dx = 1.0 / n
     p_mass = (0.5 * dx) ** 2 * cfg.density
