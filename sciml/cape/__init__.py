@@ -11,15 +11,16 @@ from ._metrics import persistence_nrmse as persistence_nrmse
 from ._metrics import predict as predict
 from ._metrics import rmse as rmse
 from ._metrics import rollout as rollout
+from ..nn import FNO as FNO  # the shared layers, re-exported for cape.CAPEModel(base=cape.FNO(...))
+from ..nn import SpectralConv as SpectralConv
+from ..nn import UNet as UNet
+from ..nn import count_params as count_params
 from ._models import CAPE as CAPE
-from ._models import FNO as FNO
+from ._models import CAPEBlockNNX as CAPEBlockNNX
 from ._models import Base as Base
 from ._models import CAPEModel as CAPEModel
 from ._models import Conditional as Conditional
 from ._models import FiLM as FiLM
-from ._models import SpectralConv as SpectralConv
-from ._models import UNet as UNet
-from ._models import count_params as count_params
 from ._models import make_model as make_model
 from ._train import TrainReport as TrainReport
 from ._train import curriculum_t_ar as curriculum_t_ar
@@ -27,5 +28,4 @@ from ._train import param_stats as param_stats
 from ._train import rollout_loss as rollout_loss
 from ._train import train as train
 from ._train import warmup_loss as warmup_loss
-from ._nnx import CAPEBlockNNX as CAPEBlockNNX
 from ._train import warmup_filter as warmup_filter

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 
 from .. import train as _train
-from ..linalg._krylov import _stop as _stop_gradient  # stop_gradient on a pytree's inexact arrays
+from ..nn import stop_gradient as _stop_gradient  # stop_gradient on a pytree's inexact arrays
 from ._decoder import KernelDecoder
 from ._graph import farthest_point_sampling
 from ._models import C_WINDOW, GIOROM, integrate
