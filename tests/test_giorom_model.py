@@ -101,7 +101,7 @@ def test_training_decreases_loss_and_rollout(tiny):
     evaluate = eqx.filter_jit(lambda mdl: giorom.acceleration_loss(mdl, batch, jax.random.key(0), noise_std=0.0)[0])
     before = float(evaluate(m))
     res = giorom.train(m, tiny, steps=100, batch_size=2, learning_rate=3e-3, copies=2, key=jax.random.key(3),
-                       log_every=50, return_result=True, progress=False)
+                       log_every=50, progress=False)
     assert np.isfinite(np.asarray(res.losses)).all()
     after = float(evaluate(res.model))
     assert after < 0.7 * before
@@ -128,7 +128,8 @@ def test_gns_rollout_and_decoder_training(tiny):
         giorom.rollout(gns, P[0, :6], 5, query_points=P[0, 5])
     sub, owner = giorom.sparse_subsets(P, 60, 1, reference_frame=5)
     dec = giorom.KernelDecoder(0.05, k=8)
-    dec2, hist = giorom.train_decoder(dec, tiny, sub, owner, steps=60, key=jax.random.key(0))
+    res = giorom.train_decoder(dec, tiny, sub, owner, steps=60, key=jax.random.key(0))
+    dec2, hist = res.model, res.history
     assert all(np.isfinite(h["loss"]) for h in hist)
     # whatever the learned kernel, the decoder stays exact for rigid translations
     ref = P[0, 5]
@@ -196,7 +197,7 @@ def test_pushforward_loss_schedule_and_gradient(tiny):
     with pytest.raises(ValueError, match="too short"):
         giorom.window_sampler(pos[:, :8], typ, 2, pushforward=pf, total_steps=10)
     res = giorom.train(m, tiny, steps=6, batch_size=2, copies=1, pushforward=pf, key=jax.random.key(3),
-                       return_result=True, progress=False)
+                       progress=False)
     assert np.isfinite(np.asarray(res.losses)).all()
 
 
@@ -211,7 +212,7 @@ def test_joint_finetune_lowers_dense_rollout_error(tiny):
                                            P[b, t + 6:t + 9])["mse_full"] for b in range(len(P)) for t in range(0, 16, 3)])
 
     res = giorom.finetune(m, tiny, steps=100, horizon=3, batch_size=4, learning_rate=1e-3, key=jax.random.key(0),
-                          return_result=True, progress=False)
+                          progress=False)
     assert np.isfinite(np.asarray(res.losses)).all()
     assert dense_err(res.model) < 0.75 * dense_err(m)
     last = res.model.query_decoder.mlp.layers[-1].weight  # initialised to zero (Gaussian kernel)

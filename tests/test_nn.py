@@ -189,9 +189,9 @@ def test_mlp_inits_and_tail(getkey):
     k = getkey()
     # depth 0: one layer built from `key` itself; "uniform" is exactly eqx.nn.Linear
     one = nn.MLP(5, 3, 7, 0, key=k)
-    ref = eqx.nn.Linear(5, 3, key=k)
+    ref = eqx.nn.Linear(5, 3, key=k, dtype=F32)
     np.testing.assert_array_equal(one.layers[0].weight, ref.weight)
-    x = jax.random.normal(getkey(), (4, 5))
+    x = jax.random.normal(getkey(), (4, 5), F32)
     np.testing.assert_allclose(one(x), jax.vmap(ref)(x), rtol=1e-6, atol=1e-6)
     big = nn.MLP(400, 300, 10, 0, init="glorot_normal", key=getkey(), dtype=jnp.float64)
     assert np.all(big.layers[0].bias == 0)

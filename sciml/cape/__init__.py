@@ -22,7 +22,10 @@ from ._models import CAPEModel as CAPEModel
 from ._models import Conditional as Conditional
 from ._models import FiLM as FiLM
 from ._models import make_model as make_model
+from ._train import RolloutLoss as RolloutLoss
 from ._train import TrainReport as TrainReport
+from ._train import Warmup as Warmup
+from ._train import default_optimizer as default_optimizer
 from ._train import curriculum_t_ar as curriculum_t_ar
 from ._train import param_stats as param_stats
 from ._train import rollout_loss as rollout_loss
