@@ -138,16 +138,14 @@ def test_gns_rollout_and_decoder_training(tiny):
     np.testing.assert_allclose(out, 0.01, atol=1e-6)
 
 
-def test_decayed_adam_matches_optax_exponential_decay():
+def test_default_optimizer_matches_optax_exponential_decay():
     # giorom.train's optimiser keeps the decay rate in its state (one compiled program for any schedule); it must
     # equal optax.adam(optax.exponential_decay(lr, steps, final/lr)) step for step
     import optax
 
-    from sciml.giorom._train import _decayed_adam
-
     lr, final, steps = 1e-3, 1e-4, 7
     ref = optax.adam(optax.exponential_decay(lr, steps, final / lr))
-    ours = _decayed_adam(lr, float(np.log(final / lr)) / steps)
+    ours = giorom.default_optimizer(lr, final, steps)
     params = {"w": jnp.arange(5.0), "b": jnp.ones(())}
     sr, so = ref.init(params), ours.init(params)
     for i in range(steps):
@@ -223,3 +221,22 @@ def test_joint_finetune_lowers_dense_rollout_error(tiny):
         giorom.finetune(eqx.tree_at(lambda mm: mm.query_decoder, m, giorom.KernelDecoder(0.05, learned=False)), tiny)
     with pytest.raises(TypeError, match="GIOROM"):
         giorom.finetune(giorom.GNS(tiny.metadata, latent=8, n_mp=1, key=jax.random.key(0)), tiny)
+
+
+def test_default_optimizer_schedule_is_state():
+    # Adam on a constant gradient moves every parameter by the current learning rate: lr * (final/lr)^(t/steps)
+    opt = giorom.default_optimizer(1e-3, 1e-4, steps=10)
+    p = {"w": jnp.zeros(3, jnp.float32)}
+    g = {"w": jnp.ones(3, jnp.float32)}
+    s = opt.init(p)
+    steps = []
+    for _ in range(11):
+        u, s = opt.update(g, s, p)
+        steps.append(-float(u["w"][0]))
+    np.testing.assert_allclose(steps, 1e-3 * 0.1 ** (np.arange(11) / 10), rtol=1e-4)
+    # the schedule's numbers live in the optimiser state: two schedules lower to the same program
+    other = giorom.default_optimizer(3e-3, 1e-5, steps=777)
+    lower = lambda o: jax.jit(lambda g, s, p: o.update(g, s, p)).lower(g, o.init(p), p).as_text()  # noqa: E731
+    assert lower(opt) == lower(other)
+    with pytest.raises(ValueError, match="steps"):
+        giorom.default_optimizer(1e-3, 1e-4, steps=0)

@@ -168,7 +168,8 @@ def default_optimizer(learning_rate: float = 1e-3, final_learning_rate: float = 
     check_positive("final_learning_rate", final_learning_rate)
     steps = check_int("steps", steps, minimum=1)
     log_rate = float(np.log(final_learning_rate / learning_rate)) / steps
-    return optax.inject_hyperparams(_exp_decay_adam)(learning_rate=float(learning_rate), log_rate=log_rate)
+    return optax.inject_hyperparams(_exp_decay_adam, hyperparam_dtype=jnp.float32)(learning_rate=float(learning_rate),
+                                                                                  log_rate=log_rate)
 
 
 def _steps_for_budget(step_fn_time: float, budget: float) -> int:

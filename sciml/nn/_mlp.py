@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal
+from typing import Literal
 
 import equinox as eqx
 import jax

@@ -22,7 +22,6 @@ Feature derivatives are closed form: with ``g = P (z - mu)``,
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable
 from typing import Literal
 
