@@ -94,11 +94,12 @@ def run_pde(pde, cfg, cases, log):
             extra = {"ref_grid": (cfg["n_points"],)} if kind == "cape" else {}
             model = cape.make_model(kind, key=jax.random.key(100 + seed), param_mean=mean, param_std=std, **extra)
             init_seen = cape.nrmse(model, seen)  # the same (fully autoregressive) error before training
-            rep = cape.train(model, fit_set, val=val_set, epochs=cfg["epochs"], warmup_epochs=cfg["warmup"],
-                             batch_size=cfg["batch"],
-                             lr=cfg["lr"], lr_step_epochs=cfg["lr_step"], loss_norm=cfg["loss_norm"],
-                             clip_norm=cfg["clip"],
-                             key=jax.random.key(seed), progress=False, return_report=True)
+            spe = len(fit_set) // min(cfg["batch"], len(fit_set))
+            opt = cape.default_optimizer(cfg["lr"], spe, step_epochs=cfg["lr_step"], clip_norm=cfg["clip"])
+            rep = cape.train(model, fit_set, val=val_set, epochs=cfg["epochs"], warmup=cape.Warmup(cfg["warmup"]),
+                             batch_size=cfg["batch"], learning_rate=cfg["lr"], optimizer=opt,
+                             loss=cape.RolloutLoss(loss_norm=cfg["loss_norm"]), key=jax.random.key(seed),
+                             progress=False)
             # "train loss falls >= 3x from epoch 0", on one objective: the curriculum moves from teacher forcing
             # (epoch 0) to autoregressive rollouts (last epoch), so the last epoch's mean loss is a harder loss than
             # epoch 0's; the trained model is scored on epoch 0's objective (t_ar = 1) over the training set, and

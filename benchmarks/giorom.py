@@ -99,17 +99,17 @@ def task_train(material, name, cfg, args, log):
     # decoder fit on ground-truth sparse subsets and the joint fine-tune (compiled + 150 steps: ~50 s on one core)
     reserve = min(cfg.get("finetune_reserve", 60.0), 0.3 * budget) if ft else 0.0
     res = giorom.train(m, tr, time_budget=budget - reserve, batch_size=bs, key=jax.random.key(1), log_every=200,
-                       pushforward=giorom.PushForward() if pf else None, return_result=True, progress=False)
+                       pushforward=giorom.PushForward() if pf else None, progress=False)
     model = res.model
     summary = {"steps": int(res.step), "train_seconds": time.perf_counter() - t, "pushforward": pf, "loss_ratio": _loss_ratio(res.losses), "budget": budget,
                "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
     if ft:
         sub_tr, own_tr = giorom.sparse_subsets(tr.stacked()[0], cfg["n_sample"], 1, reference_frame=5)
-        dec, _ = giorom.train_decoder(model.query_decoder, tr, sub_tr, own_tr, steps=args.decoder_steps)
+        dec = giorom.train_decoder(model.query_decoder, tr, sub_tr, own_tr, steps=args.decoder_steps).model
         model = eqx.tree_at(lambda mm: mm.query_decoder, model, dec)
         remaining = budget - (time.perf_counter() - t)
         fres = giorom.finetune(model, tr, steps=ft, horizon=3, copies=2, key=jax.random.key(2), log_every=50,
-                               time_limit=max(remaining, 1.0), return_result=True, progress=False)
+                               time_limit=max(remaining, 1.0), progress=False)
         model = fres.model
         summary.update(decoder_trained=True, finetune_steps=int(fres.step), finetune_loss_ratio=_loss_ratio(fres.losses))
     sec = time.perf_counter() - t
@@ -173,7 +173,7 @@ def task_evaluate(material, cfg, args, log, train_summaries):
     t = time.perf_counter()
     if not train_summaries["giorom"].get("decoder_trained"):
         sub_tr, own_tr = giorom.sparse_subsets(tr.stacked()[0], n, 1, reference_frame=5)
-        dec, _ = giorom.train_decoder(gio.query_decoder, tr, sub_tr, own_tr, steps=args.decoder_steps)
+        dec = giorom.train_decoder(gio.query_decoder, tr, sub_tr, own_tr, steps=args.decoder_steps).model
         gio = eqx.tree_at(lambda mm: mm.query_decoder, gio, dec)
     dec = gio.query_decoder
     dec_s = time.perf_counter() - t

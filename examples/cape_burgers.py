@@ -42,8 +42,9 @@ def main(argv=None):
     for kind in ("base", "cape"):
         model = cape.make_model(kind, cape_variant=args.variant, grid_shape=(128,), key=jax.random.key(3),
                                 param_mean=mean, param_std=std)
-        rep = cape.train(model, train, epochs=args.epochs, warmup_epochs=1, batch_size=args.batch, lr=args.lr,
-                         lr_step_epochs=4, clip_norm=1.0, key=jax.random.key(4), return_report=True)
+        opt = cape.default_optimizer(args.lr, len(train) // args.batch, step_epochs=4, clip_norm=1.0)
+        rep = cape.train(model, train, epochs=args.epochs, warmup=cape.Warmup(1), batch_size=args.batch,
+                         learning_rate=args.lr, optimizer=opt, key=jax.random.key(4))
         name = {"base": "Base FNO", "cape": f"CAPE-FNO ({args.variant})"}[kind]
         models[name] = rep.model
         results[name] = {"params": cape.count_params(rep.model), "epoch_loss": rep.epoch_loss,

@@ -30,11 +30,11 @@ def main(argv=None):
     print(f"data: {time.perf_counter() - t:.0f} s; metadata radius {train_set.radius}")
 
     model = giorom.GIOROM(train_set.metadata, n_full=N, n_sample=n, key=jax.random.key(2))
-    res = giorom.train(model, train_set, time_budget=args.train_seconds, key=jax.random.key(3), return_result=True,
+    res = giorom.train(model, train_set, time_budget=args.train_seconds, key=jax.random.key(3),
                        progress=True)
     print(f"trained {res.step} steps, loss {res.losses[:20].mean():.3g} -> {res.losses[-20:].mean():.3g}")
     sub, owner = giorom.sparse_subsets(train_set.stacked()[0], n, 1, reference_frame=5)
-    decoder, _ = giorom.train_decoder(res.model.query_decoder, train_set, sub, owner, steps=200)
+    decoder = giorom.train_decoder(res.model.query_decoder, train_set, sub, owner, steps=200).model
     model = eqx.tree_at(lambda m: m.query_decoder, res.model, decoder)
 
     P, T = test_set.stacked()

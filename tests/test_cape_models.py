@@ -122,7 +122,7 @@ def test_film_starts_as_its_base_and_conditional_sees_parameters():
 
 @pytest.mark.parametrize("variant", ["faithful", "improved"])
 def test_nnx_wrapper_equals_equinox(variant):
-    from flax import nnx
+    nnx = pytest.importorskip("flax.nnx")  # flax is an optional extra
 
     key = jax.random.key(4)
     block = cape.CAPE(1, 1, grid_shape=(32,), width=16, variant=variant,

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import sciml.train
 from sciml import cape
 
 F32 = jnp.float32
@@ -60,9 +61,11 @@ def test_training_reduces_loss():
     mean, std = cape.param_stats(ds)
     model = cape.make_model("cape", width=8, modes=6, cape_width=16, key=jax.random.key(1), param_mean=mean,
                             param_std=std)
-    rep = cape.train(model, ds, epochs=13, warmup_epochs=3, batch_size=8, lr=3e-3, progress=False,
-                     return_report=True, key=jax.random.key(2), curriculum="tf")
+    rep = cape.train(model, ds, epochs=13, warmup=cape.Warmup(3), batch_size=8, learning_rate=3e-3, progress=False,
+                     key=jax.random.key(2), loss=cape.RolloutLoss(curriculum="tf"))
+    assert isinstance(rep, sciml.train.TrainResult) and rep.step == 20 and len(rep.losses) == 20  # 2 steps per epoch
     assert len(rep.epoch_loss) == 10 and rep.t_ar == [1] * 10
+    assert rep.predict(ds).shape == ds.u.shape
     assert rep.epoch_loss[-1] < 0.5 * rep.epoch_loss[0], rep.epoch_loss
     assert rep.warmup_loss[-1] < rep.warmup_loss[0], rep.warmup_loss  # the CAPE block alone learns first
     assert np.isfinite(cape.nrmse(rep.model, ds))

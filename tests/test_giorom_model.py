@@ -101,7 +101,7 @@ def test_training_decreases_loss_and_rollout(tiny):
     evaluate = eqx.filter_jit(lambda mdl: giorom.acceleration_loss(mdl, batch, jax.random.key(0), noise_std=0.0)[0])
     before = float(evaluate(m))
     res = giorom.train(m, tiny, steps=100, batch_size=2, learning_rate=3e-3, copies=2, key=jax.random.key(3),
-                       log_every=50, return_result=True, progress=False)
+                       log_every=50, progress=False)
     assert np.isfinite(np.asarray(res.losses)).all()
     after = float(evaluate(res.model))
     assert after < 0.7 * before
@@ -128,7 +128,8 @@ def test_gns_rollout_and_decoder_training(tiny):
         giorom.rollout(gns, P[0, :6], 5, query_points=P[0, 5])
     sub, owner = giorom.sparse_subsets(P, 60, 1, reference_frame=5)
     dec = giorom.KernelDecoder(0.05, k=8)
-    dec2, hist = giorom.train_decoder(dec, tiny, sub, owner, steps=60, key=jax.random.key(0))
+    res = giorom.train_decoder(dec, tiny, sub, owner, steps=60, key=jax.random.key(0))
+    dec2, hist = res.model, res.history
     assert all(np.isfinite(h["loss"]) for h in hist)
     # whatever the learned kernel, the decoder stays exact for rigid translations
     ref = P[0, 5]
@@ -137,16 +138,14 @@ def test_gns_rollout_and_decoder_training(tiny):
     np.testing.assert_allclose(out, 0.01, atol=1e-6)
 
 
-def test_decayed_adam_matches_optax_exponential_decay():
+def test_default_optimizer_matches_optax_exponential_decay():
     # giorom.train's optimiser keeps the decay rate in its state (one compiled program for any schedule); it must
     # equal optax.adam(optax.exponential_decay(lr, steps, final/lr)) step for step
     import optax
 
-    from sciml.giorom._train import _decayed_adam
-
     lr, final, steps = 1e-3, 1e-4, 7
     ref = optax.adam(optax.exponential_decay(lr, steps, final / lr))
-    ours = _decayed_adam(lr, float(np.log(final / lr)) / steps)
+    ours = giorom.default_optimizer(lr, final, steps)
     params = {"w": jnp.arange(5.0), "b": jnp.ones(())}
     sr, so = ref.init(params), ours.init(params)
     for i in range(steps):
@@ -196,7 +195,7 @@ def test_pushforward_loss_schedule_and_gradient(tiny):
     with pytest.raises(ValueError, match="too short"):
         giorom.window_sampler(pos[:, :8], typ, 2, pushforward=pf, total_steps=10)
     res = giorom.train(m, tiny, steps=6, batch_size=2, copies=1, pushforward=pf, key=jax.random.key(3),
-                       return_result=True, progress=False)
+                       progress=False)
     assert np.isfinite(np.asarray(res.losses)).all()
 
 
@@ -211,7 +210,7 @@ def test_joint_finetune_lowers_dense_rollout_error(tiny):
                                            P[b, t + 6:t + 9])["mse_full"] for b in range(len(P)) for t in range(0, 16, 3)])
 
     res = giorom.finetune(m, tiny, steps=100, horizon=3, batch_size=4, learning_rate=1e-3, key=jax.random.key(0),
-                          return_result=True, progress=False)
+                          progress=False)
     assert np.isfinite(np.asarray(res.losses)).all()
     assert dense_err(res.model) < 0.75 * dense_err(m)
     last = res.model.query_decoder.mlp.layers[-1].weight  # initialised to zero (Gaussian kernel)
@@ -222,3 +221,22 @@ def test_joint_finetune_lowers_dense_rollout_error(tiny):
         giorom.finetune(eqx.tree_at(lambda mm: mm.query_decoder, m, giorom.KernelDecoder(0.05, learned=False)), tiny)
     with pytest.raises(TypeError, match="GIOROM"):
         giorom.finetune(giorom.GNS(tiny.metadata, latent=8, n_mp=1, key=jax.random.key(0)), tiny)
+
+
+def test_default_optimizer_schedule_is_state():
+    # Adam on a constant gradient moves every parameter by the current learning rate: lr * (final/lr)^(t/steps)
+    opt = giorom.default_optimizer(1e-3, 1e-4, steps=10)
+    p = {"w": jnp.zeros(3, jnp.float32)}
+    g = {"w": jnp.ones(3, jnp.float32)}
+    s = opt.init(p)
+    steps = []
+    for _ in range(11):
+        u, s = opt.update(g, s, p)
+        steps.append(-float(u["w"][0]))
+    np.testing.assert_allclose(steps, 1e-3 * 0.1 ** (np.arange(11) / 10), rtol=1e-4)
+    # the schedule's numbers live in the optimiser state: two schedules lower to the same program
+    other = giorom.default_optimizer(3e-3, 1e-5, steps=777)
+    lower = lambda o: jax.jit(lambda g, s, p: o.update(g, s, p)).lower(g, o.init(p), p).as_text()  # noqa: E731
+    assert lower(opt) == lower(other)
+    with pytest.raises(ValueError, match="steps"):
+        giorom.default_optimizer(1e-3, 1e-4, steps=0)

@@ -15,6 +15,7 @@ def run_demo(outdir: pathlib.Path) -> str:
     """Train Base FNO and CAPE-FNO (improved variant) on Burgers with nu in {0.005, 0.02, 0.08} (64 points,
     11 frames) for a few epochs, evaluate nRMSE on fresh initial conditions at seen and unseen nu, plot
     rollouts. Returns a Markdown section."""
+    from ..nn import count_params
     from . import _data, _metrics, _models, _train
 
     outdir = pathlib.Path(outdir)
@@ -31,10 +32,10 @@ def run_demo(outdir: pathlib.Path) -> str:
         ts = time.perf_counter()
         m = _models.make_model(kind, width=16 if kind == "base" else 12, modes=8, cape_width=16,
                                key=jax.random.key(3), param_mean=mean, param_std=std)
-        rep = _train.train(m, train, epochs=7, warmup_epochs=1, batch_size=12, lr=3e-3, progress=False,
-                           return_report=True, key=jax.random.key(4))
+        rep = _train.train(m, train, epochs=7, warmup=_train.Warmup(1), batch_size=12, learning_rate=3e-3,
+                           progress=False, key=jax.random.key(4))
         models[label] = rep.model
-        rows.append((label, _models.count_params(rep.model), _metrics.nrmse(rep.model, seen),
+        rows.append((label, count_params(rep.model), _metrics.nrmse(rep.model, seen),
                      _metrics.nrmse(rep.model, unseen), rep.epoch_loss[0], rep.epoch_loss[-1],
                      time.perf_counter() - ts))
     pers = (_metrics.persistence_nrmse(seen), _metrics.persistence_nrmse(unseen))

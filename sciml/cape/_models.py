@@ -1,4 +1,4 @@
-"""Base networks (FNO, U-Net; 1D/2D), the CAPE block and the conditioned one-step models.
+"""The CAPE block and the conditioned one-step models (base networks: `sciml.nn.FNO` / `sciml.nn.UNet`).
 
 Conventions: every network acts on ONE sample, channels first: ``x`` of shape (channels, *grid); vmap for
 batches. One-step models are called as ``model(window, lam) -> (u_next, aux)`` with ``window`` of shape
@@ -15,153 +15,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..nn import FNO, MLP, SpectralConv, UNet
+from ..nn._util import _conv, _upsample
+
 __all__ = [
-    "SpectralConv",
-    "FNO",
-    "UNet",
     "CAPE",
     "CAPEModel",
     "Base",
     "Conditional",
     "FiLM",
     "make_model",
-    "count_params",
+    "CAPEBlockNNX",
 ]
-
-
-def count_params(module) -> int:
-    """Number of trainable scalars (inexact array leaves)."""
-    def ok(x):
-        return eqx.is_inexact_array(x) or (isinstance(x, jax.ShapeDtypeStruct) and jnp.issubdtype(x.dtype, jnp.inexact))
-
-    return int(sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(module, ok))))
-
-
-def _conv(ndim, cin, cout, k, key, *, bias=True, groups=1, padding_mode="CIRCULAR", dtype=jnp.float32):
-    return eqx.nn.Conv(ndim, cin, cout, k, padding="SAME" if k > 1 else 0, groups=groups, use_bias=bias,
-                       padding_mode=padding_mode if k > 1 else "ZEROS", dtype=dtype, key=key)
-
-
-def _grid_coords(shape, dtype):
-    axes = [jnp.linspace(0.0, 1.0, n, dtype=dtype) for n in shape]
-    return jnp.stack(jnp.meshgrid(*axes, indexing="ij"), axis=0)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Spectral convolution with real (re, im) weights
-# ----------------------------------------------------------------------------------------------------------
-class SpectralConv(eqx.Module):
-    """Fourier layer ``x -> irfft(W * rfft(x)[:modes])`` in 1D or 2D (two corner blocks in 2D).
-
-    The complex weights are stored as a real array with a trailing (re, im) axis: ``jax.grad`` of a real loss
-    w.r.t. a complex leaf is the *conjugate* of the steepest-ascent direction, so an optimiser applied to complex
-    leaves trains the imaginary parts uphill. Real pairs avoid that. Modes beyond the grid's Nyquist are
-    dropped, so one layer works on any resolution.
-    """
-
-    weight: jax.Array  # 1D: (cin, cout, m, 2); 2D: (2 corners, cin, cout, m1, m2, 2)
-    modes: tuple = eqx.field(static=True)
-
-    def __init__(self, cin: int, cout: int, modes: int | Sequence[int], ndim: int = 1, *, key,
-                 dtype=jnp.float32):
-        modes = (modes,) * ndim if isinstance(modes, int) else tuple(modes)
-        if len(modes) != ndim or ndim not in (1, 2):
-            raise ValueError(f"SpectralConv supports ndim 1 or 2 with one mode count per axis, got {modes}")
-        self.modes = modes
-        scale = 1.0 / (cin * cout)
-        shape = (cin, cout, *modes, 2) if ndim == 1 else (2, cin, cout, *modes, 2)
-        self.weight = scale * jax.random.uniform(key, shape, dtype)
-
-    def _w(self):
-        return jax.lax.complex(self.weight[..., 0], self.weight[..., 1])
-
-    def __call__(self, x):
-        w = self._w()
-        if len(self.modes) == 1:
-            n = x.shape[-1]
-            m = min(self.modes[0], n // 2 + 1)
-            xf = jnp.fft.rfft(x, axis=-1)
-            out = jnp.einsum("im,iom->om", xf[:, :m], w[:, :, :m])
-            out = jnp.zeros((w.shape[1], n // 2 + 1), out.dtype).at[:, :m].set(out)
-            return jnp.fft.irfft(out, n=n, axis=-1).astype(x.dtype)
-        n1, n2 = x.shape[-2:]
-        m1 = min(self.modes[0], n1 // 2)
-        m2 = min(self.modes[1], n2 // 2 + 1)
-        xf = jnp.fft.rfft2(x, axes=(-2, -1))
-        out = jnp.zeros((w.shape[2], n1, n2 // 2 + 1), xf.dtype)
-        out = out.at[:, :m1, :m2].set(jnp.einsum("ixy,ioxy->oxy", xf[:, :m1, :m2], w[0, :, :, :m1, :m2]))
-        out = out.at[:, n1 - m1 :, :m2].set(jnp.einsum("ixy,ioxy->oxy", xf[:, n1 - m1 :, :m2], w[1, :, :, :m1, :m2]))
-        return jnp.fft.irfft2(out, s=(n1, n2), axes=(-2, -1)).astype(x.dtype)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# FNO
-# ----------------------------------------------------------------------------------------------------------
-class FNO(eqx.Module):
-    """Fourier neural operator (PDEBench layout): grid coordinates appended to the input, a 1x1 lifting to
-    ``width``, ``n_layers`` of ``GELU(SpectralConv(v) + Conv1x1(v))`` (no GELU after the last), projection
-    ``width -> hidden -> out_channels``. 1D or 2D, any resolution.
-
-    ``__call__(x, film=None)``: ``x`` (in_channels, *grid); ``film`` optional list of per-layer
-    ``(scale, shift)`` each (width,), applied as ``v * (1 + scale) + shift`` after every Fourier layer.
-    """
-
-    lift: eqx.nn.Conv
-    spectral: list
-    pointwise: list
-    proj1: eqx.nn.Conv
-    proj2: eqx.nn.Conv
-    ndim: int = eqx.field(static=True)
-    in_channels: int = eqx.field(static=True)
-    out_channels: int = eqx.field(static=True)
-    width: int = eqx.field(static=True)
-
-    def __init__(self, in_channels: int, out_channels: int, *, ndim: int = 1, width: int = 20, modes: int = 12,
-                 n_layers: int = 4, hidden: int = 128, key, dtype=jnp.float32):
-        keys = jax.random.split(key, 2 * n_layers + 3)
-        self.ndim, self.in_channels, self.out_channels, self.width = ndim, in_channels, out_channels, width
-        self.lift = _conv(ndim, in_channels + ndim, width, 1, keys[0], dtype=dtype)
-        self.spectral = [SpectralConv(width, width, modes, ndim, key=keys[1 + i], dtype=dtype) for i in range(n_layers)]
-        self.pointwise = [_conv(ndim, width, width, 1, keys[1 + n_layers + i], dtype=dtype) for i in range(n_layers)]
-        self.proj1 = _conv(ndim, width, hidden, 1, keys[-2], dtype=dtype)
-        self.proj2 = _conv(ndim, hidden, out_channels, 1, keys[-1], dtype=dtype)
-
-    def __call__(self, x, film=None):
-        if x.shape[0] != self.in_channels or x.ndim != self.ndim + 1:
-            raise ValueError(f"FNO expects (in_channels={self.in_channels}, *grid[{self.ndim}]), got {x.shape}")
-        v = self.lift(jnp.concatenate([x, _grid_coords(x.shape[1:], x.dtype)], axis=0))
-        n = len(self.spectral)
-        for i, (sc, pw) in enumerate(zip(self.spectral, self.pointwise)):
-            v = sc(v) + pw(v)
-            if film is not None:
-                s, b = film[i]
-                v = v * (1.0 + s.reshape((-1,) + (1,) * self.ndim)) + b.reshape((-1,) + (1,) * self.ndim)
-            if i < n - 1:
-                v = jax.nn.gelu(v)
-        return self.proj2(jax.nn.gelu(self.proj1(v)))
-
-
-# ----------------------------------------------------------------------------------------------------------
-# U-Net
-# ----------------------------------------------------------------------------------------------------------
-class _Block(eqx.Module):
-    c1: eqx.nn.Conv
-    c2: eqx.nn.Conv
-
-    def __init__(self, ndim, cin, cout, key, padding_mode, dtype):
-        k1, k2 = jax.random.split(key)
-        self.c1 = _conv(ndim, cin, cout, 3, k1, padding_mode=padding_mode, dtype=dtype)
-        self.c2 = _conv(ndim, cout, cout, 3, k2, padding_mode=padding_mode, dtype=dtype)
-
-    def __call__(self, x):
-        return jax.nn.gelu(self.c2(jax.nn.gelu(self.c1(x))))
-
-
-def _pool(x, ndim):
-    shp = x.shape
-    if ndim == 1:
-        return x.reshape(shp[0], shp[1] // 2, 2).max(-1)
-    return x.reshape(shp[0], shp[1] // 2, 2, shp[2] // 2, 2).max((2, 4))
 
 
 def fourier_resample(x, shape: Sequence[int]):
@@ -182,64 +47,6 @@ def fourier_resample(x, shape: Sequence[int]):
             X = X.at[tuple(idx)].multiply(0.5)
         x = (jnp.fft.irfft(X, n=n_out, axis=ax) * (n_out / n_in)).astype(x.dtype)
     return x
-
-
-def _upsample(x, ndim, factor=2):
-    for ax in range(1, ndim + 1):
-        x = jnp.repeat(x, factor, axis=ax)
-    return x
-
-
-class UNet(eqx.Module):
-    """U-Net in the PDEBench layout (``features``, 2f, 4f, 8f encoder, 16f bottleneck, mirrored decoder with skip
-    concatenations, a final 1x1 conv), with GELU instead of BatchNorm+tanh and circular padding by default
-    (``padding_mode="ZEROS"`` for the reference behaviour). The grid size must be divisible by ``2**levels``.
-    """
-
-    encoders: list
-    bottleneck: _Block
-    ups: list
-    decoders: list
-    out: eqx.nn.Conv
-    ndim: int = eqx.field(static=True)
-    in_channels: int = eqx.field(static=True)
-    out_channels: int = eqx.field(static=True)
-    levels: int = eqx.field(static=True)
-
-    def __init__(self, in_channels: int, out_channels: int, *, ndim: int = 1, features: int = 32, levels: int = 4,
-                 padding_mode: str = "CIRCULAR", key, dtype=jnp.float32):
-        keys = iter(jax.random.split(key, 3 * levels + 3))
-        self.ndim, self.in_channels, self.out_channels, self.levels = ndim, in_channels, out_channels, levels
-        chans = [features * 2**i for i in range(levels)]
-        self.encoders, cin = [], in_channels
-        for c in chans:
-            self.encoders.append(_Block(ndim, cin, c, next(keys), padding_mode, dtype))
-            cin = c
-        self.bottleneck = _Block(ndim, cin, 2 * cin, next(keys), padding_mode, dtype)
-        cin = 2 * cin
-        self.ups, self.decoders = [], []
-        for c in reversed(chans):
-            self.ups.append(_conv(ndim, cin, c, 3, next(keys), padding_mode=padding_mode, dtype=dtype))
-            self.decoders.append(_Block(ndim, 2 * c, c, next(keys), padding_mode, dtype))
-            cin = c
-        self.out = _conv(ndim, cin, out_channels, 1, next(keys), dtype=dtype)
-
-    def __call__(self, x, film=None):
-        if film is not None:
-            raise ValueError("UNet has no FiLM hooks; use FiLM with an FNO base or the CAPE block's film=True")
-        div = 2**self.levels
-        if any(n % div for n in x.shape[1:]):
-            raise ValueError(f"UNet with levels={self.levels} needs grid sizes divisible by {div}, got {x.shape[1:]}")
-        skips = []
-        for enc in self.encoders:
-            x = enc(x)
-            skips.append(x)
-            x = _pool(x, self.ndim)
-        x = self.bottleneck(x)
-        for up, dec, s in zip(self.ups, self.decoders, reversed(skips)):
-            x = up(_upsample(x, self.ndim))
-            x = dec(jnp.concatenate([x, s], axis=0))
-        return self.out(x)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -267,17 +74,9 @@ def _transform_params(lam, transform: str, mean, std):
     raise ValueError(f"unknown param_transform {transform!r}: raw | sigmoid_log | standardized_log | standardized")
 
 
-class _MLP2(eqx.Module):
-    l1: eqx.nn.Linear
-    l2: eqx.nn.Linear
-
-    def __init__(self, cin, hidden, cout, key, dtype):
-        k1, k2 = jax.random.split(key)
-        self.l1 = eqx.nn.Linear(cin, hidden, dtype=dtype, key=k1)
-        self.l2 = eqx.nn.Linear(hidden, cout, dtype=dtype, key=k2)
-
-    def __call__(self, x):
-        return self.l2(jax.nn.gelu(self.l1(x)))
+def _mlp2(cin, hidden, cout, key, dtype):
+    """The CAPE/FiLM parameter MLP: one hidden GELU layer, Equinox's default initialisation."""
+    return MLP(cin, cout, hidden, 1, activation="gelu", key=key, dtype=dtype)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -368,7 +167,7 @@ class CAPE(eqx.Module):
         self.combine, self.param_transform, self.variant = combine, param_transform, variant
         pm = cfg["padding_mode"]
         mult = 2 if self.film else 1
-        self.mlps = [_MLP2(n_params, h, mult * width, keys[i], dtype) for i in range(3)]
+        self.mlps = [_mlp2(n_params, h, mult * width, keys[i], dtype) for i in range(3)]
         self.trunk = _conv(ndim, self.in_channels, h, kernel_size, keys[3], bias=False, padding_mode=pm, dtype=dtype)
         self.spec = SpectralConv(h, width, modes, ndim, key=keys[4], dtype=dtype)
         self.conv1x1 = _conv(ndim, h, width, 1, keys[5], dtype=dtype)
@@ -535,7 +334,7 @@ class FiLM(eqx.Module):
     Fourier layers' channels (``v * (1 + s) + b``; zero-initialised last layer, so it starts as the base FNO)."""
 
     net: FNO
-    mlp: _MLP2
+    mlp: MLP
     param_mean: tuple = eqx.field(static=True)
     param_std: tuple = eqx.field(static=True)
     t_init: int = eqx.field(static=True)
@@ -546,9 +345,9 @@ class FiLM(eqx.Module):
         if not isinstance(net, FNO):
             raise ValueError("FiLM needs an FNO base (it modulates the Fourier layers)")
         n = len(net.spectral)
-        mlp = _MLP2(n_params, hidden, 2 * n * net.width, key, dtype)
-        mlp = eqx.tree_at(lambda m: (m.l2.weight, m.l2.bias), mlp,
-                          (jnp.zeros_like(mlp.l2.weight), jnp.zeros_like(mlp.l2.bias)))
+        mlp = _mlp2(n_params, hidden, 2 * n * net.width, key, dtype)
+        mlp = eqx.tree_at(lambda m: (m.layers[-1].weight, m.layers[-1].bias), mlp,
+                          (jnp.zeros_like(mlp.layers[-1].weight), jnp.zeros_like(mlp.layers[-1].bias)))
         self.net, self.mlp, self.t_init, self.param_transform = net, mlp, t_init, param_transform
         self.param_mean, self.param_std = _stats(param_mean), _stats(param_std)
 
@@ -597,3 +396,29 @@ def make_model(kind: str = "cape", *, base: str = "fno", ndim: int = 1, n_channe
         return FiLM(net(t_init * c, c, w), n_params, t_init=t_init, param_mean=param_mean, param_std=param_std,
                     key=k2, dtype=dtype)
     raise ValueError(f"kind must be cape | base | conditional | film, got {kind!r}")
+
+
+def CAPEBlockNNX(n_channels: int = 1, n_params: int = 1, *, block: CAPE | None = None, rngs=None, **kwargs):
+    """A `flax.nnx` CAPE block: [`sciml.nn.NNXModule`][] around the Equinox [`CAPE`][] computation (`nnx.Param`
+    leaves, identical outputs and gradients; trains with `nnx.Optimizer`). Needs the optional flax extra.
+
+    **Arguments:**
+
+    - `n_channels`, `n_params`, `**kwargs`: as for [`CAPE`][], used with `rngs` to build a new block.
+    - `block`: an existing Equinox `CAPE` block to wrap instead (same outputs).
+    - `rngs`: `nnx.Rngs(seed)` for a new block.
+
+    **Returns:** an `nnx.Module` called as `wrapped(u, lam)` with `u` (..., c, *grid) (leading batch axes
+    allowed) and `lam` (..., n_params), returning `u_cape` (..., ell, c, *grid); `to_eqx()` gives the block back.
+
+    **Example:** `w = cape.CAPEBlockNNX(1, 1, rngs=nnx.Rngs(0), variant="improved", width=8)`
+    """
+    from .. import nn
+
+    if block is None:
+        if rngs is None:
+            raise ValueError("`rngs`: pass rngs=nnx.Rngs(seed) (or an existing block=CAPE(...)).")
+        block = CAPE(n_channels, n_params, key=rngs.params(), **kwargs)
+    elif not isinstance(block, CAPE):
+        raise TypeError(f"`block` must be a cape.CAPE block, got {type(block).__name__}.")
+    return nn.NNXModule(block, sample_ndim=block.ndim + 1)

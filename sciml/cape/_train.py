@@ -14,11 +14,13 @@ import optax
 
 from .. import train as _train
 from ._data import Dataset
+from .._errors import check_choice, check_int, check_positive, check_real
 from ._metrics import nrmse as _nrmse
+from ._metrics import predict as _predict
 from ._models import CAPEModel
 
 __all__ = ["curriculum_t_ar", "rollout_loss", "warmup_loss", "train", "TrainReport", "param_stats",
-           "warmup_filter"]
+           "warmup_filter", "Warmup", "RolloutLoss", "default_optimizer"]
 
 
 def curriculum_t_ar(epoch, n_frames: int, epochs: int, warmup: int = 0, mode="tanh") -> int:
@@ -48,6 +50,7 @@ def param_stats(ds: Dataset, transform: str = "log"):
 
 
 def _rel(pred, true, norm):
+    """Per-sample ||pred - true|| / norm (norm: the frame's or the trajectory's L2 norm, + 1e-8)."""
     axes = tuple(range(1, pred.ndim))
     return jnp.sqrt(jnp.sum((pred - true) ** 2, axis=axes)) / norm
 
@@ -131,18 +134,79 @@ def warmup_filter(model: CAPEModel):
     return eqx.tree_at(lambda m: m.cape, spec, replace=jax.tree_util.tree_map(eqx.is_inexact_array, model.cape))
 
 
-@dataclasses.dataclass
-class TrainReport:
-    """What ``train(..., return_report=True)`` returns: the (best) model, per-epoch mean losses, the
-    curriculum's ``t_ar`` per epoch, validation nRMSE per epoch (if ``val``), wall seconds, step count."""
+@dataclasses.dataclass(frozen=True)
+class Warmup:
+    """The CAPE warm-up phase (spec §2): `epochs` epochs training the CAPE block alone on its teacher-forced
+    one-step loss ([`warmup_loss`][]), with Adam at `learning_rate` (`None`: the main learning rate). Ignored for
+    models without a CAPE block. `Warmup(epochs=0)` skips it."""
 
-    model: eqx.Module
-    epoch_loss: list
-    t_ar: list
-    val_nrmse: list
-    seconds: float
-    steps: int
-    warmup_loss: list
+    epochs: int = 3
+    learning_rate: float | None = None
+
+    def __post_init__(self):
+        check_int("Warmup.epochs", self.epochs, minimum=0)
+        if self.learning_rate is not None:
+            check_positive("Warmup.learning_rate", self.learning_rate)
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutLoss:
+    """Options of the main phase's curriculum rollout loss ([`rollout_loss`][]): `curriculum` (`"tanh"`/`True`:
+    teacher forcing -> autoregressive, [`curriculum_t_ar`][]; `"tf"`/`False`: teacher forcing; `"ar"`: fully
+    autoregressive), input `noise` std, `loss_norm` (`"frame"` or `"trajectory"`), `aux_weight` of the CAPE
+    block's own loss and `aux_cumulative` (the reference's running-sum quirk)."""
+
+    curriculum: bool | str = True
+    noise: float = 1e-3
+    loss_norm: str = "frame"
+    aux_weight: float = 5.7e-5
+    aux_cumulative: bool = False
+
+    def __post_init__(self):
+        check_choice("RolloutLoss.curriculum", self.curriculum, (True, False, "tanh", "tf", "ar"))
+        check_real("RolloutLoss.noise", self.noise, minimum=0.0)
+        check_choice("RolloutLoss.loss_norm", self.loss_norm, ("frame", "trajectory"))
+        check_real("RolloutLoss.aux_weight", self.aux_weight, minimum=0.0)
+
+
+@dataclasses.dataclass
+class TrainReport(_train.TrainResult):
+    """What [`train`][sciml.cape.train] returns: a [`sciml.train.TrainResult`][] of the main phase (`model` is the
+    best model by validation nRMSE when `val` was given, else the last) plus per-epoch mean losses `epoch_loss`,
+    the curriculum's `t_ar` per epoch, validation nRMSE per epoch `val_nrmse` (if `val`), the warm-up phase's
+    per-epoch losses `warmup_loss` and wall `seconds`. `predict(ds)` rolls the model out on a data set."""
+
+    epoch_loss: list = dataclasses.field(default_factory=list)
+    t_ar: list = dataclasses.field(default_factory=list)
+    val_nrmse: list = dataclasses.field(default_factory=list)
+    warmup_loss: list = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def steps(self) -> int:
+        return int(self.step)
+
+    def predict(self, ds: Dataset):
+        """Full predicted trajectories of `ds` (n, n_frames, c, *grid) from its first `t_init` frames."""
+        return _predict(self.model, ds)
+
+
+def default_optimizer(learning_rate: float, steps_per_epoch: int, *, weight_decay: float = 1e-4,
+                      step_epochs: int = 20, decay: float = 0.5, clip_norm: float | None = None):
+    """The CAPE reference optimiser: Adam with coupled L2 `weight_decay`, learning rate `learning_rate` multiplied
+    by `decay` every `step_epochs` epochs (optax staircase exponential decay); `clip_norm` (not in the reference)
+    clips the global gradient norm first, which steadies short runs.
+
+    **Example:** `opt = cape.default_optimizer(3e-3, steps_per_epoch=len(ds) // 50, clip_norm=1.0)`
+    """
+    check_positive("learning_rate", learning_rate)
+    steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    sched = optax.exponential_decay(learning_rate, transition_steps=max(step_epochs * steps_per_epoch, 1),
+                                    decay_rate=decay, staircase=True)
+    opt = optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(sched))
+    if clip_norm:
+        opt = optax.chain(optax.clip_by_global_norm(clip_norm), opt)
+    return opt
 
 
 def _batcher(ds: Dataset, batch_size: int, spe: int, key, epoch_of, t_ar_of):
@@ -163,56 +227,73 @@ def _batcher(ds: Dataset, batch_size: int, spe: int, key, epoch_of, t_ar_of):
     return batch_fn
 
 
-def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, lr: float = 3e-3,
-          weight_decay: float = 1e-4, lr_step_epochs: int = 20, lr_decay: float = 0.5, warmup_epochs: int = 3,
-          warmup_lr: float | None = None, curriculum=True, noise: float = 1e-3, loss_norm: str = "frame",
-          aux_weight: float = 5.7e-5, aux_cumulative: bool = False, val: Dataset | None = None, key=None,
-          checkpoint_dir=None, checkpoint_every: int = 0, metrics_path=None, progress: bool = True, mesh=None,
-          clip_norm: float | None = None, return_report: bool = False):
-    """Train a one-step model (``CAPEModel``, ``Base``, ``Conditional``, ``FiLM``) on trajectories ``ds`` with the
-    CAPE recipe (spec §2) via :func:`sciml.train.fit` (progress bar, JSONL metrics, orbax checkpoints/resume,
-    data-parallel over ``mesh``).
+def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, learning_rate: float = 3e-3,
+          optimizer: optax.GradientTransformation | None = None, warmup: Warmup | None = Warmup(),
+          loss: RolloutLoss = RolloutLoss(), val: Dataset | None = None, key=None, **fit_kwargs) -> TrainReport:
+    """Train a one-step model ([`CAPEModel`][], [`Base`][], [`Conditional`][], [`FiLM`][]) on trajectories `ds`
+    with the CAPE recipe (spec §2) through [`sciml.train.fit`][] (progress bar, JSONL metrics, orbax
+    checkpoints/resume, data-parallel over a mesh).
 
-    1. CAPE models only: ``warmup_epochs`` epochs train the CAPE block alone (own Adam) on its one-step loss.
-    2. ``epochs - warmup_epochs`` epochs of the curriculum rollout loss (:func:`rollout_loss`) with
-       ``t_ar = curriculum_t_ar(epoch)``; Adam with coupled L2 ``weight_decay``, learning rate ``lr`` halved
-       (``lr_decay``) every ``lr_step_epochs`` epochs. Baselines get the same main phase.
-    With ``val`` the model with the best validation nRMSE (checked every epoch) is returned. ``clip_norm``
-    (not in the reference) clips the global gradient norm, which steadies short runs.
+    1. CAPE models only: the [`Warmup`][] phase trains the CAPE block alone on its one-step loss.
+    2. `epochs - warmup.epochs` epochs of the curriculum rollout loss ([`rollout_loss`][], options in
+       [`RolloutLoss`][]) with `t_ar = curriculum_t_ar(epoch)`. Baselines get the same main phase.
 
-    **Returns:** the trained model, or a :class:`TrainReport` with ``return_report=True``.
+    **Arguments:**
+
+    - `model`: the one-step model; `ds`: training trajectories ([`Dataset`][]).
+    - `epochs`: passes over `ds` in total (warm-up included; the curriculum and the default schedule are per
+      epoch); `batch_size`: trajectories per step (capped at `len(ds)`; an epoch is `len(ds) // batch_size` steps).
+    - `learning_rate`: the main phase's initial learning rate (default optimiser) and the warm-up's default.
+    - `optimizer`: any optax transformation for the main phase; default
+      [`default_optimizer`][]`(learning_rate, steps_per_epoch)` (Adam, weight decay 1e-4, halved every 20 epochs).
+    - `warmup`: a [`Warmup`][] (or `None` for none); `loss`: a [`RolloutLoss`][].
+    - `val`: validation trajectories: the model with the best validation nRMSE (checked every epoch) is returned.
+    - `key`: PRNG key (batches, noise).
+    - `**fit_kwargs`: passed to `sciml.train.fit` (`checkpoint_dir` (phases in `warmup/` and `main/`
+      subfolders), `checkpoint_every`, `metrics_path`, `progress`, `mesh`, ...).
+
+    **Returns:** a [`TrainReport`][] (a `sciml.train.TrainResult`).
+
+    **Example:** `res = cape.train(model, ds, epochs=30, batch_size=16, learning_rate=1e-3); res.model`
     """
+    check_int("epochs", epochs, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    check_positive("learning_rate", learning_rate)
+    if not isinstance(loss, RolloutLoss):
+        raise TypeError(f"`loss` must be a cape.RolloutLoss, got {type(loss).__name__}.")
+    if warmup is not None and not isinstance(warmup, Warmup):
+        raise TypeError(f"`warmup` must be a cape.Warmup or None, got {type(warmup).__name__}.")
+    warmup = Warmup(0) if warmup is None else warmup
     key = jax.random.key(0) if key is None else key
     n = len(ds)
     batch_size = min(batch_size, n)
     spe = n // batch_size
     T = ds.n_frames
     is_cape = isinstance(model, CAPEModel)
-    W = warmup_epochs if is_cape else 0
-    main_epochs = epochs - warmup_epochs
+    W = warmup.epochs if is_cape else 0
+    main_epochs = epochs - warmup.epochs
     if main_epochs < 1:
-        raise ValueError(f"epochs={epochs} must exceed warmup_epochs={warmup_epochs}")
+        raise ValueError(f"`epochs`={epochs} must exceed the warm-up's {warmup.epochs} epochs.")
     t0 = time.perf_counter()
     kw, km, kd = jax.random.split(key, 3)
     warm_hist = []
+    fit_kwargs.setdefault("progress", True)
+    checkpoint_dir = fit_kwargs.pop("checkpoint_dir", None)
+    metrics_path = fit_kwargs.pop("metrics_path", None)
     sub = lambda name: None if checkpoint_dir is None else f"{checkpoint_dir}/{name}"  # noqa: E731
+    noise, loss_norm = loss.noise, loss.loss_norm
 
     if W:
         spec = warmup_filter(model)
         bf = _batcher(ds, batch_size, spe, jax.random.fold_in(kd, 0), lambda s: s // spe, lambda e: 1)
         res = _train.fit(lambda m, b, k: warmup_loss(m, b, k, noise=noise, loss_norm=loss_norm), model,
-                         optax.adam(warmup_lr or lr), bf, steps=W * spe, key=kw, progress=progress,
-                         log_every=spe, filter_spec=spec, checkpoint_dir=sub("warmup"),
-                         checkpoint_every=checkpoint_every, description="cape warm-up", mesh=mesh)
+                         optax.adam(warmup.learning_rate or learning_rate), bf, steps=W * spe, key=kw, log_every=spe,
+                         filter_spec=spec, checkpoint_dir=sub("warmup"), description="cape warm-up", **fit_kwargs)
         model = res.model
         warm_hist = [float(np.mean(res.losses[i * spe : (i + 1) * spe])) for i in range(W)]
 
-    sched = optax.exponential_decay(lr, transition_steps=max(lr_step_epochs * spe, 1), decay_rate=lr_decay,
-                                    staircase=True)
-    opt = optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(sched))
-    if clip_norm:
-        opt = optax.chain(optax.clip_by_global_norm(clip_norm), opt)
-    t_ar_of = lambda e: curriculum_t_ar(e, T, main_epochs, 0, curriculum)  # noqa: E731
+    opt = default_optimizer(learning_rate, spe) if optimizer is None else optimizer
+    t_ar_of = lambda e: curriculum_t_ar(e, T, main_epochs, 0, loss.curriculum)  # noqa: E731
     bf = _batcher(ds, batch_size, spe, jax.random.fold_in(kd, 1), lambda s: s // spe, t_ar_of)
 
     best = {"score": np.inf, "model": None}
@@ -227,16 +308,14 @@ def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, lr: fl
             best["score"], best["model"] = score, m
         return {"val_nrmse": score}
 
-    res = _train.fit(lambda m, b, k: rollout_loss(m, b, k, noise=noise, loss_norm=loss_norm,
-                                                   aux_weight=aux_weight if is_cape else 0.0,
-                                                   aux_cumulative=aux_cumulative),
-                     model, opt, bf, steps=main_epochs * spe, key=km, progress=progress, log_every=spe,
-                     callback=callback, checkpoint_dir=sub("main"), checkpoint_every=checkpoint_every,
-                     metrics_path=metrics_path, description="cape train", mesh=mesh)
+    aux_weight = loss.aux_weight if is_cape else 0.0
+    res = _train.fit(lambda m, b, k: rollout_loss(m, b, k, noise=noise, loss_norm=loss_norm, aux_weight=aux_weight,
+                                                   aux_cumulative=loss.aux_cumulative),
+                     model, opt, bf, steps=main_epochs * spe, key=km, log_every=spe, callback=callback,
+                     checkpoint_dir=sub("main"), metrics_path=metrics_path, description="cape train", **fit_kwargs)
     final = best["model"] if best["model"] is not None else res.model
-    if not return_report:
-        return final
     losses = res.losses
     ep_loss = [float(np.mean(losses[i * spe : (i + 1) * spe])) for i in range(len(losses) // spe)]
-    return TrainReport(final, ep_loss, [t_ar_of(e) for e in range(main_epochs)], val_hist,
-                       time.perf_counter() - t0, int(res.step), warm_hist)
+    return TrainReport(final, res.opt_state, res.history, res.losses, res.step, epoch_loss=ep_loss,
+                       t_ar=[t_ar_of(e) for e in range(main_epochs)], val_nrmse=val_hist, warmup_loss=warm_hist,
+                       seconds=time.perf_counter() - t0)

@@ -48,6 +48,7 @@ from ._rollout import (
 from ._train import (
     PushForward as PushForward,
     acceleration_loss as acceleration_loss,
+    default_optimizer as default_optimizer,
     finetune as finetune,
     random_walk_noise as random_walk_noise,
     sparse_subsets as sparse_subsets,

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._nn import MLP
+from ..nn import MLP
 
 
 class DecodePlan(eqx.Module):
@@ -43,7 +43,7 @@ class KernelDecoder(eqx.Module):
         self.ridge = float(ridge)
         if learned:
             key = jax.random.key(0) if key is None else key
-            self.mlp = MLP(3, 1, width, 2, key=key, layer_norm=False, activation="gelu", out_scale=0.0, dtype=dtype)
+            self.mlp = MLP(3, 1, width, 2, key=key, activation="gelu", init="fan_in", out_scale=0.0, dtype=dtype)
         else:
             self.mlp = None
 

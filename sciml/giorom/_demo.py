@@ -35,10 +35,10 @@ def run_demo(outdir: pathlib.Path) -> str:
                    key=jax.random.key(2))
     t1 = time.perf_counter()
     res = train(model, tr, steps=1000, batch_size=2, learning_rate=1e-3, key=jax.random.key(3),
-                return_result=True, progress=False)
+                progress=False)
     t_train = time.perf_counter() - t1
     sub, own = sparse_subsets(tr.stacked()[0], n, 1, reference_frame=5)
-    dec, _ = train_decoder(res.model.query_decoder, tr, sub, own, steps=40)
+    dec = train_decoder(res.model.query_decoder, tr, sub, own, steps=40).model
     m = eqx.tree_at(lambda mm: mm.query_decoder, res.model, dec)
     P, T = te.stacked()
     S = frames - 6

@@ -12,7 +12,40 @@ import numpy as np
 
 from ._decoder import KernelDecoder
 from ._graph import cell_list_neighbors, radius_neighbors
-from ._nn import MLP, ConvOperator, FNO2d, Linear
+from ..nn import FNO, MLP
+
+def _mlp(n_in: int, n_out: int, width: int, depth: int, *, key, layer_norm: bool = True, activation: str = "relu",
+         out_scale: float = 1.0, dtype=jnp.float32) -> MLP:
+    """The GNS-style MLP: fan-in uniform weights, zero biases, LayerNorm on the output by default."""
+    return MLP(n_in, n_out, width, depth, key=key, activation=activation, init="fan_in", out_scale=out_scale,
+               layer_norm=layer_norm, dtype=dtype)
+
+
+def _linear(n_in: int, n_out: int, *, key, scale: float = 1.0, dtype=jnp.float32) -> MLP:
+    """One fan-in-initialised linear layer (a depth-0 MLP, acting on the last axis)."""
+    return _mlp(n_in, n_out, n_out, 0, key=key, layer_norm=False, out_scale=scale, dtype=dtype)
+
+
+class ConvOperator(eqx.Module):
+    """Residual 3x3 conv stack on the latent grid (alternative to the FNO); channels last."""
+
+    lift: MLP
+    convs: list
+    project: MLP
+
+    def __init__(self, n_in: int, n_out: int, width: int = 32, n_layers: int = 2, *, key, dtype=jnp.float32):
+        keys = jax.random.split(key, n_layers + 2)
+        self.lift = _linear(n_in, width, key=keys[0], dtype=dtype)
+        self.convs = [jax.random.normal(k, (3, 3, width, width), dtype) / math.sqrt(9 * width) for k in keys[1:-1]]
+        self.project = _linear(width, n_out, key=keys[-1], dtype=dtype)
+
+    def __call__(self, x):
+        v = self.lift(x)
+        for w in self.convs:
+            y = jax.lax.conv_general_dilated(v[None], w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))[0]
+            v = v + jax.nn.gelu(y)
+        return self.project(v)
+
 
 N_TYPES = 9
 TYPE_DIM = 16
@@ -73,7 +106,7 @@ def edge_geometry(x, idx, radius):
 def edge_mlp(mlp: MLP, h, idx, e):
     """mlp([h_i, h_j, e_ij]) over a (n, K) neighbour list, with the first layer split so the node
     parts are multiplied once per node instead of once per edge."""
-    W, b = mlp.layers[0].weight, mlp.layers[0].bias
+    W, b = mlp.layers[0].weight.T, mlp.layers[0].bias  # (in, out)
     L = h.shape[-1]
     pre = (h @ W[:L])[:, None, :] + (h @ W[L:2 * L])[idx] + e @ W[2 * L:] + b
     return mlp.tail(pre)
@@ -108,12 +141,12 @@ class GNS(eqx.Module):
         d = norm.dim
         keys = jax.random.split(key, 4 + 2 * n_mp)
         self.type_embedding = 0.1 * jax.random.normal(keys[0], (N_TYPES, TYPE_DIM), dtype)
-        self.node_enc = MLP(TYPE_DIM + (C_WINDOW + 2) * d, latent, latent, mlp_depth, key=keys[1], dtype=dtype)
-        self.edge_enc = MLP(d + 1, latent, latent, mlp_depth, key=keys[2], dtype=dtype)
-        self.edge_mlps = [MLP(3 * latent, latent, latent, mlp_depth, key=keys[4 + i], dtype=dtype) for i in range(n_mp)]
-        self.node_mlps = [MLP(2 * latent, latent, latent, mlp_depth, key=keys[4 + n_mp + i], dtype=dtype)
+        self.node_enc = _mlp(TYPE_DIM + (C_WINDOW + 2) * d, latent, latent, mlp_depth, key=keys[1], dtype=dtype)
+        self.edge_enc = _mlp(d + 1, latent, latent, mlp_depth, key=keys[2], dtype=dtype)
+        self.edge_mlps = [_mlp(3 * latent, latent, latent, mlp_depth, key=keys[4 + i], dtype=dtype) for i in range(n_mp)]
+        self.node_mlps = [_mlp(2 * latent, latent, latent, mlp_depth, key=keys[4 + n_mp + i], dtype=dtype)
                           for i in range(n_mp)]
-        self.decoder = MLP(latent, d, latent, mlp_depth, key=keys[3], layer_norm=False, dtype=dtype)
+        self.decoder = _mlp(latent, d, latent, mlp_depth, key=keys[3], layer_norm=False, dtype=dtype)
         self.norm = norm
         self.radius = float(radius if radius is not None else metadata["default_connectivity_radius"])
         self.k = int(k)
@@ -143,14 +176,14 @@ class INLayer(eqx.Module):
 
     msg: MLP
     upd: MLP
-    ssg: Linear
+    ssg: MLP
     alpha: float = eqx.field(static=True)
 
     def __init__(self, latent: int, depth: int, *, key, alpha: float = 0.7, dtype=jnp.float32):
         k1, k2, k3 = jax.random.split(key, 3)
-        self.msg = MLP(3 * latent, latent, latent, depth, key=k1, dtype=dtype)
-        self.upd = MLP(2 * latent, latent, latent, depth, key=k2, dtype=dtype)
-        self.ssg = Linear(latent, latent, key=k3, scale=0.1, dtype=dtype)
+        self.msg = _mlp(3 * latent, latent, latent, depth, key=k1, dtype=dtype)
+        self.upd = _mlp(2 * latent, latent, latent, depth, key=k2, dtype=dtype)
+        self.ssg = _linear(latent, latent, key=k3, scale=0.1, dtype=dtype)
         self.alpha = alpha
 
     def __call__(self, h, e, idx, mask, dist):
@@ -190,7 +223,7 @@ class GIOROM(eqx.Module):
     gno_kernel: MLP
     operator: eqx.Module
     dec_kernel: MLP
-    dec_value: Linear
+    dec_value: MLP
     projection: MLP
     proc2: list
     decoder: MLP
@@ -218,22 +251,26 @@ class GIOROM(eqx.Module):
         self.radius = float(radius if radius is not None else R * (n_full / n_sample) ** (1.0 / d))
         keys = list(jax.random.split(key, 12 + 2 * n_mp))
         self.type_embedding = 0.1 * jax.random.normal(keys[0], (N_TYPES, TYPE_DIM), dtype)
-        self.node_enc = MLP(TYPE_DIM + (C_WINDOW + 2) * d, latent, latent, 2, key=keys[1], dtype=dtype)
-        self.edge_enc = MLP(d + 1, latent, latent, 2, key=keys[2], dtype=dtype)
+        self.node_enc = _mlp(TYPE_DIM + (C_WINDOW + 2) * d, latent, latent, 2, key=keys[1], dtype=dtype)
+        self.edge_enc = _mlp(d + 1, latent, latent, 2, key=keys[2], dtype=dtype)
         self.proc1 = [INLayer(latent, mlp_depth, key=keys[12 + i], dtype=dtype) for i in range(n_mp)]
         self.proc2 = [INLayer(latent, mlp_depth, key=keys[12 + n_mp + i], dtype=dtype) for i in range(n_mp)]
-        self.gno_kernel = MLP(d + 1 + latent, grid_channels, 64, 2, key=keys[3], layer_norm=False, activation="gelu",
+        self.gno_kernel = _mlp(d + 1 + latent, grid_channels, 64, 2, key=keys[3], layer_norm=False, activation="gelu",
                               dtype=dtype)
         if operator == "fno":
-            self.operator = FNO2d(grid_channels + 1, grid_channels, grid_channels, modes, key=keys[4], dtype=dtype)
+            # two Fourier layers with GELU after each, zero padding 4 against the periodic wrap, one linear
+            # projection; the reference's initialisation (fan-in linear maps, normal/C spectral weights)
+            self.operator = FNO(grid_channels + 1, grid_channels, ndim=d, width=grid_channels, modes=modes,
+                                n_layers=2, hidden=None, coords=False, padding=4, activate_last=True, init="fan_in",
+                                spectral_init="normal", key=keys[4], dtype=dtype)
         elif operator == "conv":
             self.operator = ConvOperator(grid_channels + 1, grid_channels, grid_channels, key=keys[4], dtype=dtype)
         else:
             raise ValueError(f"operator must be 'fno' or 'conv', got {operator!r}")
-        self.dec_kernel = MLP(d + 1, latent, 32, 2, key=keys[5], layer_norm=False, activation="gelu", dtype=dtype)
-        self.dec_value = Linear(grid_channels, latent, key=keys[6], dtype=dtype)
-        self.projection = MLP(latent, latent, 2 * latent, 1, key=keys[7], layer_norm=False, out_scale=0.1, dtype=dtype)
-        self.decoder = MLP(latent, d, latent, 2, key=keys[8], layer_norm=False, dtype=dtype)
+        self.dec_kernel = _mlp(d + 1, latent, 32, 2, key=keys[5], layer_norm=False, activation="gelu", dtype=dtype)
+        self.dec_value = _linear(grid_channels, latent, key=keys[6], dtype=dtype)
+        self.projection = _mlp(latent, latent, 2 * latent, 1, key=keys[7], layer_norm=False, out_scale=0.1, dtype=dtype)
+        self.decoder = _mlp(latent, d, latent, 2, key=keys[8], layer_norm=False, dtype=dtype)
         bw = 0.5 * self.radius
         self.query_decoder = KernelDecoder(bw, k=decoder_k, kind=decoder_kind, key=keys[9], dtype=dtype)
         self.norm = norm
@@ -273,7 +310,7 @@ class GIOROM(eqx.Module):
         d2 = jnp.sum(rel**2, -1, keepdims=True)
         valid = jnp.all((node >= 0) & (node < jnp.asarray(shape)), -1) & (d2[..., 0] <= 1.0)
         # kernel MLP on [rel, dist, h_j] with its first layer split: h @ W_h once per node
-        W, b = self.gno_kernel.layers[0].weight, self.gno_kernel.layers[0].bias
+        W, b = self.gno_kernel.layers[0].weight.T, self.gno_kernel.layers[0].bias  # (in, out)
         g = d + 1
         f = self.gno_kernel.tail(jnp.concatenate([rel, jnp.sqrt(d2 + 1e-12)], -1) @ W[:g] + (h @ W[g:])[:, None, :] + b)
         cell = jnp.ravel_multi_index(tuple(jnp.clip(node[..., i], 0, shape[i] - 1) for i in range(d)), shape, mode="clip")
@@ -282,6 +319,12 @@ class GIOROM(eqx.Module):
         cnt = jax.ops.segment_sum(valid.reshape(-1).astype(x.dtype), cell.reshape(-1), n_cells)[:, None]
         f = jnp.concatenate([f / jnp.maximum(cnt, 1.0), cnt / self.k_gno], -1)
         return f.reshape(*shape, -1)
+
+    def _operate(self, f):
+        """The latent-grid operator on a channels-last grid (the FNO works channels first)."""
+        if isinstance(self.operator, FNO):
+            return jnp.moveaxis(self.operator(jnp.moveaxis(f, -1, 0)), 0, -1)
+        return self.operator(f)
 
     def _grid_decode(self, x, g):
         d = x.shape[-1]
@@ -310,7 +353,7 @@ class GIOROM(eqx.Module):
         e = self.edge_enc(jnp.concatenate([rel, dist], -1))
         for layer in self.proc1:
             h, e = layer(h, e, idx, mask, dist)
-        g = self.operator(self._grid_encode(x, h))
+        g = self._operate(self._grid_encode(x, h))
         h = h + self.projection(self._grid_decode(x, g))
         for layer in self.proc2:
             h, e = layer(h, e, idx, mask, dist)

@@ -12,7 +12,8 @@ import numpy as np
 import optax
 
 from .. import train as _train
-from ..linalg._krylov import _stop as _stop_gradient  # stop_gradient on a pytree's inexact arrays
+from .._errors import check_int, check_positive
+from ..nn import stop_gradient as _stop_gradient  # stop_gradient on a pytree's inexact arrays
 from ._decoder import KernelDecoder
 from ._graph import farthest_point_sampling
 from ._models import C_WINDOW, GIOROM, integrate
@@ -149,19 +150,26 @@ def sparse_subsets(positions, n: int, copies: int = 1, reference_frame: int = 0,
     return np.stack(out), np.asarray(owner)
 
 
-def _decayed_adam(learning_rate: float, log_rate: float) -> optax.GradientTransformation:
-    """Adam with step size ``learning_rate * exp(log_rate * step)``; the rate is optimiser *state*, so runs with
-    different schedules compile to the same program."""
+def _exp_decay_adam(learning_rate, log_rate):
+    return optax.chain(optax.scale_by_adam(),
+                       optax.scale_by_schedule(lambda count: -learning_rate * jnp.exp(log_rate * count)))
 
-    def init(params):
-        return {"count": jnp.zeros((), jnp.int32), "log_rate": jnp.asarray(log_rate, jnp.float32)}
 
-    def update(updates, state, params=None, **extra):
-        scale = -learning_rate * jnp.exp(state["log_rate"] * state["count"].astype(jnp.float32))
-        return (jax.tree.map(lambda u: scale * u, updates),
-                {"count": state["count"] + 1, "log_rate": state["log_rate"]})
+def default_optimizer(learning_rate: float = 1e-3, final_learning_rate: float = 1e-4, steps: int = 1000):
+    """Adam with exponential decay from `learning_rate` to `final_learning_rate` over `steps` (GNS's schedule).
 
-    return optax.chain(optax.scale_by_adam(), optax.GradientTransformationExtraArgs(init, update))
+    Built with `optax.inject_hyperparams`, so the learning rate and decay rate are optimiser *state*: runs with
+    different schedules compile to the same program (the time-budgeted [`train`][] reuses its timing run's
+    executable from JAX's compilation cache). `opt_state.hyperparams` holds them.
+
+    **Example:** `opt = giorom.default_optimizer(1e-3, 1e-5, steps=20_000)`
+    """
+    check_positive("learning_rate", learning_rate)
+    check_positive("final_learning_rate", final_learning_rate)
+    steps = check_int("steps", steps, minimum=1)
+    log_rate = float(np.log(final_learning_rate / learning_rate)) / steps
+    return optax.inject_hyperparams(_exp_decay_adam, hyperparam_dtype=jnp.float32)(learning_rate=float(learning_rate),
+                                                                                  log_rate=log_rate)
 
 
 def _steps_for_budget(step_fn_time: float, budget: float) -> int:
@@ -169,22 +177,43 @@ def _steps_for_budget(step_fn_time: float, budget: float) -> int:
 
 
 def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None = None, batch_size: int = 2,
-          learning_rate: float = 1e-3, final_learning_rate: float = 1e-4, noise_std: float | None = None,
-          copies: int = 4, pushforward: PushForward | None = None, key=None, log_every: int = 50,
-          progress: bool = False, checkpoint_dir=None, metrics_path=None, return_result: bool = False, **fit_kwargs):
-    """Train a [`GNS`][] or [`GIOROM`][] stepper on a `ParticleDataset` (all trajectories of equal shape).
+          learning_rate: float = 1e-3, optimizer: optax.GradientTransformation | None = None,
+          noise_std: float | None = None, copies: int = 4, pushforward: PushForward | None = None, key=None,
+          **fit_kwargs) -> _train.TrainResult:
+    """Train a [`GNS`][] or [`GIOROM`][] stepper on a `ParticleDataset` (all trajectories of equal shape) through
+    [`sciml.train.fit`][] (checkpoints, resume, progress, metrics).
 
-    GIOROM trains on farthest-point sparse subsets of the particles (`copies` per trajectory, chosen
-    in frame 0). Adam with exponential decay from `learning_rate` to `final_learning_rate`; loss =
-    MSE of normalised accelerations under GNS random-walk noise, with push-forward unrolls when a
-    [`PushForward`][] schedule is given (`pushforward=giorom.PushForward()`: LagrangeBench's). With `time_budget` (seconds of
-    wall time in total, compilation and a 12-step timing run included), the number of steps is set from
-    the measured time of those steps (with JAX's persistent compilation cache enabled the main run reuses
-    the timing run's executable: the decay rate is optimiser state). Uses `sciml.train.fit`
-    (checkpoints, resume, progress, metrics).
+    Loss: MSE of normalised accelerations under GNS random-walk noise, with push-forward unrolls when a
+    [`PushForward`][] schedule is given (`pushforward=giorom.PushForward()`: LagrangeBench's). GIOROM trains on
+    farthest-point sparse subsets of the particles (`copies` per trajectory, chosen in frame 0).
 
-    Returns the trained model (or the fit result with `return_result=True`; `.history` holds losses).
+    **Arguments:**
+
+    - `model`: a `GNS` or `GIOROM`; `dataset`: a `ParticleDataset`.
+    - `steps`: optimiser steps (ignored with `time_budget`).
+    - `time_budget`: seconds of wall time in total (compilation and a 12-step timing run included); the number of
+      steps is set from the measured step time (with JAX's persistent compilation cache enabled the main run
+      reuses the timing run's executable: the default optimiser's schedule is state).
+    - `batch_size`: windows per step.
+    - `learning_rate`: initial learning rate of the default optimiser,
+      [`default_optimizer`][]`(learning_rate, 1e-4, steps)` (decay to 1e-4 over the run).
+    - `optimizer`: any optax transformation instead (then `learning_rate` is unused).
+    - `noise_std`: random-walk noise std (default the model's); `copies`; `pushforward`; `key`.
+    - `**fit_kwargs`: passed to `sciml.train.fit` (`log_every` (default 50), `progress` (default False),
+      `checkpoint_dir`, `metrics_path`, `time_limit`, ...).
+
+    **Returns:** the `sciml.train.TrainResult` (`.model`, `.losses`, `.history`, `.step`).
+
+    **Example:** `model = giorom.train(model, ds, steps=2000, learning_rate=1e-3).model`
     """
+    if steps is None and time_budget is None:
+        raise ValueError("`steps`: give a step count or a `time_budget`.")
+    if time_budget is None:
+        steps = check_int("steps", steps, minimum=1)
+    else:
+        check_positive("time_budget", time_budget)
+    check_int("batch_size", batch_size, minimum=1)
+    check_positive("learning_rate", learning_rate)
     key = jax.random.key(0) if key is None else key
     pos, ptype = dataset.stacked()
     if isinstance(model, GIOROM):
@@ -193,16 +222,19 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
         ptype = np.stack([ptype[o][i] for o, i in zip(owner, idx)])
     pos = pos.astype(np.float32)
     loss_fn = lambda m, b, k: acceleration_loss(m, b, k, noise_std)  # noqa: E731
+    fit_kwargs.setdefault("log_every", 50)
+    fit_kwargs.setdefault("progress", False)
 
     if time_budget is not None:
         # the budget is total wall time: this timing run and the main run's compilation count against it.  Both
-        # runs use the same optimiser code (the decay rate lives in the optimiser state), so with JAX's
+        # runs use the same optimiser code (the default schedule lives in the optimiser state), so with JAX's
         # persistent compilation cache enabled the main run reuses the timing run's executable.
         t_start = time.perf_counter()
         stamps = []
         probe = window_sampler(pos, ptype, batch_size, pushforward=pushforward, total_steps=12)
-        _train.fit(loss_fn, model, _decayed_adam(learning_rate, 0.0), probe, steps=12, key=key, log_every=1,
-                   progress=False, callback=lambda s, m, r: stamps.append(time.perf_counter()))
+        probe_opt = default_optimizer(learning_rate, learning_rate, 12) if optimizer is None else optimizer
+        _train.fit(loss_fn, model, probe_opt, probe, steps=12, key=key, log_every=1, progress=False,
+                   callback=lambda s, m, r: stamps.append(time.perf_counter()))
         per_step = (stamps[-1] - stamps[3]) / (len(stamps) - 4)
         compile_s = max(stamps[0] - t_start - per_step, 0.0)  # the first step includes compilation
         main_compile = 0.1 * compile_s if jax.config.jax_compilation_cache_dir else compile_s
@@ -211,19 +243,14 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
         # stop below only catches an optimistic estimate
         steps = _steps_for_budget(per_step, 0.95 * (remaining - main_compile))
         fit_kwargs.setdefault("time_limit", remaining)
-    # exponential decay from learning_rate to final_learning_rate over the run (optax.exponential_decay)
-    opt = _decayed_adam(learning_rate, float(np.log(final_learning_rate / learning_rate)) / max(steps, 1))
+    opt = default_optimizer(learning_rate, 1e-4, steps) if optimizer is None else optimizer
     batch_fn = window_sampler(pos, ptype, batch_size, pushforward=pushforward, total_steps=steps)
-    kwargs = dict(data=batch_fn, steps=steps, key=key, log_every=log_every, progress=progress,
-                  checkpoint_dir=checkpoint_dir, metrics_path=metrics_path)
-    kwargs.update(fit_kwargs)
-    res = _train.fit(loss_fn, model, opt, **kwargs)
-    return res if return_result else res.model
+    return _train.fit(loss_fn, model, opt, batch_fn, steps=steps, key=key, **fit_kwargs)
 
 
 def finetune(model: GIOROM, dataset, *, steps: int = 200, horizon: int = 3, batch_size: int = 2,
-             learning_rate: float = 1e-4, copies: int = 1, train_stepper: bool = True, key=None, log_every: int = 50,
-             progress: bool = False, return_result: bool = False, **fit_kwargs):
+             learning_rate: float = 1e-4, optimizer: optax.GradientTransformation | None = None, copies: int = 1,
+             train_stepper: bool = True, key=None, **fit_kwargs) -> _train.TrainResult:
     """Joint fine-tune of a [`GIOROM`][] stepper and its query decoder on the *dense* particles (spec §5.5: the
     reference trains them separately, so the decoder only ever sees ground-truth sparse inputs).
 
@@ -231,13 +258,14 @@ def finetune(model: GIOROM, dataset, *, steps: int = 200, horizon: int = 3, batc
     nodes (with gradient through the rollout); every predicted frame is decoded to all N particles from the nodes'
     displacements relative to the window's last frame -- exactly what [`rollout`][] does from that window (its
     k-nearest neighbourhoods are found under jit) -- and the loss is the mean squared dense position error divided
-    by the acceleration std (a one-step error is an acceleration error). Adam at `learning_rate`, through
-    `sciml.train.fit` (checkpoints, resume, progress, metrics). With `train_stepper=False` only the decoder's
-    kernel learns, on the stepper's own predictions instead of ground-truth sparse positions.
+    by the acceleration std (a one-step error is an acceleration error). Adam at `learning_rate` (or any optax
+    `optimizer`), through `sciml.train.fit` (`**fit_kwargs`: checkpoints, resume, `progress` (default False),
+    `log_every` (default 50), metrics). With `train_stepper=False` only the decoder's kernel learns, on the
+    stepper's own predictions instead of ground-truth sparse positions.
 
-    **Returns:** the fine-tuned model (or the fit result with `return_result=True`).
+    **Returns:** the `sciml.train.TrainResult` (`.model` the fine-tuned model).
 
-    **Example:** `model = giorom.finetune(giorom.train(model, ds, steps=2000), ds, steps=300)`
+    **Example:** `model = giorom.finetune(giorom.train(model, ds, steps=2000).model, ds, steps=300).model`
     """
     if not isinstance(model, GIOROM):
         raise TypeError(f"model: finetune needs a GIOROM model, got {type(model).__name__}")
@@ -279,19 +307,23 @@ def finetune(model: GIOROM, dataset, *, steps: int = 200, horizon: int = 3, batc
         loss = jnp.mean(jax.vmap(one)(batch["row"], batch["start"]))
         return loss, {"dense_mse": loss}
 
-    kwargs = dict(data=batch_fn, steps=steps, key=key, log_every=log_every, progress=progress)
-    kwargs.update(fit_kwargs)
-    res = _train.fit(loss_fn, model, optax.adam(learning_rate), **kwargs)
-    return res if return_result else res.model
+    fit_kwargs.setdefault("log_every", 50)
+    fit_kwargs.setdefault("progress", False)
+    opt = optax.adam(learning_rate) if optimizer is None else optimizer
+    return _train.fit(loss_fn, model, opt, batch_fn, steps=steps, key=key, **fit_kwargs)
 
 
 def train_decoder(decoder: KernelDecoder, dataset, subsets, owner, *, reference_frame: int = C_WINDOW, steps: int = 300,
-                  learning_rate: float = 3e-3, batch_frames: int = 8, key=None):
+                  learning_rate: float = 3e-3, optimizer: optax.GradientTransformation | None = None,
+                  batch_frames: int = 8, key=None) -> _train.TrainResult:
     """Fit the learned kernel of a query decoder on ground-truth sparse subsets: for random frames,
-    decode all particles from the subset's displacements relative to `reference_frame`, MSE loss.
-    Returns (decoder, history)."""
+    decode all particles from the subset's displacements relative to `reference_frame`, MSE loss; Adam at
+    `learning_rate` (or any optax `optimizer`) through `sciml.train.fit`.
+
+    **Returns:** the `sciml.train.TrainResult` (`.model` the decoder; zero steps for a decoder without a learned
+    kernel)."""
     if decoder.mlp is None:
-        return decoder, []
+        return _train.TrainResult(decoder, None, [], np.zeros((0,)), 0)
     key = jax.random.key(0) if key is None else key
     pos, _ = dataset.stacked()
     pos = jnp.asarray(pos, jnp.float32)
@@ -312,6 +344,6 @@ def train_decoder(decoder: KernelDecoder, dataset, subsets, owner, *, reference_
         pred = ref + jnp.einsum("qk,bqkd->bqd", coef, disp[:, nbr[r]])
         return jnp.mean(jnp.sum((pred - traj[t]) ** 2, -1))
 
-    res = _train.fit(lambda dec, batch, k: loss_fn(dec, k), decoder, optax.adam(learning_rate), None, steps=steps,
-                     key=key, log_every=50, progress=False)
-    return res.model, res.history
+    opt = optax.adam(learning_rate) if optimizer is None else optimizer
+    return _train.fit(lambda dec, batch, k: loss_fn(dec, k), decoder, opt, None, steps=steps, key=key, log_every=50,
+                      progress=False)

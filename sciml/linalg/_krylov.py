@@ -289,9 +289,7 @@ def _differentiable(sol: Solution, op, b, rtol, maxiter) -> Solution:
     return eqx.tree_at(lambda s: s.value, sol, val)
 
 
-def _stop(tree):
-    dyn, static = eqx.partition(tree, eqx.is_inexact_array)
-    return eqx.combine(jax.lax.stop_gradient(dyn), static)
+from ..nn._util import stop_gradient as _stop  # noqa: E402  (moved to sciml.nn)
 
 
 def _prepare(op, b, x0, maxiter, history, rtol, atol, project_rhs):

@@ -22,7 +22,6 @@ Feature derivatives are closed form: with ``g = P (z - mu)``,
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Iterable
 from typing import Literal
 
@@ -30,6 +29,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
+
+from ..nn import MLP, chunked_map
 
 Derivative = tuple[int, ...]  # () value, (i,) first, (i, j) second derivative (i <= j)
 
@@ -83,27 +84,10 @@ class BoxNormaliser(eqx.Module):
         return (z + 1.0) / self.scale(z.dtype) + lo
 
 
-def _glorot_normal(key, fan_in, fan_out, dtype):
-    std = math.sqrt(2.0 / (fan_in + fan_out))
-    return std * jax.random.normal(key, (fan_out, fan_in), dtype)
-
-
-class TanhMLP(eqx.Module):
-    """A small tanh MLP ``in -> width x depth -> out`` with Glorot-normal weights and zero biases."""
-
-    weights: tuple[Array, ...]
-    biases: tuple[Array, ...]
-
-    def __init__(self, in_size: int, out_size: int, width: int, depth: int, *, key: PRNGKeyArray, dtype=jnp.float32):
-        sizes = [in_size] + [width] * depth + [out_size]
-        keys = jax.random.split(key, len(sizes) - 1)
-        self.weights = tuple(_glorot_normal(k, a, b, dtype) for k, a, b in zip(keys, sizes[:-1], sizes[1:]))
-        self.biases = tuple(jnp.zeros((b,), dtype) for b in sizes[1:])
-
-    def __call__(self, h: Float[Array, " n"]) -> Float[Array, " m"]:
-        for w, b in zip(self.weights[:-1], self.biases[:-1]):
-            h = jnp.tanh(w @ h + b)
-        return self.weights[-1] @ h + self.biases[-1]
+def TanhMLP(in_size: int, out_size: int, width: int, depth: int, *, key: PRNGKeyArray, dtype=jnp.float32) -> MLP:
+    """A small tanh [`sciml.nn.MLP`][] ``in -> width x depth -> out`` with Glorot-normal weights and zero biases
+    (the PINN literature's initialisation)."""
+    return MLP(in_size, out_size, width, depth, key=key, activation="tanh", init="glorot_normal", dtype=dtype)
 
 
 def _compose_jet(fn, h, first: dict, second: dict, required: tuple[Derivative, ...]) -> dict:
@@ -376,7 +360,7 @@ class PIG(eqx.Module):
 
     normaliser: BoxNormaliser
     embedding: GaussianEmbedding
-    mlp: TanhMLP
+    mlp: MLP
 
     def __init__(
         self,
@@ -433,14 +417,14 @@ class PIG(eqx.Module):
 
     def predict(self, xs: Float[Array, "P d"], chunk_size: int | None = 4096) -> Float[Array, " P"]:
         """Evaluate at many points; ``chunk_size`` bounds memory to chunk_size x (total Gaussians)."""
-        return _chunked_batch(lambda x: self.derivatives(x, ((),))[()], xs, chunk_size)
+        return chunked_map(lambda x: self.derivatives(x, ((),))[()], xs, chunk_size, batched=True)
 
 
 class MLPPINN(eqx.Module):
     """Plain tanh MLP PINN (the baseline) on box-normalised inputs; derivatives by autodiff (jvp)."""
 
     normaliser: BoxNormaliser
-    mlp: TanhMLP
+    mlp: MLP
 
     def __init__(self, lower, upper, *, width: int = 128, depth: int = 4, key: PRNGKeyArray, dtype=jnp.float32):
         self.normaliser = BoxNormaliser(tuple(float(v) for v in lower), tuple(float(v) for v in upper))
@@ -461,7 +445,7 @@ class MLPPINN(eqx.Module):
         return jax.vmap(lambda x: self.point_jet(x, required))(xs)
 
     def predict(self, xs, chunk_size: int | None = 16384):
-        return _chunked_map(self, xs, chunk_size)
+        return chunked_map(self, xs, chunk_size)
 
 
 def autodiff_jet(fn, x, required: tuple[Derivative, ...]) -> dict:
@@ -480,23 +464,3 @@ def autodiff_jet(fn, x, required: tuple[Derivative, ...]) -> dict:
 
             out[r] = jax.jvp(di, (x,), (eye[j],))[1]
     return out
-
-
-def _chunked_map(fn, xs, chunk_size):
-    xs = jnp.asarray(xs)
-    if chunk_size is None or xs.shape[0] <= chunk_size:
-        return jax.vmap(fn)(xs)
-    return jax.lax.map(fn, xs, batch_size=chunk_size)
-
-
-def _chunked_batch(fn, xs, chunk_size):
-    """``fn`` maps a (B, d) batch to (B,); apply it chunk by chunk (``lax.map``), padding the last chunk."""
-    xs = jnp.asarray(xs)
-    n = xs.shape[0]
-    if chunk_size is None or n <= chunk_size:
-        return fn(xs)
-    n_chunks = -(-n // chunk_size)
-    pad = n_chunks * chunk_size - n
-    xp = jnp.concatenate([xs, jnp.broadcast_to(xs[:1], (pad,) + xs.shape[1:])]) if pad else xs
-    out = jax.lax.map(fn, xp.reshape((n_chunks, chunk_size) + xs.shape[1:]))
-    return out.reshape(-1)[:n]

@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._model import BoxNormaliser, _chunked_map, normalise_required
+from ..nn import chunked_map
+from ._model import BoxNormaliser, normalise_required
 
 
 class SeparablePIG(eqx.Module):
@@ -150,4 +151,4 @@ class SeparablePIG(eqx.Module):
         xs = jnp.asarray(xs)
         if chunk_size is None or xs.shape[0] <= chunk_size:
             return self.derivatives(xs, ((),))[()]
-        return _chunked_map(self, xs, chunk_size)
+        return chunked_map(self, xs, chunk_size)

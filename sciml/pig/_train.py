@@ -15,6 +15,7 @@ import optax
 from jaxtyping import PRNGKeyArray
 
 from .. import pde as _pde
+from .. import nn as _nn
 from .. import train as _train
 from ._model import MLPPINN, PIG, normalise_required
 from ._separable import SeparablePIG
@@ -49,13 +50,9 @@ class PINNResult:
         return self.model.predict(jnp.asarray(x, dtype), chunk_size=chunk_size)
 
 
-def n_params(model) -> int:
-    return int(sum(x.size for x in jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array))))
-
-
 def rel_l2(pred, ref) -> float:
-    pred, ref = np.asarray(pred, np.float64), np.asarray(ref, np.float64)
-    return float(np.linalg.norm(pred - ref) / np.linalg.norm(ref))
+    """Relative L2 error ``||pred - ref|| / ||ref||`` over all points, as a float ([`sciml.nn.rel_l2`][])."""
+    return float(_nn.rel_l2(np.ravel(pred), np.ravel(ref)))
 
 
 def eval_points(problem, shape: Sequence[int] | None = None, dtype=jnp.float32):
@@ -80,15 +77,7 @@ def _as_jet(derivs: dict) -> "_pde.ArrayJet":
 def chunked_derivatives(model, xs, required, chunk_size: int | None):
     """``model.derivatives(xs, required)`` in chunks of ``chunk_size`` points (``lax.map`` over rematerialised
     chunks: forward and backward memory ~ chunk_size x total Gaussians instead of points x Gaussians)."""
-    n = xs.shape[0]
-    if chunk_size is None or n <= chunk_size:
-        return model.derivatives(xs, required)
-    n_chunks = -(-n // chunk_size)
-    pad = n_chunks * chunk_size - n
-    xp = jnp.concatenate([xs, jnp.broadcast_to(xs[:1], (pad,) + xs.shape[1:])]) if pad else xs
-    one = eqx.filter_checkpoint(lambda m, x: m.derivatives(x, required))
-    out = jax.lax.map(lambda x: one(model, x), xp.reshape((n_chunks, chunk_size) + xs.shape[1:]))
-    return {k: v.reshape((-1,) + v.shape[2:])[:n] for k, v in out.items()}
+    return _nn.chunked_map(lambda x: model.derivatives(x, required), xs, chunk_size, batched=True, checkpoint=True)
 
 
 def _residuals(problem, model, batch, required, dtype, chunk_size=None):
@@ -378,7 +367,7 @@ def fit_model(
     config = dict(steps=steps, lr=lr, lr_gauss=lr_gauss, n_collocation=n_collocation, n_boundary=n_boundary,
                   resample_every=resample_every, residual_weight=residual_weight, lbfgs_steps=lbfgs_steps,
                   causal=causal, dtype=str(jnp.dtype(dtype)))
-    return PINNResult(model, history, final, min(errs) if errs else None, seconds, n_params(model), config)
+    return PINNResult(model, history, final, min(errs) if errs else None, seconds, _nn.count_params(model), config)
 
 
 def train(
