@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sciml import gp, pde
-from sciml.gp import _model, _solve
+from sciml.gp import _model, _usolve
 
 
 def _poisson_1d(k, length):
@@ -101,7 +101,8 @@ def test_derivative_operator_is_exact_for_the_conditional_mean():
 
 def test_profiled_solver_poisson_1d_and_predict():
     prob = _poisson_1d(20.0, 1.0)
-    res = gp.solve(prob, grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0, steps=6, patience=10)
+    res = gp.solve(prob, grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0,
+                   method=gp.Profiled(steps=6, patience=10))
     x = jnp.linspace(0.0, 1.0, 64)
     err = float(jnp.linalg.norm(res.u_grid - jnp.sin(20.0 * x)) / jnp.linalg.norm(jnp.sin(20.0 * x)))
     assert err < 1e-3
@@ -116,7 +117,8 @@ def test_profiled_gauss_newton_allen_cahn_1d():
     exact = lambda x: jnp.sin(15.0 * x[0])  # noqa: E731
     res_fn = pde.manufactured(lambda u, x: u.d2(0) + u.value * (u.value**2 - 1), exact)
     prob = pde.Problem(pde.Box([0.0], [1.0]), res_fn, [pde.Dirichlet(exact)], exact=exact)
-    res = gp.solve(prob, grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0, steps=6, patience=10)
+    res = gp.solve(prob, grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0,
+                   method=gp.Profiled(steps=6, patience=10))
     assert res.info["linear"] is False
     x = jnp.linspace(0.0, 1.0, 64)
     assert float(jnp.linalg.norm(res.u_grid - jnp.sin(15.0 * x)) / jnp.linalg.norm(jnp.sin(15.0 * x))) < 1e-3
@@ -132,10 +134,11 @@ def test_matrix_free_solve_matches_dense_solve_2d():
     u0 = jnp.zeros(spec.shape)
     derivs = gp.derivative_grids(u0, facs, spec.keys, 2)
     h0 = rfn(u0, derivs).reshape(spec.shape)
-    cv, cs = _solve._pointwise_coefficients(rfn, u0, derivs)
+    cv, cs = _usolve.pointwise_coefficients(rfn, u0, derivs)
     lt1, lt2 = jnp.asarray(2.0), jnp.asarray(3.0)  # moderate weights: the boundary cap is inactive
-    ud, _ = _solve._solve_u_dense(facs, spec, cv, cs, h0, u0, lt1, lt2, 200.0)
-    uc, st = _solve._solve_u_cg(facs, spec, cv, cs, h0, u0, lt1, lt2, 200.0, 1e-12, 2000)
+    g = jnp.asarray(spec.boundary_values)
+    ud = _usolve.dense_solve(facs, spec, cv, cs, h0, u0, g, lt1, lt2, 200.0)
+    uc, st = _usolve.cg_solve(facs, spec, cv, cs, h0, u0, g, lt1, lt2, 200.0, 1e-12, 2000)
     # measured: 8.4e-5 relative max difference (PCG on the normal equations stops at its rtol in the
     # preconditioned basis; the dense path is an exact QR least-squares solve)
     assert float(jnp.max(jnp.abs(ud - uc))) < 2e-4 * float(jnp.max(jnp.abs(ud)))
@@ -155,7 +158,7 @@ def test_joint_adam_smoke_500_steps_loss_decreases():
     # run is in benchmarks/gp.py (measured here: rel-L2 0.40 -> 0.28 over 500 steps, ~83 s CPU). The test
     # uses M = 100 (6 points per period) to stay within the suite's time budget.
     prob = _poisson_1d(100.0, 1.0)
-    res = gp.solve(prob, grid=(100,), kernel="gaussian", method="adam", freq_scale=20.0, steps=500)
+    res = gp.solve(prob, grid=(100,), kernel="gaussian", method=gp.Adam(steps=500), freq_scale=20.0)
     losses = [h["loss"] for h in res.history]
     errs = [h["rel_l2"] for h in res.history]
     assert np.all(np.isfinite(losses))
@@ -176,7 +179,7 @@ def test_solve_rejects_bad_arguments():
 def test_default_dtype_is_float64_even_without_global_x64_and_float32_works():
     prob = _poisson_1d(20.0, 1.0)
     x = jnp.linspace(0.0, 1.0, 64)
-    kw = dict(grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0, steps=6, patience=10)
+    kw = dict(grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0, method=gp.Profiled(steps=6, patience=10))
     with jax.enable_x64(False):
         res = gp.solve(prob, **kw)
         assert res.u_grid.dtype == jnp.float64
