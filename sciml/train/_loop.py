@@ -15,6 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._errors import check_callable, check_int, check_real
+from ._checkpoint import Checkpointer, _say
+from ._structure import all_finite
+
 
 class TrainingError(RuntimeError):
     """Raised when the loss becomes NaN/Inf. `.model` holds the last good model, `.step` the failing step,
@@ -30,13 +34,39 @@ class TrainingError(RuntimeError):
 @dataclasses.dataclass
 class TrainResult:
     """What `fit` returns: the trained `model`, `opt_state`, `history` (logged dicts), `losses` (every step's
-    loss, as a NumPy array) and the final `step`."""
+    loss, as a NumPy array) and the final `step`.
+
+    Methods return a subclass to add their own fields and methods (e.g. `predict`); the subclass is a
+    dataclass whose extra fields come after these five, and
+    [`from_result`][sciml.train.TrainResult.from_result] builds it from `fit`'s result:
+
+    ```python
+    @dataclasses.dataclass
+    class MyResult(train.TrainResult):
+        scale: float = 1.0
+
+        def predict(self, x):
+            return self.scale * jax.vmap(self.model)(x)
+
+    res = MyResult.from_result(train.fit(...), scale=2.0)
+    ```
+    """
 
     model: Any
     opt_state: Any
     history: list
     losses: np.ndarray
     step: int
+
+    @classmethod
+    def from_result(cls, result: "TrainResult", **fields):
+        """This class built from `result`'s five `TrainResult` fields plus the extra `fields` (which may also
+        override `model`, `history`, ...)."""
+        if not isinstance(result, TrainResult):
+            raise TypeError(f"`result` must be a TrainResult, got {type(result).__name__}.")
+        base = {f.name: getattr(result, f.name) for f in dataclasses.fields(TrainResult)}
+        base.update(fields)
+        return cls(**base)
 
 
 def array_batches(arrays, batch_size: int) -> Callable:
@@ -72,41 +102,62 @@ def _split_loss(out):
     return out, {}
 
 
-class _Checkpointer:
-    def __init__(self, directory, every, max_to_keep=3):
-        import orbax.checkpoint as ocp
+_RESUME = {True: "auto", False: "never", "auto": "auto", "never": "never", "must": "must"}
 
-        self.ocp = ocp
-        self.dir = pathlib.Path(directory).absolute()
-        self.every = every
-        self.mgr = ocp.CheckpointManager(
-            self.dir, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
-        )
 
-    def latest(self):
-        return self.mgr.latest_step()
+def _batch_sharder(mesh):
+    from jax.sharding import NamedSharding, PartitionSpec as P
 
-    def save(self, step, leaves, meta):
-        ocp = self.ocp
-        state = {f"leaf{i:05d}": np.asarray(l) for i, l in enumerate(leaves)}
-        self.mgr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-                      force=True)
+    def constrain(batch):
+        def one(x):
+            if not hasattr(x, "ndim") or x.ndim == 0:
+                return x
+            return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P("data")))
 
-    def restore(self, step, leaves):
-        ocp = self.ocp
-        target = {f"leaf{i:05d}": np.asarray(l) for i, l in enumerate(leaves)}
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        out = self.mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
-                                                              meta=ocp.args.JsonRestore()))
-        st = out["state"]
-        return [jnp.asarray(st[f"leaf{i:05d}"], dtype=jnp.asarray(l).dtype) for i, l in enumerate(leaves)], out["meta"]
+        return jax.tree.map(one, batch)
 
-    def wait(self):
-        self.mgr.wait_until_finished()
+    return constrain
 
-    def close(self):
-        self.mgr.wait_until_finished()
-        self.mgr.close()
+
+def _check_traceable_batches(batch_fn, key, mesh):
+    """`steps_per_call > 1` calls `batch_fn` inside a compiled loop: check it traces (with a traced step)."""
+    try:
+        shapes = jax.eval_shape(batch_fn, key, jax.ShapeDtypeStruct((), jnp.int32))
+    except Exception as e:  # noqa: BLE001 - reported as a clear error
+        raise TypeError(
+            "`data`: with `steps_per_call` > 1 the batch function is called inside a compiled loop with a traced "
+            f"`step`, so it must be jax-traceable; tracing it failed with {type(e).__name__}: "
+            f"{str(e).splitlines()[0][:200] if str(e) else ''}. Use `steps_per_call=1` (host-side batches) or "
+            "write `batch_fn` with jax.numpy only (`train.array_batches` is traceable)."
+        ) from None
+    if mesh is not None:
+        n = mesh.shape["data"]
+        for leaf in jax.tree.leaves(shapes):
+            if leaf.ndim and leaf.shape[0] % n:
+                raise ValueError(f"`data`: batch leading dimension {leaf.shape[0]} is not divisible by the {n} "
+                                 "devices of mesh axis 'data'.")
+
+
+def _prepare_metrics_file(metrics_path, start, checkpoint_dir):
+    """A fresh JSONL file, or when resuming from `start` the old lines up to `start` plus a resume line."""
+    path = pathlib.Path(metrics_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = []
+    if start > 0 and path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("step"), (int, float)) and rec["step"] <= start:
+                kept.append(line)
+    f = open(path, "w")
+    for line in kept:
+        f.write(line + "\n")
+    if start > 0:
+        f.write(json.dumps({"step": start, "event": "resumed", "checkpoint_dir": str(checkpoint_dir)}) + "\n")
+    f.flush()
+    return f
 
 
 def fit(
@@ -119,7 +170,7 @@ def fit(
     key=None,
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int = 0,
-    resume: bool = True,
+    resume: bool | str = "auto",
     metrics_path: str | os.PathLike | None = None,
     log_every: int = 50,
     progress: bool = True,
@@ -128,6 +179,7 @@ def fit(
     filter_spec=eqx.is_inexact_array,
     description: str = "train",
     time_limit: float | None = None,
+    steps_per_call: int = 1,
 ) -> TrainResult:
     """Train `model` by minimising `loss_fn` with an optax optimiser: the one loop every sciml module uses.
 
@@ -138,53 +190,100 @@ def fit(
     - `optimizer`: an optax `GradientTransformation`. `update` receives `value=`, `grad=` and `value_fn=`
       as extra arguments, so `optax.lbfgs()` works unchanged.
     - `data`: `None`, a fixed pytree batch, or `batch_fn(key, step) -> batch` (deterministic in its arguments,
-      so resuming reproduces the uninterrupted run).
+      so resuming reproduces the uninterrupted run). With `steps_per_call > 1` it is called inside a compiled
+      loop with a traced `step`, so it must be jax-traceable (`train.array_batches` and fixed batches are).
     - `steps`: total number of optimiser steps (a resumed run continues up to this count).
     - `key`: PRNG key; step `s` uses `fold_in(key, s)` (data and loss keys are split from it).
     - `checkpoint_dir`, `checkpoint_every`: orbax checkpoints of params + optimiser state + step every so many
-      steps and at the end; with `resume=True` an existing checkpoint is restored first.
-    - `metrics_path`: JSONL file; one line per `log_every` steps.
+      steps and at the end (also when stopped early). Each records its leaf paths, shapes and dtypes; only
+      finite states are written (parameters finite, optimiser state free of NaN).
+    - `resume`: `"auto"` (default; `True` is an alias) restores the newest intact checkpoint of
+      `checkpoint_dir` if there is one, skipping unreadable ones with a message; `"must"` requires one;
+      `"never"` (`False`) starts from step 0 and removes the directory's old checkpoints. A checkpoint of a
+      different model or optimiser (leaf paths, shapes or dtypes differ) raises a `ValueError` naming the
+      difference. Resuming prints "resuming from step N".
+    - `metrics_path`: JSONL file, one line per `log_every` steps. It starts fresh unless the run resumes;
+      then the lines up to the restored step are kept and a `{"event": "resumed"}` line is added.
+    - `log_every`: logging (and `callback`) interval in steps. The losses are fetched from the device only at
+      these points, so the loop does not wait for each step to finish.
     - `progress`: show a tqdm progress bar.
     - `mesh`: a `jax.sharding.Mesh` with a `"data"` axis: batches are sharded along it and parameters
       replicated (data-parallel; results equal a single device up to rounding).
-    - `callback`: `callback(step, model, metrics) -> dict | None`, called every `log_every` steps on the host
-      (e.g. evaluation); returned entries are logged, and `{"stop": True}` ends training after this step.
+    - `callback`: `callback(step, model, metrics) -> dict | None`, called at each logging point on the host
+      (e.g. evaluation); returned entries are logged, and `{"stop": True}` ends training there (a checkpoint
+      is written if checkpointing is on). This is the way to stop a run early from outside the loss.
     - `filter_spec`: which leaves are trainable (default: floating-point arrays).
-    - `time_limit`: optional wall-clock budget in seconds; training stops after the first step that ends past
-      it (a final checkpoint is written if checkpointing is on). `TrainResult.step` tells how far it got.
+    - `description`: label of the progress bar and of messages.
+    - `time_limit`: optional wall-clock budget in seconds; training stops at the first step (chunk) boundary
+      past it (a final checkpoint is written if checkpointing is on). `TrainResult.step` tells how far it got.
+    - `steps_per_call`: run this many optimiser steps per host call inside one compiled `lax.while_loop`
+      (default 1: one call per step). Results equal `steps_per_call=1` up to rounding; small models train
+      several times faster. Logging, callbacks, the stop and time checks happen at chunk boundaries (every
+      `steps_per_call` steps, and at checkpoint steps); a log record is written at each boundary that passes a
+      multiple of `log_every`, so choose `log_every` a multiple of `steps_per_call` for the same log steps.
 
     **Returns:** a [`TrainResult`][sciml.train.TrainResult].
 
-    **Raises:** [`TrainingError`][sciml.train.TrainingError] if the loss becomes NaN/Inf: training stops, the
-    error carries the last good model, and no checkpoint of the bad state is written.
+    **Raises:** [`TrainingError`][sciml.train.TrainingError] if the loss becomes NaN/Inf or an update makes the
+    parameters (or optimiser state) non-finite: training stops, the error carries the last good model, and no
+    checkpoint of the bad state is written.
 
     **Example:**
 
     ```python
     res = train.fit(lambda m, b, k: jnp.mean((jax.vmap(m)(b["x"]) - b["y"]) ** 2), model,
-                    optax.adam(1e-3), train.array_batches({"x": X, "y": Y}, 64), steps=2000, key=jax.random.key(0))
+                    optax.adam(1e-3), train.array_batches({"x": X, "y": Y}, 64), steps=2000, key=jax.random.key(0),
+                    steps_per_call=50)
     res.model, res.losses[-1]
     ```
     """
+    check_callable("loss_fn", loss_fn)
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"`optimizer` must be an optax GradientTransformation, got {type(optimizer).__name__}.")
-    steps = int(steps)
-    if steps < 0:
-        raise ValueError(f"`steps` must be >= 0, got {steps}.")
+    steps = check_int("steps", steps, minimum=0)
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, minimum=0)
+    log_every = max(check_int("log_every", log_every, minimum=0), 1)
+    k_call = check_int("steps_per_call", steps_per_call, minimum=1)
+    if time_limit is not None:
+        time_limit = check_real("time_limit", time_limit, minimum=0.0)
+    if callback is not None:
+        check_callable("callback", callback)
+    if isinstance(resume, str) or isinstance(resume, bool):
+        mode = _RESUME.get(resume)
+    else:
+        mode = None
+    if mode is None:
+        raise ValueError(f"`resume` must be one of 'auto', 'never', 'must' (or True/False), got {resume!r}.")
     if checkpoint_every and checkpoint_dir is None:
         raise ValueError("`checkpoint_every` needs a `checkpoint_dir`.")
+    if mode == "must" and checkpoint_dir is None:
+        raise ValueError("`resume='must'` needs a `checkpoint_dir`.")
     key = jax.random.key(0) if key is None else key
+    batch_fn = data if callable(data) else (lambda k, s: data)  # noqa: E731
+    if k_call > 1:
+        _check_traceable_batches(batch_fn, jax.random.split(key)[0], mesh)
+
     opt = optax.with_extra_args_support(optimizer)
     params, static = eqx.partition(model, filter_spec)
     opt_state = opt.init(params)
     start = 0
 
-    ckpt = _Checkpointer(checkpoint_dir, checkpoint_every) if checkpoint_dir is not None else None
-    treedef = jax.tree.structure((params, opt_state))
-    if ckpt is not None and resume and ckpt.latest() is not None:
-        leaves, meta = ckpt.restore(ckpt.latest(), jax.tree.leaves((params, opt_state)))
-        params, opt_state = jax.tree.unflatten(treedef, leaves)
-        start = int(meta["step"])
+    ckpt = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
+    try:
+        if ckpt is not None and mode == "never":
+            removed = ckpt.clear()
+            if removed:
+                _say(f"{description}: resume='never': removed old checkpoints (steps {removed}) from {ckpt.dir}.")
+        elif ckpt is not None:
+            got = ckpt.restore_newest(params, opt_state)
+            if got is not None:
+                params, opt_state, start = got
+                _say(f"{description}: resuming from step {start} (checkpoint in {ckpt.dir}).")
+            elif mode == "must":
+                raise FileNotFoundError(f"`resume='must'`: no checkpoint in {ckpt.dir}.")
+    except BaseException:
+        ckpt.close()
+        raise
 
     if mesh is not None:
         from ..parallel import replicate, shard_batch
@@ -195,23 +294,53 @@ def fit(
     def _loss(p, batch, k):
         return _split_loss(loss_fn(eqx.combine(p, static), batch, k))
 
-    @eqx.filter_jit
-    def step_fn(params, opt_state, batch, k):
+    def _update(params, opt_state, batch, k):
         (loss, metrics), grads = jax.value_and_grad(_loss, has_aux=True)(params, batch, k)
         updates, new_state = opt.update(grads, opt_state, params, value=loss, grad=grads,
                                         value_fn=lambda p: _loss(p, batch, k)[0])
         new_params = eqx.apply_updates(params, updates)
-        return new_params, new_state, loss, metrics
+        ok = jnp.isfinite(loss) & all_finite(new_params) & all_finite(new_state, allow_inf=True)
+        return new_params, new_state, loss, metrics, ok
 
-    if callable(data):
-        batch_fn = data
-    else:
-        batch_fn = lambda k, s: data  # noqa: E731
+    def _keep(ok, new, old):
+        return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+    @eqx.filter_jit
+    def step_fn(params, opt_state, bad, batch, k):
+        new_params, new_state, loss, metrics, ok = _update(params, opt_state, batch, k)
+        good = ok & ~bad
+        return _keep(good, new_params, params), _keep(good, new_state, opt_state), ~good, loss, metrics, ok
+
+    constrain = _batch_sharder(mesh) if mesh is not None else (lambda b: b)
+
+    @eqx.filter_jit
+    def chunk_fn(params, opt_state, bad, key, s0, n):
+        def draw(s):
+            kd, kl = jax.random.split(jax.random.fold_in(key, s))
+            return constrain(batch_fn(kd, s)), kl
+
+        b0, kl0 = draw(s0)
+        shapes = jax.eval_shape(_update, params, opt_state, b0, kl0)
+        metrics0 = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes[3])
+        init = (jnp.int32(0), params, opt_state, bad, jnp.zeros((k_call,), shapes[2].dtype),
+                jnp.ones((k_call,), bool), metrics0)
+
+        def cond(c):
+            return (c[0] < n) & ~c[3]
+
+        def body(c):
+            i, params, opt_state, bad, lbuf, obuf, _ = c
+            batch, kl = draw(s0 + i)
+            new_params, new_state, loss, metrics, ok = _update(params, opt_state, batch, kl)
+            return (i + 1, _keep(ok, new_params, params), _keep(ok, new_state, opt_state), ~ok,
+                    lbuf.at[i].set(loss), obuf.at[i].set(ok), metrics)
+
+        _, params, opt_state, bad, lbuf, obuf, metrics = jax.lax.while_loop(cond, body, init)
+        return params, opt_state, bad, lbuf, obuf, metrics
 
     metrics_file = None
     if metrics_path is not None:
-        pathlib.Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
-        metrics_file = open(metrics_path, "a")
+        metrics_file = _prepare_metrics_file(metrics_path, start, checkpoint_dir)
 
     bar = None
     if progress and steps > start:
@@ -220,30 +349,72 @@ def fit(
         bar = tqdm(total=steps, initial=start, desc=description, dynamic_ncols=True, leave=False)
 
     history, losses = [], []
+    pending = []  # (losses, oks, n) on the device, not yet checked
     t0 = time.perf_counter()
     last_ckpt = ckpt.latest() if ckpt is not None else None
+    bad = jnp.asarray(False)
+    if mesh is not None:
+        bad = replicate(bad, mesh)
+    metrics = {}
+    synced = start  # steps before this one are checked and in `losses`
+
+    def sync():
+        nonlocal pending, synced
+        got = jax.device_get(pending)
+        pending = []
+        for ls, oks, n in got:
+            ls, oks = np.reshape(ls, -1)[:n], np.reshape(oks, -1)[:n]
+            badi = np.flatnonzero(~oks)
+            if badi.size:
+                i = int(badi[0])
+                losses.extend(float(v) for v in ls[:i])
+                _fail(synced + i, float(ls[i]))
+            losses.extend(float(v) for v in ls)
+            synced += n
+
+    def _fail(s, lval):
+        where = (f"the last checkpoint (step {last_ckpt}) in {ckpt.dir} was checked finite before writing and is "
+                 "intact." if last_ckpt is not None else "no checkpoint was written.")
+        if not np.isfinite(lval):
+            what = f"loss became {lval} at step {s}"
+        else:
+            what = (f"the update of step {s} made the parameters or optimiser state non-finite although the loss "
+                    f"was finite ({lval:.6g}; a NaN/Inf gradient?)")
+        msg = (f"{what}; training stopped. The error carries the model after {s} steps (before the failing one); "
+               + where)
+        raise TrainingError(msg, model=eqx.combine(params, static), step=s, checkpoint_step=last_ckpt)
+
     try:
-        for s in range(start, steps):
-            k = jax.random.fold_in(key, s)
-            kd, kl = jax.random.split(k)
-            batch = batch_fn(kd, s)
-            if mesh is not None:
-                batch = shard_batch(batch, mesh)
-            new_params, new_state, loss, metrics = step_fn(params, opt_state, batch, kl)
-            lval = float(loss)
-            if not np.isfinite(lval):
-                msg = (f"loss became {lval} at step {s}; training stopped. The returned error carries the model of "
-                       f"step {s}; " + (f"the last good checkpoint (step {last_ckpt}) in {ckpt.dir} is intact."
-                                        if last_ckpt is not None else "no checkpoint was written."))
-                raise TrainingError(msg, model=eqx.combine(params, static), step=s, checkpoint_step=last_ckpt)
-            params, opt_state = new_params, new_state
-            losses.append(lval)
-            done = s + 1
+        s = start
+        while s < steps:
+            if k_call == 1:
+                k = jax.random.fold_in(key, s)
+                kd, kl = jax.random.split(k)
+                batch = batch_fn(kd, s)
+                if mesh is not None:
+                    batch = shard_batch(batch, mesh)
+                params, opt_state, bad, loss, metrics, ok = step_fn(params, opt_state, bad, batch, kl)
+                pending.append((loss, ok, 1))
+                done = s + 1
+            else:
+                done = min(steps, (s // k_call + 1) * k_call)
+                if ckpt is not None and checkpoint_every:
+                    done = min(done, (s // checkpoint_every + 1) * checkpoint_every)
+                params, opt_state, bad, lbuf, obuf, metrics = chunk_fn(
+                    params, opt_state, bad, key, jnp.int32(s), jnp.int32(done - s))
+                pending.append((lbuf, obuf, done - s))
             if bar is not None:
-                bar.update(1)
+                bar.update(done - s)
+            log_now = done // log_every > s // log_every or done == steps
+            ckpt_now = ckpt is not None and ((checkpoint_every and done % checkpoint_every == 0) or done == steps)
+            out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit
+            s = done
+            if not (log_now or ckpt_now or out_of_time):
+                continue
+            sync()
             stop_requested = False
-            if done % max(log_every, 1) == 0 or done == steps:
-                rec = {"step": done, "loss": lval, "time": time.perf_counter() - t0}
+            if log_now:
+                rec = {"step": done, "loss": losses[-1], "time": time.perf_counter() - t0}
                 rec.update({k_: float(v) for k_, v in metrics.items()})
                 if callback is not None:
                     extra = callback(done, eqx.combine(params, static), rec)
@@ -253,18 +424,18 @@ def fit(
                         rec.update({k_: (float(v) if np.ndim(v) == 0 else v) for k_, v in extra.items()})
                 history.append(rec)
                 if bar is not None:
-                    bar.set_postfix(loss=f"{lval:.3e}")
+                    bar.set_postfix(loss=f"{rec['loss']:.3e}")
                 if metrics_file is not None:
                     metrics_file.write(json.dumps(rec) + "\n")
                     metrics_file.flush()
-            out_of_time = (time_limit is not None and time.perf_counter() - t0 > time_limit) or stop_requested
-            if ckpt is not None and ((checkpoint_every and done % checkpoint_every == 0) or done == steps
-                                     or out_of_time):
-                ckpt.save(done, jax.tree.leaves((params, opt_state)), {"step": done})
-                ckpt.wait()
+            stop = out_of_time or stop_requested
+            if ckpt is not None and (ckpt_now or stop):
+                ckpt.save(done, params, opt_state)
                 last_ckpt = done
-            if out_of_time:
+            if stop:
                 break
+        if pending:
+            sync()
     finally:
         if bar is not None:
             bar.close()
@@ -272,22 +443,46 @@ def fit(
             metrics_file.close()
         if ckpt is not None:
             ckpt.close()
-    return TrainResult(eqx.combine(params, static), opt_state, history, np.asarray(losses), start + len(losses))
+    return TrainResult(eqx.combine(params, static), opt_state, history, np.asarray(losses, dtype=np.float64),
+                       start + len(losses))
 
 
 def restore(model, optimizer: optax.GradientTransformation, checkpoint_dir, step: int | None = None,
             filter_spec=eqx.is_inexact_array):
-    """Restore `(model, opt_state, step)` from a `fit` checkpoint directory onto the structure of `model`."""
+    """Restore `(model, opt_state, step)` from a `fit` checkpoint directory onto the structure of `model`.
+
+    **Arguments:**
+
+    - `model`, `optimizer`, `filter_spec`: as given to [`fit`][sciml.train.fit]; they define the expected leaf
+      paths, shapes and dtypes.
+    - `checkpoint_dir`: the `fit` checkpoint directory.
+    - `step`: which checkpoint; default the newest intact one (unreadable newer ones are skipped with a message).
+
+    **Returns:** `(model, opt_state, step)`.
+
+    **Raises:** `FileNotFoundError` if there is no checkpoint, `ValueError` if the checkpoint was written for a
+    different model or optimiser (the message names the differing leaves).
+    """
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"`optimizer` must be an optax GradientTransformation, got {type(optimizer).__name__}.")
+    if step is not None:
+        step = check_int("step", step, minimum=0)
+    if not pathlib.Path(checkpoint_dir).is_dir():
+        raise FileNotFoundError(f"`checkpoint_dir` {str(checkpoint_dir)!r} is not a directory.")
     opt = optax.with_extra_args_support(optimizer)
     params, static = eqx.partition(model, filter_spec)
     opt_state = opt.init(params)
-    ck = _Checkpointer(checkpoint_dir, 0)
+    ck = Checkpointer(checkpoint_dir)
     try:
-        step = ck.latest() if step is None else step
         if step is None:
-            raise FileNotFoundError(f"no checkpoint in {checkpoint_dir}")
-        leaves, meta = ck.restore(step, jax.tree.leaves((params, opt_state)))
+            got = ck.restore_newest(params, opt_state, set_aside=False)
+            if got is None:
+                raise FileNotFoundError(f"no checkpoint in {checkpoint_dir}")
+        else:
+            if step not in ck.steps():
+                raise FileNotFoundError(f"`step`: no checkpoint {step} in {checkpoint_dir} (have {ck.steps()}).")
+            got = ck.restore(step, params, opt_state)
     finally:
         ck.close()
-    params, opt_state = jax.tree.unflatten(jax.tree.structure((params, opt_state)), leaves)
-    return eqx.combine(params, static), opt_state, int(meta["step"])
+    params, opt_state, step = got
+    return eqx.combine(params, static), opt_state, step
