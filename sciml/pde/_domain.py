@@ -86,10 +86,12 @@ class Domain(eqx.Module):
 
     def sample_interior(self, key, n: int, dtype=None):
         """`n` points uniformly in the domain, shape `(n, d)`."""
-        dtype = _default_dtype(dtype)
+        return _jit_interior(self, key, n, _default_dtype(dtype))
+
+    def _sample_interior(self, key, n, dtype):
         m = int(math.ceil(n * _oversample(self._interior_fraction()))) + 8
         k1, k2 = jax.random.split(key)
-        x = self.bounding_box().sample_interior(k1, m, dtype)
+        x = self.bounding_box()._sample_interior(k1, m, dtype)
         return _take_accepted(k2, x, x, self.contains(x, 0.0), n)[0]
 
     def sample_boundary_normals(self, key, n: int, dtype=None, faces=None, where: Callable | None = None):
@@ -100,11 +102,16 @@ class Domain(eqx.Module):
         dtype = _default_dtype(dtype)
         if faces is not None and not self.is_box:
             raise ValueError("`faces` applies to a pde.Box only; use `where=` on other domains.")
+        if faces is not None:
+            faces = tuple(self._resolve_faces(faces))
+        frac = None if where is None else _where_fraction(self, where, faces)
+        return _jit_boundary(self, key, n, dtype, faces, where, frac)
+
+    def _sample_boundary(self, key, n, dtype, faces=None, where=None, frac=None):
         cand = (lambda k, m: self._boundary_candidates(k, m, dtype, faces)) if self.is_box else (
             lambda k, m: self._boundary_candidates(k, m, dtype))
         if where is None:
             return cand(key, n)
-        frac = _where_fraction(self, where, faces)
         m = int(math.ceil(n * _oversample(frac))) + 8
         k1, k2 = jax.random.split(key)
         x, nrm = cand(k1, m)
@@ -135,12 +142,21 @@ class Domain(eqx.Module):
         return intersection(self, other)
 
 
+_jit_interior = eqx.filter_jit(lambda d, key, n, dtype: d._sample_interior(key, n, dtype))
+_jit_boundary = eqx.filter_jit(lambda d, key, n, dtype, faces, where, frac: d._sample_boundary(
+    key, n, dtype, faces, where, frac))
+
+
+@eqx.filter_jit
+def _where_mask(domain, where, faces):
+    x, _ = domain._sample_boundary(jax.random.key(12345), 4096, jnp.float32, faces)
+    return jax.vmap(where)(x)
+
+
 def _where_fraction(domain, where, faces) -> float:
     """Host estimate of the fraction of boundary candidates accepted by `where` (raises if none are)."""
     try:
-        x, _ = (domain._boundary_candidates(jax.random.key(12345), 4096, jnp.float32, faces) if domain.is_box
-                else domain._boundary_candidates(jax.random.key(12345), 4096, jnp.float32))
-        mask = np.asarray(jax.vmap(where)(x)).reshape(-1)
+        mask = np.asarray(_where_mask(domain, where, None if faces is None else tuple(faces))).reshape(-1)
     except Exception as e:  # noqa: BLE001 - report what the predicate did
         raise TypeError(f"`where` must be a predicate x (d,) -> bool written with jnp; calling it failed: {e}") from e
     if mask.dtype != bool and mask.dtype.kind not in "iu":
@@ -237,7 +253,9 @@ class Box(Domain):
 
     def sample_interior(self, key, n: int, dtype=None):
         """`n` points uniformly in the box, shape `(n, d)`."""
-        dtype = _default_dtype(dtype)
+        return self._sample_interior(key, n, _default_dtype(dtype))
+
+    def _sample_interior(self, key, n, dtype):
         u = jax.random.uniform(key, (n, self.ndim), dtype)
         return jnp.asarray(self.lower, dtype) + u * jnp.asarray(self.widths, dtype)
 
@@ -256,7 +274,7 @@ class Box(Domain):
         areas = self._face_areas(faces)
         k1, k2 = jax.random.split(key)
         which = jax.random.choice(k1, len(faces), (n,), p=jnp.asarray(areas / areas.sum()))
-        x = self.sample_interior(k2, n, dtype)
+        x = self._sample_interior(k2, n, dtype)
         axes = jnp.asarray([a for a, _ in faces])[which]
         vals = jnp.asarray([self.upper[a] if s else self.lower[a] for a, s in faces], dtype)[which]
         sign = jnp.asarray([1.0 if s else -1.0 for _, s in faces], dtype)[which]
@@ -489,14 +507,7 @@ class CSG(Domain):
         self.upper = tuple(float(v) for v in hi)
         self._fractions = (1.0, 1.0, 1.0)
         # host estimates of the accepted fractions (interior of the bounding box, boundary of each part)
-        key = jax.random.key(2024)
-        k1, k2, k3 = jax.random.split(key, 3)
-        x = Box(self.lower, self.upper).sample_interior(k1, 20000, jnp.float32)
-        fi = float(jnp.mean(self.contains(x, 0.0)))
-        xa, _ = a._boundary_candidates(k2, 8192, jnp.float32)
-        xb, _ = b._boundary_candidates(k3, 8192, jnp.float32)
-        fa = float(jnp.mean(self._keep_a(xa)))
-        fb = float(jnp.mean(self._keep_b(xb)))
+        fi, fa, fb = (float(v) for v in _csg_fractions(self))
         if fi == 0.0 or fa + fb == 0.0:
             raise ValueError(f"the {op} of these domains is empty (no sampled point lies inside it).")
         self._fractions = (fi, fa, fb)
@@ -546,6 +557,15 @@ class CSG(Domain):
         nrm = jnp.concatenate([na_, nb_])
         mask = jnp.concatenate([self._keep_a(xa), self._keep_b(xb)])
         return _take_accepted(k3, x, nrm, mask, n)
+
+
+@eqx.filter_jit
+def _csg_fractions(dom):
+    k1, k2, k3 = jax.random.split(jax.random.key(2024), 3)
+    x = Box(dom.lower, dom.upper)._sample_interior(k1, 20000, jnp.float32)
+    xa, _ = dom.a._boundary_candidates(k2, 8192, jnp.float32)
+    xb, _ = dom.b._boundary_candidates(k3, 8192, jnp.float32)
+    return jnp.mean(dom.contains(x, 0.0)), jnp.mean(dom._keep_a(xa)), jnp.mean(dom._keep_b(xb))
 
 
 def difference(a: Domain, b: Domain) -> CSG:

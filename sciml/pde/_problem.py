@@ -374,10 +374,7 @@ class Problem(eqx.Module):
     def _sample_condition(self, i, key, n, dtype):
         c = self.conditions[i]
         faces = c.resolve(self.domain, self.time_axis)
-        if isinstance(c, Initial):
-            x, nrm = self.domain.sample_boundary_normals(key, n, dtype, faces)
-        else:
-            x, nrm = _sample_part(self.domain, key, n, dtype, faces, c.where, self._where_fractions[i])
+        x, nrm = _sample_part(self.domain, key, n, dtype, faces, c.where, self._where_fractions[i])
         return x, nrm, jnp.asarray(jax.vmap(c.g)(x), x.dtype).reshape(n)
 
     def sample_conditions(self, key, n: int, dtype=None):
@@ -414,15 +411,10 @@ class Problem(eqx.Module):
 
 def _sample_part(domain, key, n, dtype, faces, where, fraction):
     """Boundary points/normals on `faces` (box) filtered by `where` (acceptance `fraction` measured on the host)."""
-    if where is None:
-        return domain.sample_boundary_normals(key, n, dtype, faces)
-    from ._domain import _oversample, _take_accepted
+    from ._domain import _default_dtype, _jit_boundary
 
-    m = int(math.ceil(n * _oversample(fraction))) + 8
-    k1, k2 = jax.random.split(key)
-    x, nrm = domain.sample_boundary_normals(k1, m, dtype, faces)
-    mask = jnp.asarray(jax.vmap(where)(x), bool).reshape(-1)
-    return _take_accepted(k2, x, nrm, mask, n)
+    faces = None if faces is None else tuple(tuple(f) for f in faces)
+    return _jit_boundary(domain, key, n, _default_dtype(dtype), faces, where, fraction)
 
 
 def manufactured(operator: Callable, exact: Callable) -> Callable:
