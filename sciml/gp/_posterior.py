@@ -124,7 +124,7 @@ class Posterior(eqx.Module):
                     raise ValueError(f"each entry of `coords` must be 1-D, got shape {c.shape}")
             return _predict_grid(self.u_grid, self.kind, self.kernels, self.factors(), self.spec, cs)
 
-    def resolve(self, problem, *, newton_steps: int | None = None) -> "Posterior":
+    def resolve(self, problem, *, params: dict | None = None, newton_steps: int | None = None) -> "Posterior":
         """Posterior mean of another problem on the same box and grid with the fitted kernel and precisions.
 
         Pure JAX: jit, vmap and grad work through it w.r.t. anything the problem's source, boundary data or
@@ -134,6 +134,8 @@ class Posterior(eqx.Module):
         **Arguments:**
 
         - `problem`: a [`sciml.pde.Problem`][] on the fitted box (any source, boundary data, coefficients).
+        - `params`: coefficients overriding `problem.params` (may be traced, e.g. `jax.grad` w.r.t. `params["k"]`)
+          for residuals written `residual(u, x, params)`.
         - `newton_steps`: Gauss-Newton iterations for a nonlinear residual (default: the fit's).
 
         **Returns:** a [`Posterior`][sciml.gp.Posterior] with `u_grid` and `predict`.
@@ -161,7 +163,7 @@ class Posterior(eqx.Module):
             raise ValueError("resolve: this fit uses the exact Kronecker collocation solve, which needs single-axis "
                              "derivatives only (no mixed u_xy terms)")
         faces = face_values(problem, spec.shape, dtype)
-        residual_fn = make_residual_fn(problem, spec.shape, dtype)
+        residual_fn = make_residual_fn(problem, spec.shape, dtype, params)
         facs = self.factors(spec)
         u = jnp.zeros(spec.shape, dtype)
         steps = 1 if strategy == "collocation" else (newton_steps or self.newton_steps)

@@ -45,6 +45,10 @@ def _faces_of(cond, box, time_axis):
 def _box(problem):
     from .. import pde
 
+    if not isinstance(problem, pde.Problem):
+        raise TypeError(f"problem must be a sciml.pde.Problem, got {type(problem).__name__}")
+    if getattr(problem, "n_fields", 1) != 1:
+        raise ValueError(f"gp.solve supports one unknown field; the problem has n_fields={problem.n_fields}")
     box = getattr(problem, "domain", None)
     if not isinstance(box, pde.Box):
         raise TypeError(f"gp.solve needs a pde.Problem on a pde.Box, got domain {type(box).__name__}.")
@@ -88,17 +92,29 @@ def face_values(problem, shape, dtype):
     return out
 
 
-def make_residual_fn(problem, shape, dtype):
-    """`residual_fn(u, derivs) -> H` on the grid (vmapped `problem.residual` on jets); pure JAX."""
+def make_residual_fn(problem, shape, dtype, params=None):
+    """`residual_fn(u, derivs) -> H` on the grid (vmapped `problem.residual` on jets); pure JAX. `params`
+    (a dict, may hold traced values) overrides `problem.params` for residuals written `(u, x, params)`."""
     from .. import pde
 
     _, lower, upper = _box(problem)
+    if params is not None:
+        if not isinstance(params, dict):
+            raise TypeError(f"`params` must be a dict or None, got {type(params).__name__}")
+        if not getattr(problem, "takes_params", False):
+            raise ValueError("`params` given, but the problem's residual does not take params (write it as "
+                             "residual(u, x, params))")
+        unknown = set(params) - set(problem.params)
+        if unknown:
+            raise ValueError(f"`params` has keys {sorted(unknown)} that are not in problem.params {sorted(problem.params)}")
     points = jnp.asarray(_mesh(lower, upper, shape), dtype)
 
     def residual_fn(u, derivs):
         first = {k[0]: derivs[k].reshape(-1) for k in derivs if len(k) == 1}
         second = {k: derivs[k].reshape(-1) for k in derivs if len(k) == 2}
         jet = pde.ArrayJet(u.reshape(-1), first=first, second=second)
+        if params is not None:
+            return jax.vmap(lambda jt, x: problem.residual_with(jt, x, params))(jet, points)
         return jax.vmap(problem.residual)(jet, points)
 
     return residual_fn
