@@ -474,50 +474,42 @@ def _fit_profiled(setup: _Setup, solver: Profiled, progress: bool) -> GPResult:
 
 
 def _fit_adam(setup: _Setup, solver: Adam, progress: bool) -> GPResult:
+    from .. import train
+
     spec, residual_fn, kind, dtype = setup.spec, setup.residual_fn, setup.kind, setup.dtype
     info = setup.info
     if any(f[3] != 0.0 for f in spec.faces):
         raise ValueError("gp.Adam supports Dirichlet / Initial faces only; use gp.Profiled for Neumann / Robin")
+    if len(spec.boundary_index) == 0:
+        raise ValueError("gp.Adam needs Dirichlet data on at least one face.")
     opt = solver.optimizer if solver.optimizer is not None else optax.adam(solver.learning_rate)
     params = GPParams(u=jnp.zeros(spec.shape, dtype), kernels=setup.kernels, log_tau1=jnp.asarray(0.0, dtype),
                       log_tau2=jnp.asarray(0.0, dtype))
 
-    def loss_fn(p):
-        return neg_log_joint_vec(p.u, p.log_tau1, p.log_tau2, kind, p.kernels, spec, residual_fn, solver.lam_b,
-                                 solver.jitter)
+    def loss_fn(p, batch, key):
+        loss, aux = neg_log_joint_vec(p.u, p.log_tau1, p.log_tau2, kind, p.kernels, spec, residual_fn,
+                                      solver.lam_b, solver.jitter)
+        return loss, {"criterion": aux["criterion"]}
 
-    def one(carry, _):
-        p, s = carry
-        (loss, aux), gr = jax.value_and_grad(loss_fn, has_aux=True)(p)
-        upd, s = opt.update(gr, s, p, value=loss, grad=gr, value_fn=lambda q: loss_fn(q)[0])
-        return (optax.apply_updates(p, upd), s), (loss, aux["criterion"])
-
-    @eqx.filter_jit
-    def chunk(p, s, n):
-        (p, s), (ls, crits) = jax.lax.scan(one, (p, s), None, length=n)
-        return p, s, ls, crits
-
-    state = opt.init(params)
-    history, losses = [], []
-    t0 = time.perf_counter()
-    done = 0
-    while done < solver.steps:
-        n = min(solver.steps_per_call, solver.steps - done)
-        params, state, ls, crits = chunk(params, state, n)
-        done += n
-        losses.extend(np.asarray(ls).tolist())
-        rec = {"step": done, "loss": float(ls[-1]), "criterion": float(crits[-1]),
-               "log_tau1": float(params.log_tau1), "log_tau2": float(params.log_tau2),
-               "seconds": time.perf_counter() - t0}
+    def monitor(step, p, metrics):
+        out = {"log_tau1": float(p.log_tau1), "log_tau2": float(p.log_tau2)}
         if setup.exact is not None:
-            rec["rel_l2"] = _rel_l2(params.u, setup.exact)
-        history.append(rec)
+            out["rel_l2"] = _rel_l2(p.u, setup.exact)
         if progress:
-            print({k: (round(v, 6) if isinstance(v, float) else v) for k, v in rec.items()}, flush=True)
-        if not math.isfinite(rec["loss"]):
-            info["stopped"] = f"non-finite objective by step {done}"
-            break
-    info.update(steps_run=done, seconds=time.perf_counter() - t0, strategy="joint")
-    post = Posterior(params.u, params.kernels, params.log_tau1, params.log_tau2, kind, spec, solver.jitter,
-                     solver.lam_b, "dense" if spec.size <= 2048 else "cg", 4)
-    return GPResult(model=post, opt_state=state, history=history, losses=np.asarray(losses), step=done, info=info)
+            print({"step": step, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}, **out},
+                  flush=True)
+        return out
+
+    t0 = time.perf_counter()
+    k = solver.steps_per_call
+    try:
+        fit = train.fit(loss_fn, params, opt, steps=solver.steps, log_every=k, steps_per_call=k, progress=False,
+                        callback=monitor, description="gp.Adam")
+    except train.TrainingError as e:  # keep the last finite iterate, as a result rather than an exception
+        info["stopped"] = f"non-finite objective at step {e.step}; returning the last finite iterate"
+        fit = TrainResult(model=e.model, opt_state=None, history=[], losses=np.zeros(0), step=int(e.step or 0))
+    info.update(steps_run=fit.step, seconds=time.perf_counter() - t0, strategy="joint")
+    p = fit.model
+    post = Posterior(p.u, p.kernels, p.log_tau1, p.log_tau2, kind, spec, solver.jitter, solver.lam_b,
+                     "dense" if spec.size <= 2048 else "cg", 4)
+    return GPResult.from_result(fit, model=post, info=info)
