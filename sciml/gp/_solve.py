@@ -352,7 +352,10 @@ def _setup(problem, grid, kind, q, freq_scale, init_kernels, max_peaks, dtype, s
         kernels, peaks = [], []
         for j in range(spec.ndim):
             order = max(key_orders(k, spec.ndim)[j] for k in spec.keys) if spec.keys else 0
-            kp, meta = auto_axis_kernel(f_grid, j, spec.spacing[j], spec.shape[j], q, order, max_peaks)
+            # boundary data along axis j: faces normal to another axis carry axis j at position j - (axis < j)
+            bnd = [(f[4], j - (f[0] < j)) for f in spec.faces if f[0] != j]
+            kp, meta = auto_axis_kernel(f_grid, j, spec.spacing[j], spec.shape[j], q, order, max_peaks,
+                                        boundary=bnd)
             kernels.append(AxisKernel(*(jnp.asarray(a, dtype) for a in (kp.log_w, kp.mu, kp.log_ls))))
             peaks.append(meta)
         kernels = tuple(kernels)
