@@ -53,8 +53,9 @@ def auto_axis_kernel(
     """Spectral-mixture initialisation for one axis from the source's periodogram.
 
     `boundary`: optional list of `(values, axis_in_values)` -- boundary data varying along this axis (faces
-    normal to the other axes). Their periodograms (no derivative division) join the source's, so a problem
-    with a zero source (e.g. Laplace with oscillating boundary data) is initialised from its boundary data.
+    normal to the other axes). When the source is zero (e.g. Laplace with oscillating boundary data) their
+    periodograms (no derivative division) are used instead. (Adding them to a nonzero source's spectrum was
+    measured to hurt: on a 20-point grid their leakage peaks displaced the source's, rel-L2 0.77.)
 
     One component at mu = 0 (the smooth trend), components at the strongest peaks of the solution's
     estimated spectrum, and the remaining components spread uniformly up to F = min(1.25 x highest peak, grid Nyquist M/(2L))
@@ -67,9 +68,6 @@ def auto_axis_kernel(
     f_scale = float(np.max(np.abs(f_grid))) if np.size(f_grid) else 0.0
     if f_scale == 0.0:
         p = np.zeros_like(p)
-    if boundary:
-        # normalise each spectrum to its maximum so that source and boundary peaks compete on equal terms
-        p = p / max(float(np.max(p)), 1e-300) if np.max(p) > 0 else p
         for vals, ax in boundary:
             vals = np.asarray(vals, np.float64)
             if vals.ndim == 0 or vals.shape[ax] != n_points or not np.any(vals - vals.mean(axis=ax, keepdims=True)):
