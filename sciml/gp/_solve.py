@@ -499,8 +499,14 @@ def _fit_adam(setup: _Setup, solver: Adam, progress: bool) -> GPResult:
                       log_tau2=jnp.asarray(0.0, dtype))
 
     def loss_fn(p, batch, key):
-        loss, aux = neg_log_joint_vec(p.u, p.log_tau1, p.log_tau2, kind, p.kernels, spec, residual_fn,
-                                      solver.lam_b, solver.jitter)
+        # vector-only objective in 1D (measured 2.9x / 3.3x faster per step at M = 200 / 400); in 2D it applies
+        # K and C along every axis per derivative and was 0.67x at 64^2, so the operator form stays there
+        if spec.ndim == 1:
+            loss, aux = neg_log_joint_vec(p.u, p.log_tau1, p.log_tau2, kind, p.kernels, spec, residual_fn,
+                                          solver.lam_b, solver.jitter)
+        else:
+            facs = axis_factors(kind, p.kernels, spec, solver.jitter)
+            loss, aux = neg_log_joint(p.u, p.log_tau1, p.log_tau2, facs, spec, residual_fn, solver.lam_b)
         return loss, {"criterion": aux["criterion"]}
 
     def monitor(step, p, metrics):
