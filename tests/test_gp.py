@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sciml import gp, pde
-from sciml.gp import _model, _solve
+from sciml import gp, pde, train
+from sciml.gp import _model, _usolve
 
 
 def _poisson_1d(k, length):
@@ -101,7 +101,8 @@ def test_derivative_operator_is_exact_for_the_conditional_mean():
 
 def test_profiled_solver_poisson_1d_and_predict():
     prob = _poisson_1d(20.0, 1.0)
-    res = gp.solve(prob, grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0, steps=6, patience=10)
+    res = gp.solve(prob, grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0,
+                   method=gp.Profiled(steps=6, patience=10))
     x = jnp.linspace(0.0, 1.0, 64)
     err = float(jnp.linalg.norm(res.u_grid - jnp.sin(20.0 * x)) / jnp.linalg.norm(jnp.sin(20.0 * x)))
     assert err < 1e-3
@@ -116,7 +117,8 @@ def test_profiled_gauss_newton_allen_cahn_1d():
     exact = lambda x: jnp.sin(15.0 * x[0])  # noqa: E731
     res_fn = pde.manufactured(lambda u, x: u.d2(0) + u.value * (u.value**2 - 1), exact)
     prob = pde.Problem(pde.Box([0.0], [1.0]), res_fn, [pde.Dirichlet(exact)], exact=exact)
-    res = gp.solve(prob, grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0, steps=6, patience=10)
+    res = gp.solve(prob, grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0,
+                   method=gp.Profiled(steps=6, patience=10))
     assert res.info["linear"] is False
     x = jnp.linspace(0.0, 1.0, 64)
     assert float(jnp.linalg.norm(res.u_grid - jnp.sin(15.0 * x)) / jnp.linalg.norm(jnp.sin(15.0 * x))) < 1e-3
@@ -132,10 +134,11 @@ def test_matrix_free_solve_matches_dense_solve_2d():
     u0 = jnp.zeros(spec.shape)
     derivs = gp.derivative_grids(u0, facs, spec.keys, 2)
     h0 = rfn(u0, derivs).reshape(spec.shape)
-    cv, cs = _solve._pointwise_coefficients(rfn, u0, derivs)
+    cv, cs = _usolve.pointwise_coefficients(rfn, u0, derivs)
     lt1, lt2 = jnp.asarray(2.0), jnp.asarray(3.0)  # moderate weights: the boundary cap is inactive
-    ud, _ = _solve._solve_u_dense(facs, spec, cv, cs, h0, u0, lt1, lt2, 200.0)
-    uc, st = _solve._solve_u_cg(facs, spec, cv, cs, h0, u0, lt1, lt2, 200.0, 1e-12, 2000)
+    g = jnp.asarray(spec.boundary_values)
+    ud = _usolve.dense_solve(facs, spec, cv, cs, h0, u0, g, lt1, lt2, 200.0)
+    uc, st = _usolve.cg_solve(facs, spec, cv, cs, h0, u0, g, lt1, lt2, 200.0, 1e-12, 2000)
     # measured: 8.4e-5 relative max difference (PCG on the normal equations stops at its rtol in the
     # preconditioned basis; the dense path is an exact QR least-squares solve)
     assert float(jnp.max(jnp.abs(ud - uc))) < 2e-4 * float(jnp.max(jnp.abs(ud)))
@@ -155,7 +158,7 @@ def test_joint_adam_smoke_500_steps_loss_decreases():
     # run is in benchmarks/gp.py (measured here: rel-L2 0.40 -> 0.28 over 500 steps, ~83 s CPU). The test
     # uses M = 100 (6 points per period) to stay within the suite's time budget.
     prob = _poisson_1d(100.0, 1.0)
-    res = gp.solve(prob, grid=(100,), kernel="gaussian", method="adam", freq_scale=20.0, steps=500)
+    res = gp.solve(prob, grid=(100,), kernel="gaussian", method=gp.Adam(steps=500), freq_scale=20.0)
     losses = [h["loss"] for h in res.history]
     errs = [h["rel_l2"] for h in res.history]
     assert np.all(np.isfinite(losses))
@@ -176,7 +179,7 @@ def test_solve_rejects_bad_arguments():
 def test_default_dtype_is_float64_even_without_global_x64_and_float32_works():
     prob = _poisson_1d(20.0, 1.0)
     x = jnp.linspace(0.0, 1.0, 64)
-    kw = dict(grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0, steps=6, patience=10)
+    kw = dict(grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0, method=gp.Profiled(steps=6, patience=10))
     with jax.enable_x64(False):
         res = gp.solve(prob, **kw)
         assert res.u_grid.dtype == jnp.float64
@@ -190,3 +193,134 @@ def test_default_dtype_is_float64_even_without_global_x64_and_float32_works():
         assert err32 < 5e-2
     with pytest.raises(ValueError, match="dtype"):
         gp.solve(prob, dtype=jnp.int32, **kw)
+
+
+# ------------------------------------------------------------------------------------------------
+# exact Kronecker collocation solve, resolve (pure JAX posterior), Neumann/Robin, vector-only objective
+
+
+def test_kronecker_collocation_solve_equals_dense_square_system():
+    # Kronecker-sum eigen solve vs the same collocation system assembled densely (PDE rows off the constrained
+    # faces; axis-0 face rows where axis 1 is interior; axis-1 face rows everywhere else) and solved by LU
+    from sciml.gp import _kron_solve as ks
+
+    n1, n2 = 9, 11
+    rng = np.random.default_rng(0)
+    p1, p2 = rng.standard_normal((n1, n1)) + 4 * np.eye(n1), rng.standard_normal((n2, n2)) + 4 * np.eye(n2)
+    d1, d2 = rng.standard_normal((n1, n1)), rng.standard_normal((n2, n2))
+    c0 = 0.7
+    con1 = ks.AxisConstraint((0, 1), ((1.0, 0.0), (2.0, 0.5)))  # Dirichlet, Robin
+    con2 = ks.AxisConstraint((1,), ((0.0, 1.0),))  # Neumann on the upper face only
+    b1 = ks.constraint_rows(jnp.asarray(d1), n1, con1, jnp.float64)
+    b2 = ks.constraint_rows(jnp.asarray(d2), n2, con2, jnp.float64)
+    f = rng.standard_normal((n1, n2))
+    g1, g2 = rng.standard_normal((2, n2)), rng.standard_normal((1, n1))
+    systems = [ks.axis_system(jnp.asarray(p1), b1, con1), ks.axis_system(jnp.asarray(p2), b2, con2)]
+    u = ks.kron_sum_solve(systems, c0, jnp.asarray(f), [jnp.asarray(g1), jnp.asarray(g2)])
+    m = n1 * n2
+    a = np.kron(p1, np.eye(n2)) + np.kron(np.eye(n1), p2) + c0 * np.eye(m)
+    rhs = f.reshape(-1).copy()
+    idx = np.arange(m).reshape(n1, n2)
+    b1, b2 = np.asarray(b1), np.asarray(b2)
+    for r, e in enumerate([0, n1 - 1]):
+        for i2 in range(n2 - 1):  # axis 1 interior indices (its constrained face is the last one)
+            a[idx[e, i2]] = np.kron(b1[r], np.eye(n2)[i2])
+            rhs[idx[e, i2]] = g1[r, i2]
+    for i1 in range(n1):
+        a[idx[i1, n2 - 1]] = np.kron(np.eye(n1)[i1], b2[0])
+        rhs[idx[i1, n2 - 1]] = g2[0, i1]
+    ref = np.linalg.solve(a, rhs).reshape(n1, n2)
+    assert np.max(np.abs(np.asarray(u) - ref)) < 1e-10 * np.max(np.abs(ref))
+
+
+def _poisson_2d_sin(a=1.0, b=0.0):
+    ex = lambda x: jnp.sin(3 * x[0]) * jnp.sin(5 * x[1])  # noqa: E731
+    return pde.Problem(pde.Box([0.0, 0.0], [1.0, 1.0]),
+                       lambda u, x, p: u.d2(0) + u.d2(1) + p["k"] * u.value + (34.0 - p["k"]) * a * ex(x),
+                       [pde.Dirichlet(lambda x: a * ex(x) + b * x[0])], params={"k": 0.0}, exact=ex)
+
+
+@pytest.mark.parametrize("u_solve,tol", [("gphm", 1e-7), ("collocation", 2e-3)])
+def test_resolve_is_pure_jax_and_its_gradients_match_finite_differences(u_solve, tol):
+    res = gp.solve(_poisson_2d_sin(), grid=(20, 20), n_components=10, method=gp.Profiled(steps=2, u_solve=u_solve))
+    assert res.info["strategy"] == ("dense" if u_solve == "gphm" else "collocation")
+    assert isinstance(res, train.TrainResult)
+    x0 = jnp.array([[0.3, 0.6], [0.55, 0.45]])
+    # resolving the fitted problem reproduces the fit
+    same = res.resolve(_poisson_2d_sin())
+    assert float(jnp.max(jnp.abs(same.u_grid - res.u_grid))) < 1e-6 * float(jnp.max(jnp.abs(res.u_grid)))
+
+    def u_at(a, b, k):
+        return res.resolve(_poisson_2d_sin(a, b), params={"k": k}).predict(x0)
+
+    with jax.enable_x64(True):
+        jac = jax.jacobian(u_at, argnums=(0, 1, 2))(1.0, 0.5, 2.0)
+        h = 0.5  # the posterior mean is linear in a and b, so central differences are exact up to rounding
+        fds = [(u_at(1.0 + h, 0.5, 2.0) - u_at(1.0 - h, 0.5, 2.0)) / (2 * h),
+               (u_at(1.0, 0.5 + h, 2.0) - u_at(1.0, 0.5 - h, 2.0)) / (2 * h),
+               (-u_at(1.0, 0.5, 2.1) + 8 * u_at(1.0, 0.5, 2.05) - 8 * u_at(1.0, 0.5, 1.95) + u_at(1.0, 0.5, 1.9)) / 0.6]
+        # (k enters nonlinearly: the five-point stencil with step 0.05 is accurate to ~1e-5 there)
+        for ad, fd, t in zip(jac, fds, (tol, tol, max(tol, 1e-4))):
+            assert float(jnp.max(jnp.abs(ad - fd))) < t * float(jnp.max(jnp.abs(fd))) + 1e-9
+        # jit and vmap agree with the eager call
+        eager = u_at(1.5, 0.5, 2.0)
+        assert jnp.allclose(jax.jit(u_at)(1.5, 0.5, 2.0), eager, rtol=max(tol, 1e-5), atol=1e-8)
+        vm = jax.vmap(lambda a: u_at(a, 0.5, 2.0))(jnp.array([1.0, 1.5]))
+        assert jnp.allclose(vm[1], eager, rtol=max(tol, 1e-5), atol=1e-8)
+        # d u / d a is the unit-amplitude solution: close to the exact sin 3x sin 5y at x0 (b part is separate)
+        assert float(jnp.max(jnp.abs(jac[0] - jax.vmap(_poisson_2d_sin().exact)(x0)))) < 5e-3
+
+
+def test_neumann_and_robin_faces_with_defaults():
+    ex = lambda x: jnp.sin(7 * x[0]) + 0.5 * x[0]  # noqa: E731
+    d1 = jax.grad(ex)
+    op = lambda u, x: u.d2(0) + 2.0 * u.value  # noqa: E731
+    conds = [pde.Robin(1.0, 0.5, lambda x: ex(x) - 0.5 * d1(x)[0], faces=[(0, 0)]),
+             pde.Neumann(lambda x: d1(x)[0], faces=[(0, 1)])]
+    prob = pde.Problem(pde.Box([0.0], [1.0]), pde.manufactured(op, ex), conds, exact=ex)
+    res = gp.solve(prob, grid=(48,), method=gp.Profiled(steps=5))
+    assert res.info["strategy"] == "collocation"
+    x = np.linspace(0, 1, 48)
+    err = float(np.linalg.norm(np.asarray(res.u_grid) - (np.sin(7 * x) + 0.5 * x)) / np.linalg.norm(np.sin(7 * x) + 0.5 * x))
+    assert err < 1e-3
+
+
+def test_vector_only_objective_matches_operator_objective():
+    ex = lambda x: jnp.sin(3 * x[0]) * jnp.cos(2 * x[1])  # noqa: E731
+    prob = pde.Problem(pde.Box([0.0, 0.0], [1.0, 1.2]),
+                       pde.manufactured(lambda u, x: u.d2(0) + u.d2(1) + u.d(0) * u.value, ex), [pde.Dirichlet(ex)])
+    spec, rfn = gp.grid_spec_and_residual(prob, (12, 14), jnp.float64)
+    ks_ = tuple(gp.AxisKernel(k.log_w, k.mu, k.log_ls + 3.0) for k in (gp.init_axis_kernel(6, 3.0), gp.init_axis_kernel(6, 2.0)))
+    u = 0.3 * jax.random.normal(jax.random.key(2), spec.shape)
+
+    def a(u, ks_):
+        return gp.neg_log_joint(u, 0.2, -0.1, gp.axis_factors("gaussian", ks_, spec, 1e-3), spec, rfn, 200.0)[0]
+
+    def b(u, ks_):
+        return gp.neg_log_joint_vec(u, 0.2, -0.1, "gaussian", ks_, spec, rfn, 200.0, 1e-3)[0]
+
+    va, ga = jax.value_and_grad(a, argnums=(0, 1))(u, ks_)
+    vb, gb = jax.value_and_grad(b, argnums=(0, 1))(u, ks_)
+    assert abs(float(va - vb)) < 1e-10 * abs(float(va))
+    for x, y in zip(jax.tree.leaves(ga), jax.tree.leaves(gb)):
+        assert float(jnp.max(jnp.abs(x - y))) < 1e-8 * max(float(jnp.max(jnp.abs(x))), 1.0)
+
+
+def test_2d_default_uses_collocation_and_is_accurate():
+    ex = lambda x: jnp.sin(3 * x[0]) * jnp.sin(4 * x[1])  # noqa: E731
+    prob = pde.Problem(pde.Box([0.0, 0.0], [2.0, 2.0]), pde.manufactured(lambda u, x: u.d2(0) + u.d2(1), ex),
+                       [pde.Dirichlet(ex)], exact=ex)
+    res = gp.solve(prob, grid=(48, 48), method=gp.Profiled(steps=3))
+    assert res.info["strategy"] == "collocation"
+    pts = np.asarray(res.spec.points)
+    exact = np.sin(3 * pts[:, 0]) * np.sin(4 * pts[:, 1])
+    assert np.linalg.norm(np.asarray(res.u_grid).ravel() - exact) / np.linalg.norm(exact) < 1e-4
+    xt = np.array([[0.33, 1.21], [1.7, 0.4]])
+    assert np.allclose(res.predict(xt), np.sin(3 * xt[:, 0]) * np.sin(4 * xt[:, 1]), atol=1e-3)
+
+
+def test_method_strings_and_legacy_keywords_are_deprecated_aliases():
+    prob = _poisson_1d(5.0, 1.0)
+    with pytest.warns(DeprecationWarning, match="patience"):
+        res = gp.solve(prob, grid=(24,), n_components=5, method="profiled", steps=2, patience=3)
+    assert res.step == 2 and res.info["method"] == "Profiled"

@@ -10,5 +10,8 @@ from ._kernels import kernel_derivatives as kernel_derivatives, spectral_density
 from ._kernels import toeplitz_matrices as toeplitz_matrices
 from ._model import GridSpec as GridSpec, axis_factors as axis_factors, neg_log_joint as neg_log_joint
 from ._model import dense_neg_log_joint as dense_neg_log_joint, derivative_grids as derivative_grids
+from ._model import neg_log_joint_vec as neg_log_joint_vec
+from ._posterior import Posterior as Posterior
 from ._problem import grid_spec_and_residual as grid_spec_and_residual
-from ._solve import GPParams as GPParams, GPResult as GPResult, solve as solve
+from ._solve import Adam as Adam, GPParams as GPParams, GPResult as GPResult, Profiled as Profiled
+from ._solve import solve as solve

@@ -53,8 +53,16 @@ class AxisKernel(eqx.Module):
 
 
 def init_axis_kernel(n_components: int = 30, freq_scale: float = 20.0, dtype=jnp.float64) -> AxisKernel:
-    """The paper's initialisation: w_q = 1/Q, log_ls = 0, mu_q = linspace(0, 1, Q) * F."""
-    q = n_components
+    """The paper's initialisation: w_q = 1/Q, log_ls = 0, mu_q = linspace(0, 1, Q) * F.
+
+    **Arguments:** `n_components` (Q >= 1), `freq_scale` (F > 0, cycles per unit length), `dtype`.
+    **Returns:** an [`AxisKernel`][sciml.gp.AxisKernel].
+    **Example:** `gp.init_axis_kernel(30, 20.0)`
+    """
+    from .._errors import check_int, check_positive
+
+    q = check_int("n_components", n_components, minimum=1)
+    check_positive("freq_scale", freq_scale)
     return AxisKernel(
         log_w=jnp.full((q,), -math.log(q), dtype=dtype),
         mu=jnp.linspace(0.0, 1.0, q, dtype=dtype) * freq_scale,

@@ -1,9 +1,11 @@
 """`sciml.pde`: one PDE definition (domain, residual on a jet, conditions, exact solution) for every solver."""
 
-from ._domain import Box as Box
+from ._domain import Ball as Ball, Box as Box, CSG as CSG, Domain as Domain, Polygon as Polygon
+from ._domain import difference as difference, intersection as intersection, union as union
 from ._jet import AbstractJet as AbstractJet, ArrayJet as ArrayJet, FunctionJet as FunctionJet
 from ._jet import required_derivatives as required_derivatives
-from ._problem import Dirichlet as Dirichlet, Initial as Initial, Periodic as Periodic, Problem as Problem
+from ._problem import Dirichlet as Dirichlet, Initial as Initial, Neumann as Neumann, Periodic as Periodic
+from ._problem import Problem as Problem, Robin as Robin
 from ._problem import manufactured as manufactured
 from ._problems import (
     advection_spacetime as advection_spacetime,

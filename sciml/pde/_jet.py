@@ -86,24 +86,61 @@ class ArrayJet(AbstractJet):
 class _RecordingJet(AbstractJet):
     log: list = eqx.field(static=True)
     x: jax.Array
+    field: int = eqx.field(static=True, default=0)
+
+    def _axis(self, i, what):
+        d = self.x.shape[0]
+        if isinstance(i, bool) or not isinstance(i, (int,)) and not (hasattr(i, "__index__") and jnp.ndim(i) == 0):
+            raise TypeError(f"the residual calls u.{what} with a non-integer axis {i!r}; axes are Python ints.")
+        i = int(i)
+        if not 0 <= i < d:
+            raise ValueError(f"the residual calls u.{what} with axis {i}, but the problem has {d} axis/axes "
+                             f"(valid: 0..{d - 1}).")
+        return i
 
     @property
     def value(self):
-        self.log.append(())
+        self.log.append((self.field, ()))
         return jnp.zeros((), self.x.dtype)
 
     def d(self, i):
-        self.log.append((int(i),))
+        self.log.append((self.field, (self._axis(i, f"d({i!r})"),)))
         return jnp.zeros((), self.x.dtype)
 
     def d2(self, i, j=None):
-        self.log.append(tuple(sorted((int(i), int(i if j is None else j)))))
+        j = i if j is None else j
+        what = f"d2({i!r}, {j!r})"
+        self.log.append((self.field, tuple(sorted((self._axis(i, what), self._axis(j, what))))))
         return jnp.zeros((), self.x.dtype)
 
 
-def required_derivatives(problem) -> set:
-    """The derivatives a problem's residual asks for: a set of `()`, `(i,)`, `(i, j)` tuples."""
+def trace_residual(problem):
+    """Trace `problem.residual` with recording jets: `(log of (field, derivative) requests, output shape)`."""
     log: list = []
-    x = jnp.asarray([(l + h) / 2 for l, h in zip(problem.domain.lower, problem.domain.upper)])
-    jax.eval_shape(lambda x: problem.residual(_RecordingJet(log, x), x), x)
-    return set(log)
+    lo, hi = problem.domain.lower, problem.domain.upper
+    x = jnp.asarray([(l + h) / 2 for l, h in zip(lo, hi)])
+    n_fields = getattr(problem, "n_fields", 1)
+
+    def f(x):
+        u = _RecordingJet(log, x) if n_fields == 1 else [_RecordingJet(log, x, j) for j in range(n_fields)]
+        return jnp.asarray(problem.residual(u, x))
+
+    shape = jax.eval_shape(f, x).shape
+    return log, shape
+
+
+def required_derivatives(problem, by_field: bool = False):
+    """The derivatives a problem's residual asks for: a set of `()`, `(i,)`, `(i, j)` tuples.
+
+    **Arguments:**
+
+    - `problem`: a [`Problem`][sciml.pde.Problem].
+    - `by_field`: with `True`, a list with one such set per field (systems, `n_fields > 1`); otherwise the
+      union over fields.
+
+    **Returns:** a set (or list of sets) of derivative index tuples, e.g. `{(0, 0), (1, 1)}` for a Laplacian.
+    """
+    log, _ = trace_residual(problem)
+    if by_field:
+        return [{r for f, r in log if f == j} for j in range(getattr(problem, "n_fields", 1))]
+    return {r for _, r in log}

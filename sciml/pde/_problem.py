@@ -2,37 +2,60 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 from typing import Callable, Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ._domain import Box
-from ._jet import FunctionJet
+from .._errors import check_int, check_real
+from ._domain import Box, Domain, _where_fraction, check_domain
+from ._jet import FunctionJet, trace_residual
 
 
-class Dirichlet(eqx.Module):
-    """`u = g(x)` on the given faces of the domain.
+def _check_faces(faces):
+    if isinstance(faces, str):
+        if faces != "all":
+            raise ValueError(f"`faces` must be 'all' or a list of (axis, side) pairs, got {faces!r}.")
+        return "all"
+    try:
+        faces = [tuple(f) for f in faces]
+    except TypeError:
+        raise TypeError(f"`faces` must be 'all' or a list of (axis, side) pairs, got {faces!r}.") from None
+    if not faces:
+        raise ValueError("`faces` must name at least one (axis, side) pair (or be 'all').")
+    for f in faces:
+        if not (len(f) == 2 and isinstance(f[0], (int, np.integer)) and not isinstance(f[0], bool)
+                and f[1] in (0, 1) and f[0] >= 0):
+            raise ValueError(f"`faces` must be 'all' or a list of (axis, side) with axis >= 0 and side 0/1, got {f!r}.")
+    return tuple((int(a), int(s)) for a, s in faces)
 
-    **Arguments:**
 
-    - `g`: callable `x (d,) -> scalar`.
-    - `faces`: `"all"` or a list of `(axis, side)` pairs (side 0 = lower, 1 = upper).
-    """
+def _check_where(where):
+    if where is not None and not callable(where):
+        raise TypeError(f"`where` must be a predicate x (d,) -> bool or None, got {type(where).__name__}.")
+    return where
 
-    g: Callable = eqx.field(static=True)
-    faces: object = eqx.field(static=True, default="all")
 
-    def __check_init__(self):
-        if not callable(self.g):
-            raise TypeError(f"`g` must be a callable x -> value, got {type(self.g).__name__}.")
-        if self.faces != "all":
-            for f in self.faces:
-                if not (isinstance(f, tuple) and len(f) == 2 and f[1] in (0, 1)):
-                    raise ValueError(f"`faces` must be 'all' or a list of (axis, side) with side 0/1, got {f!r}.")
+def _check_g(g):
+    if not callable(g):
+        raise TypeError(f"`g` must be a callable x (d,) -> scalar, got {type(g).__name__}.")
+    return g
 
-    def resolve(self, domain: Box, time_axis=None):
+
+class _BoundaryCondition(eqx.Module):
+    """Shared parts of Dirichlet / Neumann / Robin: the boundary part (`faces` and/or `where`) and `field`."""
+
+    def resolve(self, domain: Domain, time_axis=None):
+        """The faces of a box this condition applies to (`(axis, side)` list); `None` on other domains."""
+        if not isinstance(domain, Box):
+            if self.faces != "all":
+                raise ValueError(f"`faces` of a {type(self).__name__} condition applies to a pde.Box only; "
+                                 "use `where=` on other domains.")
+            return None
         if self.faces == "all":
             return [(a, s) for a in range(domain.ndim) for s in (0, 1) if a != time_axis]
         for a, _ in self.faces:
@@ -41,45 +64,174 @@ class Dirichlet(eqx.Module):
         return list(self.faces)
 
 
-class Initial(eqx.Module):
-    """`u = g(x)` at the start of the time axis (the lower face of `Problem.time_axis`)."""
+class Dirichlet(_BoundaryCondition):
+    """`u = g(x)` on part of the boundary.
+
+    **Arguments:**
+
+    - `g`: callable `x (d,) -> scalar`.
+    - `faces`: `"all"` or a list of `(axis, side)` pairs (side 0 = lower, 1 = upper) of a [`Box`][sciml.pde.Box]
+      (on a box, `"all"` leaves out the faces of the time axis).
+    - `where`: optional predicate `x (d,) -> bool` (written with `jnp`) selecting part of the boundary, as an
+      alternative to `faces` (with both, the faces are filtered by the predicate).
+    - `field`: which unknown the condition applies to (systems, `Problem(n_fields > 1)`).
+
+    **Example:** `pde.Dirichlet(lambda x: 0.0, where=lambda x: x[0] < 0.5)`
+    """
 
     g: Callable = eqx.field(static=True)
+    faces: object = eqx.field(static=True, default="all")
+    where: Callable | None = eqx.field(static=True, default=None)
+    field: int = eqx.field(static=True, default=0)
 
-    def resolve(self, domain: Box, time_axis=None):
+    def __init__(self, g, faces="all", where=None, field: int = 0):
+        self.g = _check_g(g)
+        self.faces = _check_faces(faces)
+        self.where = _check_where(where)
+        self.field = check_int("field", field, minimum=0)
+
+
+class Neumann(_BoundaryCondition):
+    """`∂u/∂n = g(x)` (outward normal derivative) on part of the boundary.
+
+    **Arguments:**
+
+    - `g`: callable `x (d,) -> scalar`.
+    - `faces`, `where`, `field`: as in [`Dirichlet`][sciml.pde.Dirichlet].
+
+    **Example:** `pde.Neumann(lambda x: 0.0, faces=[(0, 1)])` (insulated right face)
+    """
+
+    g: Callable = eqx.field(static=True)
+    faces: object = eqx.field(static=True, default="all")
+    where: Callable | None = eqx.field(static=True, default=None)
+    field: int = eqx.field(static=True, default=0)
+
+    def __init__(self, g, faces="all", where=None, field: int = 0):
+        self.g = _check_g(g)
+        self.faces = _check_faces(faces)
+        self.where = _check_where(where)
+        self.field = check_int("field", field, minimum=0)
+
+
+class Robin(_BoundaryCondition):
+    """`alpha·u + beta·∂u/∂n = g(x)` (outward normal) on part of the boundary.
+
+    **Arguments:**
+
+    - `alpha`, `beta`: real coefficients, not both zero.
+    - `g`: callable `x (d,) -> scalar`.
+    - `faces`, `where`, `field`: as in [`Dirichlet`][sciml.pde.Dirichlet].
+
+    **Example:** `pde.Robin(1.0, 0.5, lambda x: jnp.sin(x[1]), faces=[(0, 0)])`
+    """
+
+    alpha: float = eqx.field(static=True)
+    beta: float = eqx.field(static=True)
+    g: Callable = eqx.field(static=True)
+    faces: object = eqx.field(static=True, default="all")
+    where: Callable | None = eqx.field(static=True, default=None)
+    field: int = eqx.field(static=True, default=0)
+
+    def __init__(self, alpha, beta, g, faces="all", where=None, field: int = 0):
+        self.alpha = check_real("alpha", alpha)
+        self.beta = check_real("beta", beta)
+        if self.alpha == 0 and self.beta == 0:
+            raise ValueError("`alpha` and `beta` of a Robin condition must not both be zero.")
+        self.g = _check_g(g)
+        self.faces = _check_faces(faces)
+        self.where = _check_where(where)
+        self.field = check_int("field", field, minimum=0)
+
+
+class Initial(eqx.Module):
+    """`u = g(x)` at the start of the time axis (the lower face of `Problem.time_axis`).
+
+    **Arguments:**
+
+    - `g`: callable `x (d,) -> scalar` (`x` includes the time coordinate).
+    - `field`: which unknown (systems).
+    """
+
+    g: Callable = eqx.field(static=True)
+    field: int = eqx.field(static=True, default=0)
+
+    def __init__(self, g, field: int = 0):
+        self.g = _check_g(g)
+        self.field = check_int("field", field, minimum=0)
+
+    @property
+    def where(self):
+        return None
+
+    def resolve(self, domain: Domain, time_axis=None):
         if time_axis is None:
             raise ValueError("an `Initial` condition needs a Problem with `time_axis` set.")
         return [(time_axis, 0)]
 
 
 class Periodic(eqx.Module):
-    """Periodicity of `u` along `axis` (values at the lower and upper faces agree)."""
+    """Periodicity of `u` (value and first derivative) along `axis` of a box: the lower and upper faces agree.
+
+    **Arguments:** `axis`: the periodic axis.
+    """
 
     axis: int = eqx.field(static=True)
+
+    def __init__(self, axis: int):
+        self.axis = check_int("axis", axis, minimum=0)
+
+
+_CONDITIONS = (Dirichlet, Neumann, Robin, Initial, Periodic)
 
 
 def _as_list(conditions):
     if conditions is None:
         return []
-    if isinstance(conditions, (Dirichlet, Initial, Periodic)):
+    if isinstance(conditions, _CONDITIONS):
         return [conditions]
-    return list(conditions)
+    try:
+        return list(conditions)
+    except TypeError:
+        raise TypeError(f"`conditions` must be a list of pde conditions, got {type(conditions).__name__}.") from None
+
+
+def _n_positional(fn) -> int | None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    n = 0
+    for p in sig.parameters.values():
+        if p.kind == p.VAR_POSITIONAL:
+            return None
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            n += 1
+    return n
 
 
 class Problem(eqx.Module):
-    """A PDE on a box: `residual(u, x) = 0` inside, `conditions` on the boundary.
+    """A PDE: `residual(u, x) = 0` inside `domain`, `conditions` on its boundary.
 
     **Arguments:**
 
-    - `domain`: a [`Box`][sciml.pde.Box].
-    - `residual`: callable `(u, x) -> scalar` where `u` is a jet (`u.value`, `u.d(i)`, `u.d2(i)`,
-      `u.d2(i, j)`) at the point `x` of shape `(d,)`. Write it with `jnp` functions so it works for any jet.
-    - `conditions`: list of [`Dirichlet`][sciml.pde.Dirichlet], [`Initial`][sciml.pde.Initial],
-      [`Periodic`][sciml.pde.Periodic].
-    - `exact`: optional exact solution `x (d,) -> scalar`.
-    - `params`: dict of coefficients (recorded; used by reference solvers).
+    - `domain`: a [`Box`][sciml.pde.Box], [`Ball`][sciml.pde.Ball], [`Polygon`][sciml.pde.Polygon] or a set
+      operation of them (`a - b`, `a | b`, `a & b`). gp needs a box; pig and the PINN baseline take any.
+    - `residual`: callable `(u, x) -> scalar`, or `(u, x, params) -> scalar` when it uses `params`, where `u`
+      is a jet (`u.value`, `u.d(i)`, `u.d2(i)`, `u.d2(i, j)`) at the point `x` of shape `(d,)`. Write it with
+      `jnp` functions so it works for any jet. With `n_fields > 1`, `u[j]` is field `j`'s jet and the residual
+      returns an array of shape `(m,)` (one entry per equation).
+    - `conditions`: list of [`Dirichlet`][sciml.pde.Dirichlet], [`Neumann`][sciml.pde.Neumann],
+      [`Robin`][sciml.pde.Robin], [`Initial`][sciml.pde.Initial], [`Periodic`][sciml.pde.Periodic].
+    - `exact`: optional exact solution `x (d,) -> scalar` (or `(n_fields,)`).
+    - `params`: dict of coefficients, passed as the residual's third argument (and used by reference solvers);
+      float entries can be identified from data (`pig.train(..., infer=("k",))`).
     - `name`: identifier.
     - `time_axis`: index of the time axis for evolution problems (else `None`).
+    - `n_fields`: number of unknown fields (default 1).
+
+    The residual is traced once with a recording jet on construction: a wrong output shape or a derivative
+    along a missing axis raises here, before any solver compiles.
 
     **Example:**
 
@@ -89,50 +241,107 @@ class Problem(eqx.Module):
     problem = pde.Problem(box, lambda u, x: u.d2(0) - f(x), [pde.Dirichlet(lambda x: 0.0)],
                           exact=lambda x: jnp.sin(jnp.pi * x[0]))
     problem.residual_at(problem.exact, box.sample_interior(jax.random.key(0), 10))  # ≈ 0
+
+    # a coefficient in params, a Neumann face
+    p = pde.Problem(box, lambda u, x, prm: prm["k"] * u.d2(0) - f(x),
+                    [pde.Dirichlet(lambda x: 0.0, faces=[(0, 0)]), pde.Neumann(lambda x: -jnp.pi, faces=[(0, 1)])],
+                    params={"k": 1.0})
     ```
     """
 
-    domain: Box
+    domain: Domain
     residual: Callable = eqx.field(static=True)
     conditions: list = eqx.field(static=True)
     exact: Callable | None = eqx.field(static=True, default=None)
     params: dict = eqx.field(static=True, default_factory=dict)
     name: str = eqx.field(static=True, default="problem")
     time_axis: int | None = eqx.field(static=True, default=None)
+    n_fields: int = eqx.field(static=True, default=1)
+    raw_residual: Callable = eqx.field(static=True, default=None)
+    takes_params: bool = eqx.field(static=True, default=False)
+    n_equations: int = eqx.field(static=True, default=1)
+    _where_fractions: tuple = eqx.field(static=True, default=())
 
-    def __init__(self, domain, residual, conditions=(), exact=None, params=None, name="problem", time_axis=None):
-        if not isinstance(domain, Box):
-            raise TypeError(f"`domain` must be a sciml.pde.Box, got {type(domain).__name__}.")
+    def __init__(self, domain, residual, conditions=(), exact=None, params=None, name="problem", time_axis=None,
+                 n_fields: int = 1):
+        check_domain(domain)
         if not callable(residual):
-            raise TypeError("`residual` must be a callable (u, x) -> scalar.")
+            raise TypeError("`residual` must be a callable (u, x) -> scalar or (u, x, params) -> scalar.")
         if exact is not None and not callable(exact):
             raise TypeError("`exact` must be a callable x -> scalar or None.")
-        if time_axis is not None and not 0 <= int(time_axis) < domain.ndim:
-            raise ValueError(f"`time_axis` must be in [0, {domain.ndim}), got {time_axis}.")
+        if time_axis is not None:
+            time_axis = check_int("time_axis", time_axis, minimum=0, maximum=domain.ndim - 1)
+        self.n_fields = check_int("n_fields", n_fields, minimum=1)
+        if params is not None and not isinstance(params, dict):
+            raise TypeError(f"`params` must be a dict of coefficients or None, got {type(params).__name__}.")
+        if not isinstance(name, str):
+            raise TypeError(f"`name` must be a str, got {type(name).__name__}.")
         conds = _as_list(conditions)
+        fractions = []
         for c in conds:
-            if not isinstance(c, (Dirichlet, Initial, Periodic)):
-                raise TypeError(f"`conditions` must hold Dirichlet/Initial/Periodic, got {type(c).__name__}.")
+            if not isinstance(c, _CONDITIONS):
+                raise TypeError("`conditions` must hold pde.Dirichlet/Neumann/Robin/Initial/Periodic, got "
+                                f"{type(c).__name__}.")
             if isinstance(c, Initial) and time_axis is None:
                 raise ValueError("an `Initial` condition needs `time_axis`.")
+            if isinstance(c, Periodic):
+                if not isinstance(domain, Box):
+                    raise ValueError("`Periodic` conditions need a pde.Box domain.")
+                if c.axis >= domain.ndim:
+                    raise ValueError(f"`Periodic(axis={c.axis})` but the domain has {domain.ndim} axes.")
+                fractions.append(None)
+                continue
+            if c.field >= self.n_fields:
+                raise ValueError(f"a {type(c).__name__} condition names field {c.field}, but the problem has "
+                                 f"n_fields={self.n_fields}.")
+            faces = c.resolve(domain, time_axis)
+            fractions.append(None if c.where is None else _where_fraction(domain, c.where, faces))
         self.domain = domain
-        self.residual = residual
         self.conditions = conds
         self.exact = exact
         self.params = dict(params or {})
         self.name = name
-        self.time_axis = None if time_axis is None else int(time_axis)
+        self.time_axis = time_axis
+        self._where_fractions = tuple(fractions)
+        n_pos = _n_positional(residual)
+        self.takes_params = n_pos is not None and n_pos >= 3
+        self.raw_residual = residual
+        prm = self.params
+        self.residual = (lambda u, x: residual(u, x, prm)) if self.takes_params else residual
+        try:
+            _, shape = trace_residual(self)
+        except (ValueError, TypeError, KeyError, IndexError) as e:
+            raise type(e)(f"`residual` failed when traced with a jet: {e}") from e
+        if self.n_fields == 1 and shape != ():
+            raise ValueError(f"`residual` must return a scalar for a problem with one field, got shape {shape} "
+                             "(for a system pass n_fields > 1).")
+        if self.n_fields > 1 and len(shape) > 1:
+            raise ValueError(f"`residual` of a system must return shape () or (m,), got {shape}.")
+        self.n_equations = 1 if shape == () else int(shape[0])
 
     @property
     def ndim(self) -> int:
         return self.domain.ndim
 
-    def residual_at(self, fn: Callable, x):
-        """Residual of a scalar function `fn: (d,) -> ()` at points `x` of shape `(n, d)`, by autodiff."""
+    def residual_with(self, u, x, params: dict | None = None):
+        """The residual at one point with the given `params` (default `problem.params`); traced values allowed,
+        which is how inverse problems train coefficients."""
+        if not self.takes_params:
+            return self.raw_residual(u, x)
+        return self.raw_residual(u, x, self.params if params is None else {**self.params, **params})
+
+    def _jets(self, fn, x):
+        if self.n_fields == 1:
+            return FunctionJet(fn, x)
+        return [FunctionJet(lambda y, j=j: fn(y)[j], x) for j in range(self.n_fields)]
+
+    def residual_at(self, fn: Callable, x, params: dict | None = None):
+        """Residual of a function `fn: (d,) -> ()` (or `(n_fields,)`) at points `x` of shape `(n, d)`, by
+        autodiff: shape `(n,)` (or `(n, m)` for systems)."""
         x = jnp.asarray(x)
         if x.ndim != 2 or x.shape[-1] != self.ndim:
             raise ValueError(f"`x` must have shape (n, {self.ndim}), got {x.shape}.")
-        return jax.vmap(lambda xi: self.residual(FunctionJet(fn, xi), xi))(x)
+        return jax.vmap(lambda xi: self.residual_with(self._jets(fn, xi), xi, params))(x)
 
     def exact_at(self, x):
         """The exact solution at points `(n, d)` (raises if the problem has none)."""
@@ -140,20 +349,53 @@ class Problem(eqx.Module):
             raise ValueError(f"problem {self.name!r} has no exact solution; use pde.reference_solution.")
         return jax.vmap(self.exact)(jnp.asarray(x))
 
+    def boundary_conditions(self) -> list:
+        """The Dirichlet / Neumann / Robin / Initial conditions (everything but `Periodic`), in order."""
+        return [c for c in self.conditions if not isinstance(c, Periodic)]
+
     def dirichlet_conditions(self):
-        """List of `(faces, g)` for every Dirichlet/Initial condition, faces resolved."""
-        return [(c.resolve(self.domain, self.time_axis), c.g) for c in self.conditions if not isinstance(c, Periodic)]
+        """List of `(faces, g)` for every Dirichlet/Initial condition on box faces (faces resolved).
+
+        Raises `ValueError` for a Dirichlet condition given by `where=` or on a non-box domain (solvers built on
+        box faces cannot use those)."""
+        out = []
+        for c in self.conditions:
+            if isinstance(c, (Dirichlet, Initial)):
+                faces = c.resolve(self.domain, self.time_axis)
+                if faces is None or c.where is not None:
+                    raise ValueError("this solver needs Dirichlet conditions on box faces; the problem has one "
+                                     "given by `where=` or on a non-box domain.")
+                out.append((faces, c.g))
+        return out
 
     def periodic_axes(self) -> list[int]:
         return [c.axis for c in self.conditions if isinstance(c, Periodic)]
+
+    def _sample_condition(self, i, key, n, dtype):
+        c = self.conditions[i]
+        faces = c.resolve(self.domain, self.time_axis)
+        x, nrm = _sample_part(self.domain, key, n, dtype, faces, c.where, self._where_fractions[i])
+        return x, nrm, jnp.asarray(jax.vmap(c.g)(x), x.dtype).reshape(n)
 
     def sample_conditions(self, key, n: int, dtype=None):
         """Sample `n` points per Dirichlet/Initial condition: a list of `(x (n,d), g(x) (n,))`."""
         out = []
         keys = jax.random.split(key, max(len(self.conditions), 1))
-        for k, (faces, g) in zip(keys, self.dirichlet_conditions()):
-            x = self.domain.sample_boundary(k, n, faces, dtype)
-            out.append((x, jax.vmap(g)(x).astype(x.dtype)))
+        for i, c in enumerate(self.conditions):
+            if isinstance(c, (Dirichlet, Initial)):
+                x, _, g = self._sample_condition(i, keys[i], n, dtype)
+                out.append((x, g))
+        return out
+
+    def sample_boundary_conditions(self, key, n: int, dtype=None):
+        """Sample `n` points per boundary condition (in `boundary_conditions()` order): a list of dicts with
+        `x (n, d)`, outward unit `normal (n, d)` and target `g (n,)`."""
+        out = []
+        keys = jax.random.split(key, max(len(self.conditions), 1))
+        for i, c in enumerate(self.conditions):
+            if not isinstance(c, Periodic):
+                x, nrm, g = self._sample_condition(i, keys[i], n, dtype)
+                out.append({"x": x, "normal": nrm, "g": g})
         return out
 
     def periodic_pairs(self, key, n: int, dtype=None):
@@ -167,8 +409,21 @@ class Problem(eqx.Module):
         return out
 
 
+def _sample_part(domain, key, n, dtype, faces, where, fraction):
+    """Boundary points/normals on `faces` (box) filtered by `where` (acceptance `fraction` measured on the host)."""
+    from ._domain import _default_dtype, _jit_boundary
+
+    faces = None if faces is None else tuple(tuple(f) for f in faces)
+    return _jit_boundary(domain, key, n, _default_dtype(dtype), faces, where, fraction)
+
+
 def manufactured(operator: Callable, exact: Callable) -> Callable:
-    """Residual `operator(u, x) − operator(u*, x)` with the source made by autodiff from the exact solution `u*`."""
+    """Residual `operator(u, x) − operator(u*, x)` with the source made by autodiff from the exact solution `u*`.
+
+    **Arguments:** `operator`: `(u, x) -> scalar` on a jet; `exact`: `x (d,) -> scalar`.
+
+    **Returns:** a residual `(u, x) -> scalar` for [`Problem`][sciml.pde.Problem].
+    """
 
     def residual(u, x):
         return operator(u, x) - operator(FunctionJet(exact, x), x)

@@ -1,0 +1,174 @@
+"""The fitted GP as a pure-JAX object: posterior mean on the grid, prediction anywhere, and re-solving other
+problems (sources, boundary data, `params`) with the fitted kernel -- jittable, vmappable, differentiable."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from . import _usolve as us
+from ._model import GridSpec, axis_factors, predict as _predict, predict_grid as _predict_grid
+from ._problem import face_layout, face_values, make_residual_fn
+
+STRATEGIES = ("collocation", "dense", "cg")
+
+
+def layout_spec(problem, shape, faces=None) -> GridSpec:
+    """Static GridSpec of `problem` on `shape` (boundary values left out: they are data)."""
+    from .. import pde
+    from ._model import boundary_nodes
+    from ._problem import _box
+
+    _, lower, upper = _box(problem)
+    if len(shape) != len(lower):
+        raise ValueError(f"the problem has {len(lower)} dimensions but the fitted grid is {shape}")
+    keys = tuple(sorted((k for k in pde.required_derivatives(problem) if len(k) > 0), key=lambda k: (len(k), k)))
+    lay = face_layout(problem, shape)
+    flist, bidx = [], []
+    for _, fs, alpha, beta in lay:
+        for a, s in fs:
+            flist.append((a, s, alpha, beta, None))
+            if beta == 0.0:
+                bidx.append(boundary_nodes(shape, [(a, s)]))
+    bidx = np.concatenate(bidx) if bidx else np.zeros((0,), int)
+    return GridSpec(lower=lower, upper=upper, shape=tuple(shape), keys=keys, boundary_index=bidx,
+                    boundary_values=np.zeros(len(bidx)), faces=tuple(flist))
+
+
+def flat_boundary(faces, dtype):
+    """Value observations (Dirichlet/Initial faces) flattened in `boundary_index` order."""
+    vals = [jnp.asarray(f[4], dtype).reshape(-1) / f[2] for f in faces if f[3] == 0.0]
+    return jnp.concatenate(vals) if vals else jnp.zeros((0,), dtype)
+
+
+def u_step(strategy, factors, spec, residual_fn, faces, u_k, log_tau1, log_tau2, lam_b, cg=(1e-10, 200)):
+    """One U update for fixed kernel and precisions. Returns (U, cg iterations)."""
+    dtype = u_k.dtype
+    if strategy == "collocation":
+        return us.collocation_solve(factors, spec, residual_fn, faces, dtype), jnp.asarray(0)
+    if any(f[3] != 0.0 for f in faces):
+        raise ValueError("gp: Neumann/Robin faces need the exact collocation solve (a linear PDE with constant "
+                         "coefficients and no mixed derivatives).")
+    g = flat_boundary(faces, dtype)
+    c_val, cs, h0 = us.linearise(residual_fn, factors, spec, u_k)
+    if strategy == "dense":
+        return us.dense_solve(factors, spec, c_val, cs, h0, u_k, g, log_tau1, log_tau2, lam_b), jnp.asarray(0)
+    return us.cg_solve(factors, spec, c_val, cs, h0, u_k, g, log_tau1, log_tau2, lam_b, cg[0], cg[1])
+
+
+class Posterior(eqx.Module):
+    """A fitted grid GP (the `model` of a [`GPResult`][sciml.gp.GPResult]); pure JAX.
+
+    **Fields:** `u_grid` (posterior mean on the grid), `kernels` (per-axis [`AxisKernel`][sciml.gp.AxisKernel]),
+    `log_tau1`, `log_tau2` (noise precisions), and the static `kind`, `spec`, `jitter`, `lam_b`, `strategy`
+    (`"collocation"`: exact Kronecker-eigenbasis collocation solve; `"dense"` / `"cg"`: GP-HM quadratic model),
+    `newton_steps` (Gauss-Newton iterations for nonlinear residuals), `cg` ((rtol, maxiter)).
+    """
+
+    u_grid: jax.Array
+    kernels: tuple
+    log_tau1: jax.Array
+    log_tau2: jax.Array
+    kind: str = eqx.field(static=True)
+    spec: GridSpec = eqx.field(static=True)
+    jitter: float = eqx.field(static=True)
+    lam_b: float = eqx.field(static=True, default=200.0)
+    strategy: str = eqx.field(static=True, default="dense")
+    newton_steps: int = eqx.field(static=True, default=4)
+    cg: tuple = eqx.field(static=True, default=(1e-10, 200))
+
+    def factors(self, spec: GridSpec | None = None):
+        return axis_factors(self.kind, self.kernels, spec or self.spec, self.jitter)
+
+    def _x64(self):
+        if self.u_grid.dtype == jnp.float64 and not jax.config.jax_enable_x64:
+            return jax.enable_x64(True)
+        return contextlib.nullcontext()
+
+    def _points(self, x):
+        d = self.spec.ndim
+        if isinstance(x, jax.core.Tracer):
+            xa = x
+        else:
+            xa = np.asarray(x)
+        if xa.ndim != 2 or xa.shape[1] != d:
+            raise ValueError(f"`x` must have shape (n, {d}) (one point per row), got {tuple(xa.shape)}"
+                             + (f"; for n points of a 1D problem pass x.reshape(-1, 1)" if xa.ndim == 1 else ""))
+        return xa
+
+    def predict(self, x: Float[Array, "n d"]) -> Float[Array, " n"]:
+        """Posterior mean u(x) = k(x, X)^T C^{-1} vec(U) at points `x` of shape `(n, d)`.
+
+        **Arguments:** `x`: points, one per row (a 1-D array raises; reshape to `(n, 1)` for 1D problems).
+        **Returns:** `(n,)` values in the fit's dtype.
+        """
+        xa = self._points(x)
+        with self._x64():
+            xa = jnp.asarray(xa, self.u_grid.dtype)
+            return _predict(self.u_grid, self.kind, self.kernels, self.factors(), self.spec, xa)
+
+    def predict_grid(self, coords: Sequence):
+        """Posterior mean on the tensor grid of per-axis coordinate arrays `coords` (n-mode products)."""
+        if len(coords) != self.spec.ndim:
+            raise ValueError(f"`coords` must hold one 1-D array per axis ({self.spec.ndim}), got {len(coords)}")
+        with self._x64():
+            cs = [jnp.asarray(c, self.u_grid.dtype) for c in coords]
+            for c in cs:
+                if c.ndim != 1:
+                    raise ValueError(f"each entry of `coords` must be 1-D, got shape {c.shape}")
+            return _predict_grid(self.u_grid, self.kind, self.kernels, self.factors(), self.spec, cs)
+
+    def resolve(self, problem, *, params: dict | None = None, newton_steps: int | None = None) -> "Posterior":
+        """Posterior mean of another problem on the same box and grid with the fitted kernel and precisions.
+
+        Pure JAX: jit, vmap and grad work through it w.r.t. anything the problem's source, boundary data or
+        coefficients close over (the posterior mean is linear in the data). The box, grid and the layout of
+        the face conditions are read on the host.
+
+        **Arguments:**
+
+        - `problem`: a [`sciml.pde.Problem`][] on the fitted box (any source, boundary data, coefficients).
+        - `params`: coefficients overriding `problem.params` (may be traced, e.g. `jax.grad` w.r.t. `params["k"]`)
+          for residuals written `residual(u, x, params)`.
+        - `newton_steps`: Gauss-Newton iterations for a nonlinear residual (default: the fit's).
+
+        **Returns:** a [`Posterior`][sciml.gp.Posterior] with `u_grid` and `predict`.
+
+        **Example:**
+
+        ```python
+        res = gp.solve(problem, grid=(64, 64))
+        du = jax.grad(lambda a: res.resolve(make_problem(a)).predict(x0)[0])(1.0)
+        ```
+        """
+        from ._problem import _box
+
+        _, lower, upper = _box(problem)
+        if not (np.allclose(lower, self.spec.lower) and np.allclose(upper, self.spec.upper)):
+            raise ValueError(f"resolve: the problem's box {lower}-{upper} differs from the fitted box "
+                             f"{self.spec.lower}-{self.spec.upper}")
+        dtype = self.u_grid.dtype
+        if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+            raise ValueError("resolve: the fit is float64; enable jax_enable_x64 (or call inside "
+                             "`with jax.enable_x64(True):`) so the solve runs in float64")
+        spec = layout_spec(problem, self.spec.shape)
+        strategy = self.strategy
+        if strategy == "collocation" and not us.separable_structure(spec):
+            raise ValueError("resolve: this fit uses the exact Kronecker collocation solve, which needs single-axis "
+                             "derivatives only (no mixed u_xy terms)")
+        faces = face_values(problem, spec.shape, dtype)
+        residual_fn = make_residual_fn(problem, spec.shape, dtype, params)
+        facs = self.factors(spec)
+        u = jnp.zeros(spec.shape, dtype)
+        steps = 1 if strategy == "collocation" else (newton_steps or self.newton_steps)
+        for _ in range(steps):
+            u, _ = u_step(strategy, facs, spec, residual_fn, faces, u, self.log_tau1, self.log_tau2, self.lam_b,
+                          self.cg)
+        return Posterior(u, self.kernels, self.log_tau1, self.log_tau2, self.kind, spec, self.jitter, self.lam_b,
+                         strategy, self.newton_steps, self.cg)
