@@ -28,8 +28,6 @@ Cost: see ``benchmarks/linalg.py`` (V-cycle in fine ``mv`` units, iterations, ti
 
 from __future__ import annotations
 
-from typing import Callable
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -131,21 +129,6 @@ def _merge(red, black, par):
     o = jnp.where(par, red, black)
     y = jnp.stack([e, o], axis=-1)
     return y.reshape(red.shape[:-1] + (2 * red.shape[-1],))
-
-
-def _neighbour_sum(w, q, o, shift):
-    """Σ_faces w_face · (other-colour neighbour) for one colour; `w` is (2·ndim, *split), `q` its offset parity."""
-    nd = o.ndim
-    acc = None
-    for a in range(nd - 1):
-        for s in (0, 1):
-            t = w[2 * a + s].astype(o.dtype) * shift(o, a, s)
-            acc = t if acc is None else acc + t
-    last = nd - 1
-    up = jnp.where(q, _shift(o, last, 1), o)
-    lo = jnp.where(q, o, _shift(o, last, 0))
-    t = w[2 * last + 1].astype(o.dtype) * up + w[2 * last].astype(o.dtype) * lo
-    return t if acc is None else acc + t
 
 
 class _Level(eqx.Module):
@@ -328,7 +311,7 @@ class MultigridPreconditioner(lx.AbstractLinearOperator):
     def __call__(self, r):
         return self.mv(r)
 
-    def mv(self, vector):
+    def mv(self, vector: Float[Array, "*grid"]) -> Float[Array, "*grid"]:
         r = jnp.asarray(vector)
         top = self.op
         if r.shape != top.shape:
