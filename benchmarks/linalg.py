@@ -1,7 +1,8 @@
-"""Core linear-algebra benchmark: Poisson CG / Jacobi-PCG vs scipy CG and pyamg SA-PCG; Kronecker vs dense.
+"""Core linear-algebra benchmark: Poisson CG / Jacobi-PCG / MG-PCG vs scipy CG and pyamg SA-PCG side by side;
+Kronecker vs dense.
 
-    python benchmarks/linalg.py --size small      # CPU, a few minutes
-    python benchmarks/linalg.py --size gpu        # CG per-iteration time at 128³..512³ vs the bandwidth floor
+    python benchmarks/linalg.py --size small      # CPU, a few minutes (MG-PCG table at 64³ and 128³)
+    python benchmarks/linalg.py --size gpu        # + 256³, CG per-iteration time vs the bandwidth floor
 
 Writes benchmarks/results/linalg-<device>.json (api.md schema) and prints a table.
 """
@@ -97,6 +98,140 @@ def poisson_cases(shapes, dtype=np.float32, with_pyamg=True, rtol=1e-6):
     return cases
 
 
+def _held_out_flags(n):
+    """A ball and a block inside a closed box with an air layer: a geometry MG was not tuned on."""
+    from sciml.dcdm import add_air_layer, sphere_obstacle
+
+    f = sphere_obstacle((n,) * 3, centre=(0.3, 0.35, 0.4), radius=0.17)
+    X, Y, Z = np.meshgrid(*[(np.arange(n) + 0.5) / n] * 3, indexing="ij")
+    f[(X > 0.55) & (X < 0.85) & (Y > 0.45) & (Y < 0.8) & (Z > 0.15) & (Z < 0.55)] = linalg.SOLID
+    return add_air_layer(f, thickness=0.125)
+
+
+def _min_time(fn, repeat=3):
+    """(first-call seconds (compile + run), min over `repeat` further calls, last output)."""
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(fn())
+    first = time.perf_counter() - t0
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(fn())
+        best = min(best, time.perf_counter() - t0)
+    return first, best, out
+
+
+def mg_cases(ns=(64, 128), rtol=1e-6, with_pyamg=True, pyamg_max=128, held_out=(32, 64, 96)):
+    """MG-PCG against CG, Jacobi-PCG, pyamg SA-PCG and scipy CG, side by side (float64, 3D sphere + air).
+
+    Times are the minimum of 3 repeats after a first (compiling) call; compile time = first call - solve.
+    """
+    import equinox as eqx
+    import scipy.sparse.linalg as spla
+
+    prev = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    cases = []
+    try:
+        cg_j = eqx.filter_jit(lambda o, b: linalg.cg(o, b, rtol=rtol))
+        jac_j = eqx.filter_jit(lambda o, b: linalg.pcg(o, b, linalg.jacobi(o), rtol=rtol))
+        mg_j = eqx.filter_jit(lambda o, m, b: linalg.pcg(o, b, m, rtol=rtol))
+        mv_j = eqx.filter_jit(lambda o, x: o.mv(x))
+        vc_j = eqx.filter_jit(lambda m, x: m(x))
+
+        def fwd(o, m, b, w):
+            return jnp.vdot(w, linalg.pcg(o, b, m, rtol=rtol).value)
+
+        grad_j = eqx.filter_jit(jax.value_and_grad(fwd, argnums=2))  # loss and its gradient
+        fwd_j = eqx.filter_jit(fwd)
+        for n in ns:
+            shape = (n, n, n)
+            flags = _flags(shape, "sphere+air")
+            op = linalg.poisson_operator(flags, spacing=1.0 / n, dtype=jnp.float64)
+            rng = np.random.default_rng(0)
+            b = op.project(jnp.asarray(rng.normal(size=shape)))
+            w = op.project(jnp.asarray(rng.normal(size=shape)))
+            label = f"{n}^3-sphere+air"
+            row = {}
+            _, t_mv, _ = _min_time(lambda: mv_j(op, b), repeat=10)
+            f_cg, t_cg, s_cg = _min_time(lambda: cg_j(op, b))
+            row["cg"] = (int(s_cg.iterations), t_cg, f_cg - t_cg, 0.0)
+            f_j, t_j, s_j = _min_time(lambda: jac_j(op, b))
+            row["jacobi-pcg"] = (int(s_j.iterations), t_j, f_j - t_j, 0.0)
+            t0 = time.perf_counter()
+            M = linalg.multigrid_preconditioner(op)
+            t_set = time.perf_counter() - t0
+            f_vc, t_vc, _ = _min_time(lambda: vc_j(M, b))
+            f_mg, t_mg, s_mg = _min_time(lambda: mg_j(op, M, b))
+            row["mg-pcg"] = (int(s_mg.iterations), t_mg, f_mg - t_mg, t_set)
+            A = op.to_scipy()
+            bf = np.asarray(op.fluid_values(b))
+            its = []
+            t0 = time.perf_counter()
+            spla.cg(A, bf, rtol=rtol, maxiter=20000, callback=lambda xk: its.append(1))
+            row["scipy-cg"] = (len(its), time.perf_counter() - t0, 0.0, 0.0)
+            if with_pyamg and n <= pyamg_max:
+                import pyamg
+
+                t0 = time.perf_counter()
+                ml = pyamg.smoothed_aggregation_solver(A.tocsr())
+                t_pset = time.perf_counter() - t0
+                Mp = ml.aspreconditioner(cycle="V")
+                best, its2 = float("inf"), []
+                for _ in range(3):
+                    its2 = []
+                    t0 = time.perf_counter()
+                    spla.cg(A, bf, rtol=rtol, M=Mp, maxiter=500, callback=lambda xk: its2.append(1))
+                    best = min(best, time.perf_counter() - t0)
+                row["pyamg-sa-pcg"] = (len(its2), best, 0.0, t_pset)
+            for name, (it, t, comp, setup) in row.items():
+                cases.append(Case(f"poisson-{label}-{name}", "seconds_to_rtol", t, seconds=t,
+                                  notes=f"float64, rtol {rtol}, min of 3; {it} iterations, "
+                                        f"{1e3 * t / max(it, 1):.2f} ms/iteration; set-up {setup:.2f}s, "
+                                        f"compile {comp:.2f}s",
+                                  extra={"iterations": it, "per_iteration_seconds": t / max(it, 1),
+                                         "setup_seconds": setup, "compile_seconds": comp}))
+            big = n >= 128
+            it_mg = row["mg-pcg"][0]
+            cases.append(Case(f"mg-{label}-iterations", "iterations", it_mg, target=15, passed=it_mg <= 15))
+            cases.append(Case(f"mg-{label}-vcycle-cost", "fine_mv_units", t_vc / t_mv, target=12,
+                              passed=t_vc / t_mv <= 12,
+                              notes=f"V-cycle {1e3 * t_vc:.2f} ms, fine mv {1e3 * t_mv:.3f} ms; "
+                                    f"{M.n_levels} levels"))
+            r_cg = t_mg / row["cg"][1]
+            cases.append(Case(f"mg-{label}-time-vs-cg", "time_ratio", r_cg, target=0.15 if big else None,
+                              passed=(r_cg <= 0.15) if big else None,
+                              notes=f"MG-PCG {t_mg:.3f}s vs sciml CG {row['cg'][1]:.3f}s to rtol {rtol}"))
+            if "pyamg-sa-pcg" in row:
+                r_amg = t_mg / row["pyamg-sa-pcg"][1]
+                cases.append(Case(f"mg-{label}-time-vs-pyamg", "time_ratio", r_amg, target=0.3 if big else None,
+                                  passed=(r_amg <= 0.3) if big else None,
+                                  notes=f"MG-PCG solve {t_mg:.3f}s vs pyamg SA-PCG solve "
+                                        f"{row['pyamg-sa-pcg'][1]:.3f}s (set-up {row['pyamg-sa-pcg'][3]:.2f}s apart)"))
+            comp = row["mg-pcg"][2]
+            cases.append(Case(f"mg-{label}-compile", "seconds", comp, target=5.0 if big else None,
+                              passed=(comp <= 5.0) if big else None, notes="first call - solve (jit compile)"))
+            f_g, t_g, _ = _min_time(lambda: grad_j(op, M, b, w))
+            _, t_f, _ = _min_time(lambda: fwd_j(op, M, b, w))
+            cases.append(Case(f"mg-{label}-grad-vs-forward", "time_ratio", t_g / t_f, target=2.5 if big else None,
+                              passed=(t_g / t_f <= 2.5) if big else None,
+                              notes=f"jax.value_and_grad through MG-PCG {t_g:.3f}s vs forward {t_f:.3f}s (adjoint solve "
+                                    "uses the forward's MG preconditioner)"))
+        for n in held_out:
+            flags = _held_out_flags(n)
+            op = linalg.poisson_operator(flags, spacing=1.0 / n, dtype=jnp.float64)
+            b = op.project(jnp.asarray(np.random.default_rng(0).normal(size=flags.shape)))
+            M = linalg.multigrid_preconditioner(op)
+            s = mg_j(op, M, b)
+            it = int(s.iterations)
+            cases.append(Case(f"mg-held-out-ball+block+air-{n}^3-iterations", "iterations", it, target=15,
+                              passed=it <= 15 and bool(s.converged),
+                              notes="closed box, a ball and a block, air layer; float64 rtol 1e-6"))
+    finally:
+        jax.config.update("jax_enable_x64", prev)
+    return cases
+
+
 def kronecker_cases(ns=(16, 32, 64), big=1000):
     cases = []
     prev = jax.config.jax_enable_x64
@@ -175,11 +310,14 @@ def main(argv=None):
     t0 = time.perf_counter()
     if args.size == "tiny":
         cases = poisson_cases([(32, 32), (16, 16, 16)]) + kronecker_cases(ns=(16,), big=200) + gpu_cases((32,))
+        cases += mg_cases((16, 32), held_out=(16,))
     elif args.size == "small":
-        cases = poisson_cases([(64, 64), (256, 256), (32, 32, 32), (64, 64, 64), (128, 128, 128)])
+        cases = poisson_cases([(64, 64), (256, 256), (32, 32, 32), (64, 64, 64)])
+        cases += mg_cases((32, 64, 128))
         cases += kronecker_cases()
     else:
         cases = poisson_cases([(128, 128, 128), (256, 256, 256)], with_pyamg=False) + kronecker_cases(big=4000)
+        cases += mg_cases((128, 256), pyamg_max=128, held_out=(64, 128))
         cases += gpu_cases()
     write_results("linalg", cases, args.out, size=args.size, extra={"total_seconds": time.perf_counter() - t0})
 

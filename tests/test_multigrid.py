@@ -1,5 +1,6 @@
 """Tests for the classical anchors: geometric multigrid V-cycle (MG-PCG) and the exact DCT Poisson solve."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -82,3 +83,105 @@ def test_dct_rejects_obstacles():
     op = linalg.poisson_operator(disk_air(16, 2))
     with pytest.raises(ValueError, match="box"):
         dct_poisson_solver(op)
+
+
+def _held_out(n):
+    """A ball and a block inside a closed box with an air layer (not the benchmark's geometry)."""
+    from sciml.dcdm import add_air_layer, sphere_obstacle
+
+    f = sphere_obstacle((n,) * 3, centre=(0.3, 0.35, 0.4), radius=0.17)
+    X, Y, Z = np.meshgrid(*[(np.arange(n) + 0.5) / n] * 3, indexing="ij")
+    f[(X > 0.55) & (X < 0.85) & (Y > 0.45) & (Y < 0.8) & (Z > 0.15) & (Z < 0.55)] = linalg.SOLID
+    return add_air_layer(f, thickness=0.125)
+
+
+def test_vcycle_3d_symmetric_positive_dense():
+    flags = _held_out(8)
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    M = multigrid_preconditioner(op, coarsest_size=8)
+    assert M.n_levels >= 2
+    keep = np.asarray(op.mask).ravel()
+    Mm = np.asarray(M.as_matrix())[np.ix_(keep, keep)]
+    np.testing.assert_allclose(Mm, Mm.T, atol=1e-12 * np.abs(Mm).max())
+    ev = np.linalg.eigvalsh(Mm)
+    # positive on the range of A: exactly one zero eigenvalue per pure-Neumann (projected) component
+    assert (ev <= 1e-12 * ev.max()).sum() == op.n_null and ev.min() > -1e-12 * ev.max()
+    # a good preconditioner: the spectrum of M A is clustered (condition number far below A's)
+    A = op.to_scipy().toarray()
+    ev = np.sort(np.linalg.eigvals(Mm @ A).real)[op.n_null:]
+    evA = np.linalg.eigvalsh(A)[op.n_null:]
+    assert ev[-1] / ev[0] < 0.1 * evA[-1] / evA[0]
+
+
+def test_mg_pcg_held_out_geometry_float32_and_64():
+    flags = _held_out(32)
+    for dt in (jnp.float32, jnp.float64):
+        op = linalg.poisson_operator(flags, spacing=1 / 32, dtype=dt)
+        b = op.project(jnp.asarray(np.random.default_rng(0).normal(size=flags.shape), dt))
+        sol = linalg.pcg(op, b, multigrid_preconditioner(op), rtol=1e-5)
+        assert bool(sol.converged) and int(sol.iterations) <= 15, int(sol.iterations)
+        assert sol.value.dtype == dt
+
+
+def test_multigrid_as_lineax_preconditioner():
+    import lineax as lx
+
+    flags = disk_air(16, 3)
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    b = jnp.asarray(plume_rhs(flags))
+    M = multigrid_preconditioner(op)
+    assert lx.is_symmetric(M) and lx.is_positive_semidefinite(M)
+    assert M.in_structure() == op.in_structure()
+    # lineax scales its tolerance per entry, so atol must be > 0 (entries where b = 0)
+    out = lx.linear_solve(op, b, lx.CG(rtol=1e-8, atol=1e-10), options={"preconditioner": M})
+    ref = linalg.pcg(op, b, M, rtol=1e-8)
+    assert 1 < int(out.stats["num_steps"]) <= 15
+    np.testing.assert_allclose(np.asarray(op.project(out.value)), np.asarray(op.project(ref.value)),
+                               atol=1e-6 * float(jnp.abs(ref.value).max()))
+
+
+def test_gradient_through_mg_pcg_matches_finite_differences():
+    flags = _held_out(12)
+    op = linalg.poisson_operator(flags, spacing=0.1, dtype=jnp.float64)
+    rng = np.random.default_rng(1)
+    b = op.project(jnp.asarray(rng.normal(size=flags.shape)))
+    w = op.project(jnp.asarray(rng.normal(size=flags.shape)))
+    M = multigrid_preconditioner(op, coarsest_size=27)
+
+    @jax.jit
+    def loss(b, h):
+        o = eqx.tree_at(lambda o: o.spacing, op, h)
+        return jnp.vdot(w, linalg.pcg(o, b, M, rtol=1e-12).value)
+
+    gb, gh = jax.jit(jax.grad(loss, argnums=(0, 1)))(b, op.spacing)
+    d = op.project(jnp.asarray(rng.normal(size=flags.shape)))
+    eps = 1e-4
+    fd_b = (loss(b + eps * d, op.spacing) - loss(b - eps * d, op.spacing)) / (2 * eps)
+    np.testing.assert_allclose(float(jnp.vdot(gb, d)), float(fd_b), rtol=1e-6)
+    fd_h = (loss(b, op.spacing + eps) - loss(b, op.spacing - eps)) / (2 * eps)
+    np.testing.assert_allclose(float(gh), float(fd_h), rtol=1e-5)
+
+
+def test_multigrid_validates_arguments():
+    op = linalg.poisson_operator(disk_air(16, 2))
+    with pytest.raises(TypeError, match="`op`"):
+        multigrid_preconditioner(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="`smoother`"):
+        multigrid_preconditioner(op, smoother="sor")
+    with pytest.raises(ValueError, match="`pre`"):
+        multigrid_preconditioner(op, pre=1, post=2)
+    with pytest.raises(ValueError, match="`pre`"):
+        multigrid_preconditioner(op, pre=0, post=0)
+    with pytest.raises(ValueError, match="`coarsening`"):
+        multigrid_preconditioner(op, coarsening="any")
+    with pytest.raises(TypeError, match="`boundary_sweeps`"):
+        multigrid_preconditioner(op, boundary_sweeps=1.5)
+    with pytest.raises(ValueError, match="`max_levels`"):
+        multigrid_preconditioner(op, max_levels=1)
+    with pytest.raises(ValueError, match="`rule`"):
+        coarsen_flags(np.zeros((4, 4), np.int8), rule="x")
+    with pytest.raises(ValueError, match="`op`"):
+        multigrid_preconditioner(op)  # 16x16 is already at the coarsest size
+    M = multigrid_preconditioner(op, coarsest_size=16)
+    with pytest.raises(ValueError, match="`r`"):
+        M(jnp.zeros((3, 3)))

@@ -260,22 +260,24 @@ def _cd_loop(op, b, x0, direction_fn, k_orth, rtol, atol, maxiter, hist_len, ref
 
 # --- implicit differentiation -----------------------------------------------------------------------------
 @eqx.filter_custom_vjp
-def _implicit(vjp_arg, x, rtol, maxiter):
+def _implicit(vjp_arg, x, rtol, maxiter, prec=None):
     op, b = vjp_arg
     return x
 
 
 @_implicit.def_fwd
-def _implicit_fwd(perturbed, vjp_arg, x, rtol, maxiter):
+def _implicit_fwd(perturbed, vjp_arg, x, rtol, maxiter, prec=None):
     return x, None
 
 
 @_implicit.def_bwd
-def _implicit_bwd(residuals, g, perturbed, vjp_arg, x, rtol, maxiter):
+def _implicit_bwd(residuals, g, perturbed, vjp_arg, x, rtol, maxiter, prec=None):
     op, b = vjp_arg
     g = jnp.zeros_like(x) if g is None else g
-    # adjoint solve Aᵀ λ = g (A is symmetric for CG-type solvers)
-    lam = _pcg_loop(op.transpose(), g, jnp.zeros_like(g), jacobi(op), rtol, 0.0, maxiter, 2).value
+    # adjoint solve Aᵀ λ = g (A is symmetric for CG-type solvers), preconditioned like the forward solve
+    # (an SPD preconditioner is its own transpose), so a gradient costs about one more forward solve
+    lam = _pcg_loop(op.transpose(), g, jnp.zeros_like(g), jacobi(op) if prec is None else prec, rtol, 0.0,
+                    maxiter, 2).value
     # d(x)/d(op): x = A⁻¹ b  =>  op̄ = -λ ⊗ x contracted through op.mv
     dyn, static = eqx.partition(op, eqx.is_inexact_array)
     _, vjp = jax.vjp(lambda d: eqx.combine(d, static).mv(x), dyn)
@@ -284,8 +286,11 @@ def _implicit_bwd(residuals, g, perturbed, vjp_arg, x, rtol, maxiter):
     return op_bar, lam
 
 
-def _differentiable(sol: Solution, op, b, rtol, maxiter) -> Solution:
-    val = _implicit((op, b), jax.lax.stop_gradient(sol.value), rtol, maxiter)
+def _differentiable(sol: Solution, op, b, rtol, maxiter, prec=None) -> Solution:
+    """Attach the adjoint rule; `prec` (the forward's SPD preconditioner, or None for Jacobi) is reused by
+    the adjoint solve."""
+    prec = None if prec is None else _stop(prec)
+    val = _implicit((op, b), jax.lax.stop_gradient(sol.value), rtol, maxiter, prec)
     return eqx.tree_at(lambda s: s.value, sol, val)
 
 
@@ -370,7 +375,7 @@ def pcg(op: lx.AbstractLinearOperator, b: Float[ArrayLike, "*grid"], preconditio
     prec = _as_callable(preconditioner, op)
     sol = _pcg_loop(_stop(op), jax.lax.stop_gradient(b), jax.lax.stop_gradient(x0), prec, rtol, atol, maxiter,
                     hist_len, project_rhs=bool(project_rhs))
-    return _differentiable(sol, op, b, rtol, maxiter)
+    return _differentiable(sol, op, b, rtol, maxiter, prec if preconditioner is not None else None)
 
 
 def cg(op: lx.AbstractLinearOperator, b: Float[ArrayLike, "*grid"], *, rtol: float = 1e-6, atol: float = 0.0,

@@ -1,0 +1,40 @@
+"""Run in a subprocess with 4 fake CPU devices by tests/test_sharded_multigrid.py; prints one JSON line."""
+
+import os
+
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import json  # noqa: E402
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sciml import linalg, parallel  # noqa: E402
+from sciml.dcdm import add_air_layer, sphere_obstacle  # noqa: E402
+
+
+def main():
+    out = {"devices": jax.device_count()}
+    flags = add_air_layer(sphere_obstacle((32, 24, 16), radius=0.2), thickness=0.125)
+    op = linalg.poisson_operator(flags, spacing=1 / 32, dtype=jnp.float64)
+    rng = np.random.default_rng(0)
+    b = jnp.where(op.mask, jnp.asarray(rng.normal(size=flags.shape)), 0)
+    M = linalg.multigrid_preconditioner(op, boundary_sweeps=0, coarsest_size=64)
+    ref = linalg.pcg(op, b, M, rtol=1e-10)
+    mesh = parallel.make_mesh((4,), ("x",))
+    v, it, conv = parallel.sharded_mg_pcg(op, b, mesh, rtol=1e-10, preconditioner=M, min_rows=2)
+    out["levels"] = M.n_levels
+    out["err"] = float(jnp.abs(v - ref.value).max() / jnp.abs(ref.value).max())
+    out["iters"] = [int(it), int(ref.iterations)]
+    out["converged"] = bool(conv) and bool(ref.converged)
+    # one V-cycle application, sharded vs single device, through the CG's first direction: compare z = M r
+    print("RESULT " + json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
