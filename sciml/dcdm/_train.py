@@ -30,7 +30,7 @@ def dcdm_loss(net, op, b, *, norm: str = "residual", rtol: float = 1e-4, maxiter
       1e-3 already gives loss 2.7 on the lowest eigenvector of the 32² disk+air problem), so a network
       trained on it fails on smooth residuals; the energy loss tolerates such errors.
       ``bᵀA⁻¹b`` comes from `energy_norms` (shape ``(B,)``) when given, else from a CG solve
-      (``rtol``, ``maxiter``; no gradient flows through it).
+      (``rtol``, ``maxiter``, default ``20·max(grid) + 100``; no gradient flows through it).
 
     **Arguments:** `net` (grid -> grid callable), `op` (flag-grid Poisson operator), `b` (``(B, *grid)``),
     `norm`, `rtol`, `maxiter`, `energy_norms` as above.
@@ -58,7 +58,8 @@ def dcdm_loss(net, op, b, *, norm: str = "residual", rtol: float = 1e-4, maxiter
         denom = jnp.where(qAq > 0, qAq, 1)
         if norm == "energy":
             if bz is None:
-                z = jax.lax.stop_gradient(linalg.cg(op, bi, rtol=rtol, maxiter=maxiter).value)
+                cap = 20 * max(op.shape) + 100 if maxiter is None else maxiter  # float32 CG may stagnate
+                z = jax.lax.stop_gradient(linalg.cg(op, bi, rtol=rtol, maxiter=cap).value)
                 bz = jnp.vdot(bi, z)
             return 1 - qb**2 / (denom * jnp.where(bz > 0, bz, 1))
         res = bi - (qb / denom) * Aq
@@ -69,9 +70,15 @@ def dcdm_loss(net, op, b, *, norm: str = "residual", rtol: float = 1e-4, maxiter
     return jnp.mean(jax.vmap(one)(b, jnp.asarray(energy_norms, b.dtype)))
 
 
-def energy_norms(op, b, *, rtol: float = 1e-5, maxiter: int | None = None, chunk: int = 64):
+def energy_norms(op, b, *, rtol: float = 1e-4, maxiter: int | None = None, chunk: int = 64):
     """``bᵢᵀA⁻¹bᵢ`` for the rows of ``b`` (``(B, *grid)``) by batched CG, in chunks of `chunk` rows: the
-    reference of the energy loss, computed once for cached samples instead of at every training step."""
+    reference of the energy loss, computed once for cached samples instead of at every training step.
+
+    `rtol` as in the per-step loss; `maxiter` defaults to ``20·max(grid) + 100`` (CG in float32 can stagnate
+    above a tight `rtol`, and a vmapped CG runs until its slowest row stops)."""
+    check_op(op)
+    check_samples("b", b, op)
+    maxiter = 20 * max(op.shape) + 100 if maxiter is None else maxiter
     f = jax.jit(jax.vmap(lambda bi: jnp.vdot(bi, linalg.cg(op, bi, rtol=rtol, maxiter=maxiter).value)))
     return jnp.concatenate([f(b[i : i + chunk]) for i in range(0, b.shape[0], chunk)])
 
