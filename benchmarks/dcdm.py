@@ -2,6 +2,7 @@
 
     python benchmarks/dcdm.py --size small   # 2-core CPU, <= 5 min: train 2D 32^2 disk+air, evaluate
     python benchmarks/dcdm.py --size gpu     # one GPU, <= 12 min: train at 64^3, test 64^3/128^3/256^3
+    python benchmarks/dcdm.py --only-fast    # CPU: shipped dcdm-fast-3d on an unseen 64^3 geometry vs CG, MG-PCG
 
 Writes benchmarks/results/dcdm-<device>.json (api.md schema).  All right-hand sides are smooth plume-like
 fields in the range of A (``dcdm.plume_rhs``); held-out RHS use keys never seen in training.
@@ -100,7 +101,7 @@ def small(args) -> list[Case]:
     opt, opt_desc = _optimizer(args)
     t = time.perf_counter()
     res = dcdm.train(op32, key=jax.random.key(1), steps=args.steps, data=data, batch_size=args.batch,
-                     optimizer=opt, loss=args.loss, progress=False, return_result=True, log_every=100)
+                     optimizer=opt, loss=args.loss, progress=False, log_every=100)
     t_train = time.perf_counter() - t
     net = res.model
     held = jnp.asarray(data.sample(jax.random.key(999), 64))
@@ -208,6 +209,92 @@ def small(args) -> list[Case]:
     return cases
 
 
+def _min_time(compiled, *args, repeat=3):
+    """Minimum wall time of ``repeat`` calls of an ahead-of-time compiled function (compilation excluded)."""
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        ts.append(time.perf_counter() - t)
+    return min(ts)
+
+
+def fast_variant(args) -> list[Case]:
+    """The fast DCDM variant (shipped ``dcdm-fast-3d``) on an unseen 64³ ball + block + air geometry, side by side
+    with sciml CG and MG-PCG: time to 1e-6 (compile excluded, minimum of ``--repeat`` interleaved runs),
+    iterations, and the cost of one network evaluation in fine-level ``op.mv`` units."""
+    from sciml.dcdm._geometry import _ball_block_air
+
+    cases: list[Case] = []
+    if "dcdm-fast-3d" not in dcdm.available_pretrained():
+        return [Case("dcdm-fast-3d", "shipped", 0, notes="no dcdm-fast-3d weights found")]
+    net = dcdm.load_pretrained("dcdm-fast-3d")
+    n = args.fast_n
+    flags = _ball_block_air(n)
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    op32 = linalg.poisson_operator(flags, dtype=jnp.float32)
+    tol = 1e-6
+    t0 = time.perf_counter()
+    mg = multigrid_preconditioner(op)
+    t_mg_setup = time.perf_counter() - t0
+    solvers = {
+        "dcdm_fast": lambda b: dcdm.solve(net, op, b, rtol=tol, maxiter=1000),
+        "cg": lambda b: linalg.cg(op, b, rtol=tol, maxiter=20000),
+        "mg_pcg": lambda b: linalg.pcg(op, b, mg, rtol=tol, maxiter=200),
+    }
+    rows = {}
+    compiled, comp_s = {}, {}
+    b0 = jnp.asarray(dcdm.plume_rhs(flags))
+    for name, f in solvers.items():
+        t = time.perf_counter()
+        compiled[name] = jax.jit(f).lower(b0).compile()
+        comp_s[name] = time.perf_counter() - t
+    for i in range(args.fast_rhs):
+        b = jnp.asarray(dcdm.plume_rhs(flags, None if i == 0 else jax.random.key(5000 + i)))
+        times = {name: [] for name in solvers}
+        sols = {}
+        for _ in range(args.repeat):  # interleaved, so a load spike hits every solver alike
+            for name, c in compiled.items():
+                t = time.perf_counter()
+                sols[name] = jax.block_until_ready(c(b))
+                times[name].append(time.perf_counter() - t)
+        rows[i] = {name: dict(iterations=int(sols[name].iterations), seconds=min(times[name]),
+                              converged=bool(sols[name].converged), compile_seconds=comp_s[name],
+                              safeguard_steps=int(sols[name].safeguard_steps)) for name in solvers}
+    # cost of one evaluation in fine-level mv units (the net runs in float32; Krylov vectors are float64)
+    r = jnp.asarray(dcdm.plume_rhs(flags), jnp.float32)
+    ev = _min_time(jax.jit(lambda x: net(x)).lower(r).compile(), r, repeat=20)
+    mv32 = _min_time(jax.jit(lambda x: op32.mv(x)).lower(r).compile(), r, repeat=20)
+    mv64 = _min_time(jax.jit(lambda x: op.mv(x)).lower(r.astype(jnp.float64)).compile(), r.astype(jnp.float64),
+                     repeat=20)
+    cases.append(Case(f"dcdm-fast-{n}^3-eval-cost", "mv_units_float64", ev / mv64, seconds=ev,
+                      notes=f"one network evaluation {ev * 1e3:.2f} ms = {ev / mv32:.1f} float32 mv "
+                            f"({mv32 * 1e3:.3f} ms) = {ev / mv64:.1f} float64 mv ({mv64 * 1e3:.3f} ms); "
+                            f"{dcdm.count_parameters(net)} parameters; minimum of 20 runs",
+                      extra={"eval_seconds": ev, "mv32_seconds": mv32, "mv64_seconds": mv64,
+                             "mv32_units": ev / mv32}))
+    med = lambda key, name: float(np.median([rows[i][name][key] for i in rows]))  # noqa: E731
+    it_ratio = med("iterations", "dcdm_fast") / med("iterations", "cg")
+    t_ratio = float(np.median([rows[i]["dcdm_fast"]["seconds"] / rows[i]["cg"]["seconds"] for i in rows]))
+    t_ratio_mg = float(np.median([rows[i]["dcdm_fast"]["seconds"] / rows[i]["mg_pcg"]["seconds"] for i in rows]))
+    conv = all(rows[i]["dcdm_fast"]["converged"] for i in rows)
+    per_rhs = "; ".join(
+        f"rhs{i}: " + ", ".join(f"{k} {v['iterations']} it {v['seconds']:.3f}s" for k, v in rows[i].items())
+        for i in rows)
+    common = dict(extra={"per_rhs": rows, "mg_setup_seconds": t_mg_setup},
+                  notes=f"unseen {n}^3 ball+block+air (dcdm._geometry._ball_block_air), plume RHS, rtol {tol:g}, "
+                        f"float64 Krylov, min of {args.repeat} interleaved runs, compile excluded; {per_rhs}")
+    cases.append(Case(f"dcdm-fast-{n}^3-ball-block-air-iters-vs-cg", "ratio", it_ratio, target=0.2,
+                      passed=conv and it_ratio <= 0.2, **common))
+    cases.append(Case(f"dcdm-fast-{n}^3-ball-block-air-time-vs-cg", "ratio", t_ratio, target=1.0,
+                      passed=conv and t_ratio <= 1.0, seconds=med("seconds", "dcdm_fast"), notes=common["notes"]))
+    cases.append(Case(f"dcdm-fast-{n}^3-ball-block-air-time-vs-mg-pcg", "ratio", t_ratio_mg,
+                      seconds=med("seconds", "dcdm_fast"),
+                      notes=f"MG-PCG {med('iterations', 'mg_pcg'):.0f} it {med('seconds', 'mg_pcg'):.3f}s "
+                            f"(set-up {t_mg_setup:.2f}s apart); no target (issue 15 sets the MG-PCG goal for the GPU)"))
+    return cases
+
+
 def _memory_bytes(fn, *args):
     try:
         ma = jax.jit(fn).lower(*args).compile().memory_analysis()
@@ -233,7 +320,7 @@ def gpu(args) -> list[Case]:
     t = time.perf_counter()
     opt, opt_desc = _optimizer(args)
     res = dcdm.train(op, key=jax.random.key(1), variant="128", steps=args.steps, data=data, batch_size=args.batch,
-                     optimizer=opt, loss=args.loss, progress=False, return_result=True, log_every=100)
+                     optimizer=opt, loss=args.loss, progress=False, log_every=100)
     t_train = time.perf_counter() - t
     net = res.model
     cases.append(Case(f"train-3d-{n}^3-box-variant128", "final_loss", float(np.mean(res.losses[-50:])),
@@ -302,6 +389,11 @@ def _gpu_tests(args, net, net_desc) -> list[Case]:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", choices=["small", "gpu"], default="small")
+    p.add_argument("--only-fast", action="store_true",
+                   help="small: run only the fast-variant case (unseen 64^3 geometry, time to 1e-6 vs CG/MG-PCG)")
+    p.add_argument("--fast-n", type=int, default=64, help="grid of the fast-variant case")
+    p.add_argument("--fast-rhs", type=int, default=2, help="right-hand sides of the fast-variant case")
+    p.add_argument("--repeat", type=int, default=3, help="timed repeats (minimum reported) in the fast-variant case")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default="dcdm", help="results file stem")
     p.add_argument("--save-weights", action="store_true", help="also write the trained net to sciml/data/dcdm/")
@@ -334,7 +426,11 @@ def main(argv=None):
         args.steps = args.steps or 1000
         args.batch = args.batch or 16
         args.n_lanczos = args.n_lanczos or 400
-        cases = small(args)
+        if args.only_fast:  # its own results file, so the full small run's file is not overwritten
+            args.name = "dcdm-fast" if args.name == "dcdm" else args.name
+            cases = fast_variant(args)
+        else:
+            cases = small(args) + fast_variant(args)
     else:
         args.steps = args.steps or 4000
         args.batch = args.batch or 8

@@ -169,7 +169,7 @@ def test_training_reduces_loss_and_pretrained_roundtrip(tmp_path, loss):
     flags = dcdm.disk_air(16, 2)
     op = linalg.poisson_operator(flags, dtype=jnp.float32)
     res = dcdm.train(op, key=jax.random.key(0), steps=60, n_lanczos=80, batch_size=8,
-                     learning_rate=1e-3, loss=loss, progress=False, return_result=True)
+                     learning_rate=1e-3, loss=loss, progress=False)
     losses = np.asarray(res.losses)
     assert losses[-10:].mean() < 0.7 * losses[:5].mean()
     if loss == "energy":
@@ -201,3 +201,60 @@ def test_energy_loss_bounds_and_invariance():
     np.testing.assert_allclose(got, want, rtol=1e-8)
     with pytest.raises(ValueError, match="norm"):
         dcdm.dcdm_loss(dcdm.IdentityNet(), op, B, norm="l1")
+
+
+def test_axis_conv_equals_dense_conv_with_the_factorised_kernel():
+    # the fast variant's factorised conv == a dense 3x3x3 conv whose kernel is the product of the axis kernels
+    from sciml.dcdm._network import AxisConv
+
+    c = 3
+    conv = AxisConv(3, c, key=jax.random.key(0))
+    conv = eqx.tree_at(lambda m: m.bias, conv, jnp.arange(c, dtype=jnp.float32))
+    x = jax.random.normal(jax.random.key(1), (6, 5, 7, c), jnp.float32)
+    W = np.asarray(conv.weight).reshape(3, 3, c, c)  # (axis, tap, c_in, c_out)
+    K = np.einsum("aij,bjk,ckl->abcil", W[0], W[1], W[2])  # (tap0, tap1, tap2, c_in, c_out)
+    want = jax.lax.conv_general_dilated(x[None], jnp.asarray(K, jnp.float32), (1, 1, 1), "SAME",
+                                        dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))[0] + np.arange(c)
+    np.testing.assert_allclose(np.asarray(conv(x)), np.asarray(want), rtol=2e-5, atol=2e-5)
+
+
+def test_space_to_depth_roundtrip_and_blocks():
+    from sciml.dcdm._network import _depth_to_space, _space_to_depth
+
+    x = jax.random.normal(jax.random.key(0), (4, 6, 8, 2))
+    y = _space_to_depth(x, 3)
+    assert y.shape == (2, 3, 4, 16)
+    np.testing.assert_array_equal(np.asarray(_depth_to_space(y, 3)), np.asarray(x))
+    # channel block (i, j, k, c) of coarse cell (0, 0, 0) is fine cell (i, j, k), channel c
+    np.testing.assert_array_equal(np.asarray(y[0, 0, 0].reshape(2, 2, 2, 2)), np.asarray(x[:2, :2, :2]))
+
+
+@pytest.mark.parametrize("ndim,shape", [(2, (33, 17)), (3, (13, 10, 7)), (3, (32, 32, 32))])
+def test_fast_variant_any_grid_and_linear_scaling(ndim, shape):
+    net = dcdm.DCDMNet(ndim=ndim, variant="fast", key=jax.random.key(0))
+    r = jax.random.normal(jax.random.key(1), shape)
+    q = net(r)
+    assert q.shape == shape and q.dtype == r.dtype and bool(jnp.all(jnp.isfinite(q)))
+    # positively homogeneous up to biases: zero biases make f(2r) = 2 f(r) (ReLU net, no normalisation)
+    net0 = jax.tree_util.tree_map(lambda a: jnp.zeros_like(a) if a.ndim == 1 else a, net)
+    np.testing.assert_allclose(np.asarray(net0(2 * r)), 2 * np.asarray(net0(r)), rtol=1e-4, atol=1e-5)
+
+
+def test_fast_variant_trains_and_roundtrips(tmp_path):
+    flags = dcdm.random_obstacles(jax.random.key(3), (16, 16, 16), n_obstacles=2, air=2)
+    op = linalg.poisson_operator(flags, dtype=jnp.float32)
+    data = dcdm.ritz_training_data(op, key=jax.random.key(0), n_lanczos=40, n_samples=32)
+    res = dcdm.train(op, key=jax.random.key(1), variant="fast", data=data, steps=50, batch_size=8,
+                     learning_rate=3e-3, loss="energy", progress=False)
+    losses = np.asarray(res.losses)
+    assert 0 <= losses.min() and losses.max() <= 1 + 1e-5
+    assert losses[-10:].mean() < 0.9 * losses[:5].mean()
+    # the cached energy references equal CG's b'A^-1 b
+    bz = dcdm.energy_norms(op, data.samples[:3])
+    for i in range(3):
+        z = linalg.cg(op, data.samples[i], rtol=1e-7).value
+        np.testing.assert_allclose(float(bz[i]), float(jnp.vdot(data.samples[i], z)), rtol=1e-3)
+    dcdm.save_pretrained(res.model, "tinyfast", {"steps": 50}, directory=tmp_path)
+    net = dcdm.load_pretrained("tinyfast", directory=tmp_path)
+    r = data.samples[0]
+    np.testing.assert_array_equal(np.asarray(net(r)), np.asarray(res.model(r)))

@@ -14,4 +14,4 @@ from ._network import VARIANTS as VARIANTS, count_parameters as count_parameters
 from ._pretrained import available_pretrained as available_pretrained, load_pretrained as load_pretrained
 from ._pretrained import pretrained_recipe as pretrained_recipe, save_pretrained as save_pretrained
 from ._solve import network_direction as network_direction, solve as solve
-from ._train import dcdm_loss as dcdm_loss, train as train
+from ._train import dcdm_loss as dcdm_loss, energy_norms as energy_norms, train as train

@@ -83,6 +83,21 @@ def ritz_training_data(
 
     **Returns:** a [`RitzData`][sciml.dcdm.RitzData].
     """
+    from .._errors import check_int, check_positive, check_real
+    from ._validate import check_op
+
+    check_op(op)
+    n_lanczos = check_int("n_lanczos", n_lanczos, minimum=2)
+    if n_samples is not None:
+        n_samples = check_int("n_samples", n_samples, minimum=1)
+    check_positive("low_weight", low_weight)
+    if theta is not None:
+        check_int("theta", theta, minimum=0)
+    if n_low is not None:
+        check_int("n_low", n_low, minimum=0)
+    check_real("null_tol", null_tol, minimum=0.0)
+    if not jnp.issubdtype(jnp.dtype(dtype), jnp.floating):
+        raise TypeError(f"`dtype` must be a floating dtype, got {dtype!r}.")
     kg, ks = jax.random.split(key)
     g = jax.random.normal(kg, op.shape, op.dtype)
     v0 = op.mv(op.project(g))

@@ -13,13 +13,31 @@ import numpy as np
 import scipy.ndimage as ndi
 
 from ..linalg import AIR, FLUID, SOLID
+from ._validate import check_flags
 
 
 def _shape(shape) -> tuple[int, ...]:
-    shape = (shape, shape) if isinstance(shape, int) else tuple(int(s) for s in shape)
+    from .._errors import check_int
+
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape, shape)
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"`shape` must be an int or a tuple of 2 or 3 ints, got {shape!r}.")
     if len(shape) not in (2, 3):
-        raise ValueError(f"shape must be 2D or 3D, got {shape}")
-    return shape
+        raise ValueError(f"`shape` must be 2D or 3D, got {tuple(shape)}.")
+    return tuple(check_int("shape", s, minimum=1) for s in shape)
+
+
+def _check_box_coords(name, x, d):
+    try:
+        x = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        x = None
+    if x is None or x.shape != (d,):
+        raise ValueError(f"`{name}` must be a sequence of {d} numbers (units of the box side).")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"`{name}` must be finite, got {x.tolist()}.")
+    return x
 
 
 def _centres(shape):
@@ -53,9 +71,12 @@ def empty_box(shape, *, wall: bool = True) -> np.ndarray:
 def sphere_obstacle(shape, *, centre=None, radius: float = 0.2, wall: bool = True,
                     flags: np.ndarray | None = None) -> np.ndarray:
     """Box with a SOLID sphere (disk in 2D); ``centre``/``radius`` in units of the box side [0, 1]."""
-    shape = _shape(shape) if flags is None else flags.shape
-    flags = empty_box(shape, wall=wall) if flags is None else flags.copy()
-    centre = (0.5,) * len(shape) if centre is None else tuple(centre)
+    from .._errors import check_positive
+
+    shape = _shape(shape) if flags is None else check_flags("flags", flags).shape
+    check_positive("radius", radius)
+    flags = empty_box(shape, wall=wall) if flags is None else np.array(flags, np.int8)
+    centre = (0.5,) * len(shape) if centre is None else tuple(_check_box_coords("centre", centre, len(shape)))
     xs = _centres(shape)
     d2 = sum((x - c) ** 2 for x, c in zip(xs, centre))
     flags[np.broadcast_to(d2 <= radius**2, shape)] = SOLID
@@ -65,8 +86,12 @@ def sphere_obstacle(shape, *, centre=None, radius: float = 0.2, wall: bool = Tru
 def box_obstacle(shape, *, lower: Sequence[float], upper: Sequence[float], wall: bool = True,
                  flags: np.ndarray | None = None) -> np.ndarray:
     """Box with an axis-aligned SOLID box obstacle ``[lower, upper]`` (units of the box side)."""
-    shape = _shape(shape) if flags is None else flags.shape
-    flags = empty_box(shape, wall=wall) if flags is None else flags.copy()
+    shape = _shape(shape) if flags is None else check_flags("flags", flags).shape
+    lower = _check_box_coords("lower", lower, len(shape))
+    upper = _check_box_coords("upper", upper, len(shape))
+    if np.any(lower > upper):
+        raise ValueError(f"`lower` must be <= `upper` on every axis, got {lower.tolist()} and {upper.tolist()}.")
+    flags = empty_box(shape, wall=wall) if flags is None else np.array(flags, np.int8)
     xs = _centres(shape)
     inside = np.ones(shape, bool)
     for x, lo, hi in zip(xs, lower, upper):
@@ -80,9 +105,15 @@ def add_air_layer(flags: np.ndarray, *, thickness: float | int = 0.125, axis: in
 
     ``thickness``: a fraction of the axis length (float) or a number of cells (int).
     """
-    flags = np.array(flags, np.int8, copy=True)
+    from .._errors import check_int, check_real
+
+    flags = np.array(check_flags("flags", flags), np.int8, copy=True)
+    axis = check_int("axis", axis, minimum=-flags.ndim, maximum=flags.ndim - 1)
     n = flags.shape[axis]
-    k = int(thickness) if isinstance(thickness, (int, np.integer)) else max(1, round(thickness * n))
+    if isinstance(thickness, (int, np.integer)) and not isinstance(thickness, bool):
+        k = check_int("thickness", thickness, minimum=0, maximum=n)
+    else:
+        k = max(1, round(check_real("thickness", thickness, minimum=0.0, maximum=1.0, strict_min=True) * n))
     idx = [slice(None)] * flags.ndim
     idx[axis] = slice(n - k, n)
     top = flags[tuple(idx)]
@@ -94,7 +125,11 @@ def add_air_layer(flags: np.ndarray, *, thickness: float | int = 0.125, axis: in
 def random_obstacles(key, shape, *, n_obstacles: int = 4, radius_range=(0.06, 0.18),
                      wall: bool = True, air: float | int | None = None) -> np.ndarray:
     """Box with ``n_obstacles`` random SOLID spheres/boxes (half each on average), optional AIR layer."""
+    from .._errors import check_int
+
     shape = _shape(shape)
+    n_obstacles = check_int("n_obstacles", n_obstacles, minimum=0)
+    _check_range("radius_range", radius_range)
     flags = empty_box(shape, wall=wall)
     d = len(shape)
     k1, k2, k3, k4 = jax.random.split(key, 4)
@@ -113,9 +148,23 @@ def random_obstacles(key, shape, *, n_obstacles: int = 4, radius_range=(0.06, 0.
     return flags
 
 
+def _check_range(name, r):
+    try:
+        lo, hi = (float(v) for v in r)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a pair (low, high) of numbers, got {r!r}.") from None
+    if not (0 < lo <= hi < np.inf):
+        raise ValueError(f"`{name}` must satisfy 0 < low <= high (finite), got {r!r}.")
+
+
 def disk_air(n: int = 32, ndim: int = 2, *, radius: float = 0.2, air: float = 0.125) -> np.ndarray:
     """The spec's standard "disk+air" (2D) / "sphere+air" (3D) problem: closed box, a centred solid
     disk/sphere, and a top AIR layer."""
+    from .._errors import check_int
+
+    n = check_int("n", n, minimum=3)
+    if isinstance(ndim, bool) or ndim not in (2, 3):
+        raise ValueError(f"`ndim` must be 2 or 3, got {ndim!r}.")
     flags = sphere_obstacle((n,) * ndim, radius=radius)
     return add_air_layer(flags, thickness=air)
 
@@ -145,7 +194,10 @@ def singular_components(flags: np.ndarray, *, dirichlet_boundary: bool = False) 
 def project_range(b: np.ndarray, flags: np.ndarray, *, dirichlet_boundary: bool = False) -> np.ndarray:
     """Zero ``b`` off the FLUID cells and remove its mean on every pure-Neumann component, so that
     ``b`` lies in the range of the (possibly singular) Poisson operator."""
-    b = np.where(np.asarray(flags) == FLUID, np.asarray(b, np.float64), 0.0)
+    flags = check_flags("flags", flags)
+    if np.shape(b) != flags.shape:
+        raise ValueError(f"`b` must have the flag grid's shape {flags.shape}, got {np.shape(b)}.")
+    b = np.where(flags == FLUID, np.asarray(b, np.float64), 0.0)
     for comp in singular_components(flags, dirichlet_boundary=dirichlet_boundary):
         b[comp] -= b[comp].mean()
     return b
@@ -160,7 +212,11 @@ def plume_rhs(flags: np.ndarray, key=None, *, n_blobs: int = 3, width_range=(0.0
     (random sign, centre, width) plus a random vertical-derivative plume.  The result is zero on
     non-FLUID cells, has zero mean on every pure-Neumann component and is normalised.
     """
-    flags = np.asarray(flags)
+    from .._errors import check_int
+
+    flags = check_flags("flags", flags)
+    n_blobs = check_int("n_blobs", n_blobs, minimum=0)
+    _check_range("width_range", width_range)
     shape = flags.shape
     d = len(shape)
     xs = _centres(shape)
@@ -191,3 +247,11 @@ def plume_rhs(flags: np.ndarray, key=None, *, n_blobs: int = 3, width_range=(0.0
     if nrm == 0:
         raise ValueError("plume_rhs: the right-hand side vanished on the FLUID cells (no fluid?).")
     return (b / nrm).astype(dtype)
+
+
+def _ball_block_air(n: int) -> np.ndarray:
+    """The held-out geometry of the fast-variant benchmark (never used in training): a closed box with a solid
+    ball and a solid block and a top air layer (``n³``)."""
+    f = sphere_obstacle((n,) * 3, centre=(0.35, 0.5, 0.4), radius=0.15)
+    f = box_obstacle(f.shape, lower=(0.55, 0.3, 0.2), upper=(0.8, 0.7, 0.5), flags=f)
+    return add_air_layer(f, thickness=0.125)

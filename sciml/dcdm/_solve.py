@@ -8,6 +8,33 @@ import jax
 import jax.numpy as jnp
 
 from .. import linalg
+from ._validate import check_grid, check_op
+
+
+def _check_solve_args(net, op, b, *, rtol, atol, maxiter, k_orth, refresh_every, safeguard, stall_tol,
+                      stall_window, x0, history):
+    from .._errors import check_finite, check_int, check_real
+
+    if not callable(net):
+        raise TypeError(f"`net` must be a callable network r -> q (e.g. a DCDMNet), got {type(net).__name__}.")
+    check_op(op)
+    check_grid("b", b, op)
+    check_finite("b", b)
+    if x0 is not None:
+        check_grid("x0", x0, op)
+        check_finite("x0", x0)
+    check_real("rtol", rtol, minimum=0.0)
+    check_real("atol", atol, minimum=0.0)
+    if maxiter is not None:
+        check_int("maxiter", maxiter, minimum=1)
+    check_int("k_orth", k_orth, minimum=0)
+    check_int("refresh_every", refresh_every, minimum=0)
+    if not (safeguard is None or isinstance(safeguard, bool) or safeguard in ("cg", "jacobi") or callable(safeguard)):
+        raise ValueError(f"`safeguard` must be True/False/None, 'cg', 'jacobi' or a callable r -> d, got {safeguard!r}.")
+    check_real("stall_tol", stall_tol, minimum=0.0)
+    check_int("stall_window", stall_window, minimum=0)
+    if history is not None:
+        check_int("history", history, minimum=1)
 
 
 def network_direction(net: Callable, op) -> Callable:
@@ -78,6 +105,8 @@ def solve(
     sol.iterations, sol.safeguard_steps
     ```
     """
+    _check_solve_args(net, op, b, rtol=rtol, atol=atol, maxiter=maxiter, k_orth=k_orth, refresh_every=refresh_every,
+                      safeguard=safeguard, stall_tol=stall_tol, stall_window=stall_window, x0=x0, history=history)
     if safeguard is True:
         safeguard = "cg"
     elif safeguard is False:

@@ -8,14 +8,15 @@ import optax
 
 from .. import linalg
 from .. import train as _train
-from ._data import ritz_training_data
-from ._network import DCDMNet
-
+from ._data import RitzData, ritz_training_data
+from ._network import DCDMNet, _check_net_args
+from ._validate import check_op, check_samples
 
 _LOSSES = ("residual", "energy")
 
 
-def dcdm_loss(net, op, b, *, norm: str = "residual", rtol: float = 1e-4, maxiter: int | None = None):
+def dcdm_loss(net, op, b, *, norm: str = "residual", rtol: float = 1e-4, maxiter: int | None = None,
+              energy_norms=None):
     """The scale-invariant one-step DCDM loss, batch-averaged over unit-norm rows ``b`` of shape ``(B, *grid)``.
 
     ``q = f(b)`` is masked to FLUID and line-searched exactly from zero (``α = qᵀb / qᵀAq``); the loss is
@@ -28,14 +29,22 @@ def dcdm_loss(net, op, b, *, norm: str = "residual", rtol: float = 1e-4, maxiter
       a relative accuracy of ≈ λ_min/λ_max of the network on smooth inputs (a white output error of
       1e-3 already gives loss 2.7 on the lowest eigenvector of the 32² disk+air problem), so a network
       trained on it fails on smooth residuals; the energy loss tolerates such errors.
-      ``bᵀA⁻¹b`` comes from a CG solve (``rtol``, ``maxiter``; no gradient flows through it).
+      ``bᵀA⁻¹b`` comes from `energy_norms` (shape ``(B,)``) when given, else from a CG solve
+      (``rtol``, ``maxiter``, default ``20·max(grid) + 100``; no gradient flows through it).
+
+    **Arguments:** `net` (grid -> grid callable), `op` (flag-grid Poisson operator), `b` (``(B, *grid)``),
+    `norm`, `rtol`, `maxiter`, `energy_norms` as above.
+
+    **Returns:** the batch-mean loss (a scalar).
     """
     if norm not in _LOSSES:
         raise ValueError(f"`norm` must be one of {_LOSSES}, got {norm!r}.")
+    check_op(op)
+    check_samples("b", b, op)
     mask = op.mask
     proj = getattr(op, "project", None)
 
-    def one(bi):
+    def one(bi, bz):
         q = jnp.where(mask, net(bi), 0).astype(bi.dtype)
         # remove the null space (pure-Neumann constants) and the scale, as the solver does: otherwise the
         # network can drive qᵀAq into float32 round-off with a huge constant and the loss below zero
@@ -48,13 +57,30 @@ def dcdm_loss(net, op, b, *, norm: str = "residual", rtol: float = 1e-4, maxiter
         qb = jnp.vdot(q, bi)
         denom = jnp.where(qAq > 0, qAq, 1)
         if norm == "energy":
-            z = jax.lax.stop_gradient(linalg.cg(op, bi, rtol=rtol, maxiter=maxiter).value)
-            bz = jnp.vdot(bi, z)
+            if bz is None:
+                cap = 20 * max(op.shape) + 100 if maxiter is None else maxiter  # float32 CG may stagnate
+                z = jax.lax.stop_gradient(linalg.cg(op, bi, rtol=rtol, maxiter=cap).value)
+                bz = jnp.vdot(bi, z)
             return 1 - qb**2 / (denom * jnp.where(bz > 0, bz, 1))
         res = bi - (qb / denom) * Aq
         return jnp.vdot(res, res)
 
-    return jnp.mean(jax.vmap(one)(b))
+    if energy_norms is None:
+        return jnp.mean(jax.vmap(lambda bi: one(bi, None))(b))
+    return jnp.mean(jax.vmap(one)(b, jnp.asarray(energy_norms, b.dtype)))
+
+
+def energy_norms(op, b, *, rtol: float = 1e-4, maxiter: int | None = None, chunk: int = 64):
+    """``bᵢᵀA⁻¹bᵢ`` for the rows of ``b`` (``(B, *grid)``) by batched CG, in chunks of `chunk` rows: the
+    reference of the energy loss, computed once for cached samples instead of at every training step.
+
+    `rtol` as in the per-step loss; `maxiter` defaults to ``20·max(grid) + 100`` (CG in float32 can stagnate
+    above a tight `rtol`, and a vmapped CG runs until its slowest row stops)."""
+    check_op(op)
+    check_samples("b", b, op)
+    maxiter = 20 * max(op.shape) + 100 if maxiter is None else maxiter
+    f = jax.jit(jax.vmap(lambda bi: jnp.vdot(bi, linalg.cg(op, bi, rtol=rtol, maxiter=maxiter).value)))
+    return jnp.concatenate([f(b[i : i + chunk]) for i in range(0, b.shape[0], chunk)])
 
 
 def train(
@@ -65,6 +91,7 @@ def train(
     net=None,
     ndim: int | None = None,
     variant: str = "64",
+    channels: int | None = None,
     data=None,
     n_lanczos: int = 300,
     n_samples: int | None = None,
@@ -82,45 +109,88 @@ def train(
     progress: bool = True,
     mesh=None,
     callback=None,
-    return_result: bool = False,
-):
+    time_limit: float | None = None,
+) -> _train.TrainResult:
     """Train a DCDM network on Ritz data of ``op`` with the scale-invariant loss.
 
     **Arguments:**
 
     - `op`: training operator (the paper: the empty closed box at the training resolution).
     - `key`: PRNG key (network init, Lanczos, batches).
-    - `steps`: optimiser steps; `batch_size`; `learning_rate` (Adam; the paper used 1e-4, batch 10) or
-      `optimizer` (any optax transformation).
+    - `steps`: optimiser steps; `batch_size`.
+    - `learning_rate`: Adam's step size (the paper used 1e-4, batch 10), used when `optimizer` is None.
+    - `optimizer`: any optax ``GradientTransformation`` (default ``optax.adam(learning_rate)``); pass e.g.
+      ``optax.adam(optax.cosine_decay_schedule(1e-3, steps))`` for a schedule.
     - `loss`: ``"residual"`` (the paper's 2-norm one-step loss) or ``"energy"`` (our design: the relative
       A-norm error after one step; trains networks that also work on smooth residuals), see
-      [`dcdm_loss`][sciml.dcdm.dcdm_loss].
-    - `net`: a network to start from (default: ``DCDMNet(ndim=op.ndim, variant=variant)``, float32).
+      [`dcdm_loss`][sciml.dcdm.dcdm_loss].  With cached samples (``n_samples`` or ``data.samples``) the
+      energy reference ``bᵀA⁻¹b`` is computed once per sample ([`energy_norms`][sciml.dcdm.energy_norms]),
+      not at every step.
+    - `net`: a network to start from (default: ``DCDMNet(ndim=op.ndim, variant=variant, channels=channels)``,
+      float32); `ndim`, `variant`, `channels` describe that default.
     - `data`: a [`RitzData`][sciml.dcdm.RitzData]; default ``ritz_training_data(op, n_lanczos=...,
       n_samples=..., low_weight=..., theta=...)`` (on the fly when ``n_samples`` is None).
     - `checkpoint_dir`, `checkpoint_every`, `resume`, `metrics_path`, `log_every`, `progress`, `mesh`,
-      `callback`: passed to [`sciml.train.fit`][] (orbax checkpoints, resume, JSONL metrics, data-parallel).
-    - `return_result`: return the full ``TrainResult`` (model, history, losses) instead of the network.
+      `callback`, `time_limit`: passed to [`sciml.train.fit`][] (orbax checkpoints, resume, JSONL metrics,
+      data-parallel, a wall-clock budget in seconds).
 
-    **Returns:** the trained network (or the ``TrainResult``).
+    **Returns:** a [`sciml.train.TrainResult`][] (``.model`` is the trained network, ``.losses`` every
+    step's loss).
+
+    **Example:**
+
+    ```python
+    op = linalg.poisson_operator(dcdm.disk_air(32, 2), dtype=jnp.float32)
+    res = dcdm.train(op, key=jax.random.key(0), steps=500, loss="energy", progress=False)
+    sol = dcdm.solve(res.model, op, b, rtol=1e-6)
+    ```
     """
-    if loss not in _LOSSES:
-        raise ValueError(f"`loss` must be one of {_LOSSES}, got {loss!r}.")
+    from .._errors import check_choice, check_int, check_positive
+
+    check_op(op)
+    check_choice("loss", loss, _LOSSES)
+    steps = check_int("steps", steps, minimum=0)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    if optimizer is None:
+        learning_rate = check_positive("learning_rate", learning_rate)
+        optimizer = optax.adam(learning_rate)
+    elif not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"`optimizer` must be an optax GradientTransformation, got {type(optimizer).__name__}.")
+    if data is not None and not isinstance(data, RitzData):
+        raise TypeError(f"`data` must be a dcdm.RitzData (see ritz_training_data), got {type(data).__name__}.")
+    if net is not None and not callable(net):
+        raise TypeError(f"`net` must be a callable network, got {type(net).__name__}.")
     kn, kd, kt = jax.random.split(key, 3)
     if net is None:
-        net = DCDMNet(ndim=ndim or op.ndim, variant=variant, key=kn)
+        nd = op.ndim if ndim is None else ndim
+        _check_net_args(nd, variant, channels)
+        if nd != op.ndim:
+            raise ValueError(f"`ndim` ({nd}) must match the operator's grid rank ({op.ndim}).")
+        net = DCDMNet(ndim=nd, variant=variant, channels=channels, key=kn)
     if data is None:
         data = ritz_training_data(op, key=kd, n_lanczos=n_lanczos, n_samples=n_samples,
                                   low_weight=low_weight, theta=theta)
-    opt = optimizer if optimizer is not None else optax.adam(learning_rate)
+    elif tuple(data.vectors.shape[1:]) != tuple(op.shape):
+        raise ValueError(f"`data` was built for grid {tuple(data.vectors.shape[1:])}, not the operator's "
+                         f"{tuple(op.shape)}.")
 
-    def loss_fn(model, batch, k):
-        return dcdm_loss(model, op, batch, norm=loss)
+    if loss == "energy" and data.samples is not None:
+        # cached samples: the energy reference once per sample (a CG solve each), not per step
+        samples = data.samples
+        refs = energy_norms(op, samples.astype(op.dtype))
+        batches = _train.array_batches({"b": samples, "bz": refs}, min(batch_size, samples.shape[0]))
 
-    res = _train.fit(
-        loss_fn, net, opt, data.batch_fn(batch_size), steps=steps, key=kt,
+        def loss_fn(model, batch, k):
+            return dcdm_loss(model, op, batch["b"], norm=loss, energy_norms=batch["bz"])
+    else:
+        batches = data.batch_fn(batch_size)
+
+        def loss_fn(model, batch, k):
+            return dcdm_loss(model, op, batch, norm=loss)
+
+    return _train.fit(
+        loss_fn, net, optimizer, batches, steps=steps, key=kt,
         checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, resume=resume,
         metrics_path=metrics_path, log_every=log_every, progress=progress, mesh=mesh, callback=callback,
-        description="dcdm",
+        description="dcdm", time_limit=time_limit,
     )
-    return res if return_result else res.model

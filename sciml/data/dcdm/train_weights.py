@@ -85,7 +85,7 @@ def main(argv=None):
     sched = optax.cosine_decay_schedule(cfg["lr"], cfg["steps"], alpha=0.05)
     t = time.perf_counter()
     res = dcdm.train(op, key=jax.random.key(1), steps=cfg["steps"], data=data, batch_size=cfg["batch"],
-                     optimizer=optax.adam(sched), loss=args.loss, progress=False, return_result=True, log_every=50)
+                     optimizer=optax.adam(sched), loss=args.loss, progress=False, log_every=50)
     t_train = time.perf_counter() - t
     held = data.sample(jax.random.key(999), 32)
     losses = {f"heldout_{nm}_loss": float(dcdm.dcdm_loss(res.model, op, held, norm=nm))
