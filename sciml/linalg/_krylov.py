@@ -94,7 +94,16 @@ def jacobi(op) -> Callable:
     s = _structure(op)
     d = jnp.asarray(lx.diagonal(op)).reshape(s.shape)  # lineax returns the diagonal flat
     inv = jnp.where(d != 0, 1.0 / jnp.where(d != 0, d, 1), 0)
-    return lambda r: r * inv.astype(r.dtype)
+    return _Jacobi(inv)
+
+
+class _Jacobi(eqx.Module):
+    """`r ↦ r · inv`: a pytree (not a closure), so the adjoint solve can reuse it under `jax.grad`."""
+
+    inv: jax.Array
+
+    def __call__(self, r):
+        return r * self.inv.astype(r.dtype)
 
 
 def _vdot_global(a, b):
@@ -289,6 +298,11 @@ def _implicit_bwd(residuals, g, perturbed, vjp_arg, x, rtol, maxiter, prec=None)
 def _differentiable(sol: Solution, op, b, rtol, maxiter, prec=None) -> Solution:
     """Attach the adjoint rule; `prec` (the forward's SPD preconditioner, or None for Jacobi) is reused by
     the adjoint solve."""
+    # Only a pytree preconditioner (an Equinox module such as `jacobi(op)` or the multigrid operator) can be
+    # carried into the custom VJP: a plain closure may hide tracers of the forward pass. Others fall back to
+    # Jacobi for the adjoint solve.
+    if prec is not None and not isinstance(prec, eqx.Module):
+        prec = None
     prec = None if prec is None else _stop(prec)
     val = _implicit((op, b), jax.lax.stop_gradient(sol.value), rtol, maxiter, prec)
     return eqx.tree_at(lambda s: s.value, sol, val)
