@@ -18,7 +18,8 @@ def _poisson_1d():
 
 def test_pig_trains_poisson_1d_and_lbfgs_improves():
     p = _poisson_1d()
-    kw = dict(n_gaussians=24, key=jax.random.key(0), sigma0=0.2, lr=1e-2, decay_every=100, n_collocation=64,
+    kw = dict(n_gaussians=24, key=jax.random.key(0), sigma0=0.2, lr=1e-2, lr_gauss=2e-3, decay_every=100,
+              n_collocation=64,
               n_boundary=16, residual_weight=0.1, eval_shape=(201,), eval_every=100, dtype=jnp.float32)
     both = pig.train(p, steps=300, lbfgs_steps=60, lbfgs_points=128, **kw)
     adam_err = [h["rel_l2"] for h in both.history if h["phase"] == "adam" and h["step"] == 300][0]
@@ -35,7 +36,9 @@ def test_pig_trains_poisson_1d_and_lbfgs_improves():
 def test_mlp_baseline_same_harness():
     p = _poisson_1d()
     res = pig.train_mlp_pinn(p, steps=100, key=jax.random.key(1), width=16, depth=2, n_collocation=64,
-                             n_boundary=16, eval_shape=(101,), eval_every=50, lr=1e-2)
+                             n_boundary=16, eval_shape=(101,), eval_every=50, learning_rate=1e-2,
+                             lbfgs=pig.LBFGS(steps=0))
+    assert isinstance(res, train.TrainResult) and res.step == 100 and res.losses.shape == (100,)
     assert isinstance(res.model, pig.MLPPINN)
     assert [h["step"] for h in res.history] == [50, 100]
     assert res.final_error < 1.0
@@ -76,7 +79,7 @@ def test_sampler_resamples_every_k_and_is_deterministic():
     np.testing.assert_array_equal(b0, b1)
     assert not np.allclose(b1, b2)
     np.testing.assert_array_equal(g(None, 2)["res"], b2)
-    xb, gb = f(None, 0)["cond"][0]
+    xb, nb, gb = f(None, 0)["cond"][0]
     assert xb.shape == (6, 2) and bool(jnp.all(jnp.max(jnp.abs(xb), axis=1) == 1.0))  # on the boundary
 
 
@@ -96,7 +99,7 @@ def test_causal_weights():
 def test_periodic_causal_allen_cahn_runs():
     p = pde.allen_cahn_1d()
     res = pig.train(p, n_gaussians=16, steps=20, key=jax.random.key(0), n_collocation=64, n_boundary=16,
-                    causal=True, causal_chunks=4, log_every=10)
+                    causal=True, causal_chunks=4, log_every=10, lbfgs=pig.LBFGS(steps=0))
     h = res.history[-1]
     assert {"loss_res", "loss_cond0", "loss_periodic0", "causal_min_weight"} <= set(h)
     assert res.final_error is None and np.isfinite(h["loss"])
@@ -106,7 +109,7 @@ def test_separable_pig_trains_on_tensor_grid():
     p = pde.flow_mixing()
     res = pig.train(p, n_gaussians=16, steps=60, key=jax.random.key(0), separable=True, rank=4,
                     grid_points_per_axis=8, n_boundary=64, eval_shape=(9, 9, 9), eval_every=30, lr=1e-2,
-                    residual_weight=10.0)
+                    residual_weight=10.0, lbfgs=pig.LBFGS(steps=0))
     assert isinstance(res.model, pig.SeparablePIG)
     losses = [h["loss"] for h in res.history]
     assert losses[-1] < losses[0]
