@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Any, Callable, Sequence
 
@@ -447,6 +448,32 @@ def _default_sizes(problem):
     return n, 1000 if d >= 2 else 16
 
 
+def _check_options(options):
+    """Validate the harness options before anything compiles."""
+    if options.get("time_limit") is not None:
+        check_real("time_limit", options["time_limit"], minimum=0.0, strict_min=True)
+    if options.get("chunk_size") is not None:
+        check_int("chunk_size", options["chunk_size"], minimum=1)
+    if options.get("eval_every") is not None:
+        check_int("eval_every", options["eval_every"], minimum=1)
+    if options.get("log_every") is not None:
+        check_int("log_every", options["log_every"], minimum=1)
+    ckpt = options.get("checkpoint_dir")
+    if ckpt is not None and not isinstance(ckpt, (str, os.PathLike)):
+        raise TypeError(f"`checkpoint_dir` must be a path (str or os.PathLike), got {type(ckpt).__name__}.")
+    if "dtype" in options and jnp.dtype(options["dtype"]) not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise ValueError(f"`dtype` must be float32 or float64, got {options['dtype']!r}.")
+    ref = options.get("reference")
+    if ref is not None:
+        try:
+            rx, ru = ref
+        except (TypeError, ValueError):
+            raise TypeError("`reference` must be a pair (points (n, d), values (n,)).") from None
+        if np.ndim(rx) != 2 or np.shape(rx)[0] != np.shape(ru)[0]:
+            raise ValueError(f"`reference` points (n, d) and values (n, ...) disagree: {np.shape(rx)} vs "
+                             f"{np.shape(ru)}.")
+
+
 def fit_model(
     problem,
     model,
@@ -472,6 +499,7 @@ def fit_model(
         raise TypeError(f"unknown option(s) {sorted(unknown)}; options are {sorted(_OPTIONS)} (legacy: "
                         f"{sorted(_LEGACY)}).")
     steps = check_int("steps", steps, minimum=1)
+    _check_options(options)
     key = jax.random.key(0) if key is None else key
     k_data, k_fit, k_lb = jax.random.split(key, 3)
     dtype = options.get("dtype", jnp.float32)
@@ -708,6 +736,7 @@ def train(
         raise TypeError(f"`problem` must be a sciml.pde.Problem, got {type(problem).__name__}.")
     n_gaussians = check_int("n_gaussians", n_gaussians, minimum=1)
     steps = check_int("steps", steps, minimum=1)
+    _check_options(options)
     key = jax.random.key(0) if key is None else key
     k_model, k_fit = jax.random.split(key)
     model_opts = {k: options.pop(k) for k in ("n_features", "layout", "covariance", "sigma0", "width", "depth",
@@ -775,6 +804,7 @@ def train_mlp_pinn(
     k_model, k_fit = jax.random.split(key)
     width = check_int("width", width, minimum=1)
     depth = check_int("depth", depth, minimum=1)
+    _check_options(kwargs)
     if "lr" in kwargs:
         learning_rate = kwargs.pop("lr")
     dtype = kwargs.get("dtype", jnp.float32)
