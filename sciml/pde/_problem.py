@@ -49,6 +49,12 @@ def _check_g(g):
 class _BoundaryCondition(eqx.Module):
     """Shared parts of Dirichlet / Neumann / Robin: the boundary part (`faces` and/or `where`) and `field`."""
 
+    def _set_part(self, g, faces, where, field):
+        self.g = _check_g(g)
+        self.faces = _check_faces(faces)
+        self.where = _check_where(where)
+        self.field = check_int("field", field, minimum=0)
+
     def resolve(self, domain: Domain, time_axis=None):
         """The faces of a box this condition applies to (`(axis, side)` list); `None` on other domains."""
         if not isinstance(domain, Box):
@@ -85,10 +91,7 @@ class Dirichlet(_BoundaryCondition):
     field: int = eqx.field(static=True, default=0)
 
     def __init__(self, g, faces="all", where=None, field: int = 0):
-        self.g = _check_g(g)
-        self.faces = _check_faces(faces)
-        self.where = _check_where(where)
-        self.field = check_int("field", field, minimum=0)
+        self._set_part(g, faces, where, field)
 
 
 class Neumann(_BoundaryCondition):
@@ -108,10 +111,7 @@ class Neumann(_BoundaryCondition):
     field: int = eqx.field(static=True, default=0)
 
     def __init__(self, g, faces="all", where=None, field: int = 0):
-        self.g = _check_g(g)
-        self.faces = _check_faces(faces)
-        self.where = _check_where(where)
-        self.field = check_int("field", field, minimum=0)
+        self._set_part(g, faces, where, field)
 
 
 class Robin(_BoundaryCondition):
@@ -138,10 +138,7 @@ class Robin(_BoundaryCondition):
         self.beta = check_real("beta", beta)
         if self.alpha == 0 and self.beta == 0:
             raise ValueError("`alpha` and `beta` of a Robin condition must not both be zero.")
-        self.g = _check_g(g)
-        self.faces = _check_faces(faces)
-        self.where = _check_where(where)
-        self.field = check_int("field", field, minimum=0)
+        self._set_part(g, faces, where, field)
 
 
 class Initial(eqx.Module):

@@ -3,46 +3,147 @@
 from __future__ import annotations
 
 import dataclasses
-import math
+import os
 import time
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from .. import pde as _pde
 from .. import nn as _nn
 from .. import train as _train
+from .._errors import check_int, check_real
+from ._fields import FieldStack, WithParams, field_models, unwrap
 from ._model import MLPPINN, PIG, normalise_required
 from ._separable import SeparablePIG
 
-__all__ = ["PINNResult", "train", "train_mlp_pinn", "train_separable", "fit_model", "rel_l2", "eval_points"]
+__all__ = ["PINNResult", "Sampler", "LossWeights", "LBFGS", "train", "train_mlp_pinn", "train_separable",
+           "fit_model", "rel_l2", "eval_points", "make_loss", "make_sampler", "lr_groups"]
 
 
+# ---------------------------------------------------------------------------------------------------
+# option groups
+class Sampler(eqx.Module):
+    """Where the loss is evaluated: collocation and boundary points, redrawn every `resample_every` steps.
+
+    **Arguments:**
+
+    - `n_collocation`: interior points per step (default: from the problem's frequency content, see
+      [`train`][sciml.pig.train]; 1,000 when it cannot be estimated).
+    - `n_boundary`: points per boundary condition per step (default 1,000 in 2D+, 16 in 1D).
+    - `resample_every`: draw fresh points every so many steps (default 1).
+    - `grid_points_per_axis`: tensor-grid collocation (separable models) with this many points per axis.
+
+    **Example:** `pig.train(problem, sampler=pig.Sampler(n_collocation=4000, resample_every=10))`
+    """
+
+    n_collocation: int | None = eqx.field(static=True, default=None)
+    n_boundary: int | None = eqx.field(static=True, default=None)
+    resample_every: int = eqx.field(static=True, default=1)
+    grid_points_per_axis: int | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        if self.n_collocation is not None:
+            check_int("n_collocation", self.n_collocation, minimum=1)
+        if self.n_boundary is not None:
+            check_int("n_boundary", self.n_boundary, minimum=1)
+        check_int("resample_every", self.resample_every, minimum=1)
+        if self.grid_points_per_axis is not None:
+            check_int("grid_points_per_axis", self.grid_points_per_axis, minimum=2)
+
+
+class LossWeights(eqx.Module):
+    """Weights of the loss terms `w_r·MSE(residual) + Σ_c w_c·MSE(condition c) + w_p·MSE(periodic) + w_o·MSE(obs)`.
+
+    **Arguments:**
+
+    - `residual`, `conditions` (one float or one per boundary condition), `periodic`, `observations`: fixed
+      weights, multiplied with the automatic scales below.
+    - `balance`: `"source"` (default) divides each term by the mean square of its data when that exceeds 1:
+      the residual by that of the residual of `u = 0` (the source term, per equation), each condition by that
+      of its target `g`. A fixed weight cannot suit every problem: the Helmholtz source grows like
+      `π²(a₁² + a₂²)`, and with weight 1 the residual drowns the boundary terms (measured in
+      docs/pig.md). `None` uses the fixed weights only.
+    - `causal`: causal weighting of the residual along the time axis (Wang, Sankaran & Perdikaris 2022) with
+      `causal_chunks` chunks and tolerance `causal_tol`.
+
+    **Example:** `pig.train(problem, weights=pig.LossWeights(balance=None, residual=1e-3))`
+    """
+
+    residual: float = eqx.field(static=True, default=1.0)
+    conditions: float | tuple = eqx.field(static=True, default=1.0)
+    periodic: float = eqx.field(static=True, default=1.0)
+    observations: float = eqx.field(static=True, default=1.0)
+    balance: str | None = eqx.field(static=True, default="source")
+    causal: bool = eqx.field(static=True, default=False)
+    causal_chunks: int = eqx.field(static=True, default=16)
+    causal_tol: float = eqx.field(static=True, default=1.0)
+
+    def __check_init__(self):
+        check_real("residual", self.residual, minimum=0.0)
+        check_real("periodic", self.periodic, minimum=0.0)
+        check_real("observations", self.observations, minimum=0.0)
+        for c in np.atleast_1d(np.asarray(self.conditions, dtype=object)):
+            check_real("conditions", c, minimum=0.0)
+        if self.balance not in (None, "source"):
+            raise ValueError(f"`balance` must be 'source' or None, got {self.balance!r}.")
+        check_int("causal_chunks", self.causal_chunks, minimum=1)
+        check_real("causal_tol", self.causal_tol, minimum=0.0)
+
+
+class LBFGS(eqx.Module):
+    """The L-BFGS phase after Adam (optax L-BFGS with zoom line search on fixed points).
+
+    **Arguments:**
+
+    - `steps`: L-BFGS iterations (0 switches the phase off).
+    - `points`: fixed collocation (and per-condition boundary) points (default 2,000; 256 in 1D).
+    - `memory`: history size.
+    - `time_limit`: optional wall-clock budget in seconds for this phase.
+
+    **Example:** `pig.train(problem, lbfgs=pig.LBFGS(steps=1000, points=4000))`
+    """
+
+    steps: int = eqx.field(static=True, default=500)
+    points: int | None = eqx.field(static=True, default=None)
+    memory: int = eqx.field(static=True, default=20)
+    time_limit: float | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        check_int("steps", self.steps, minimum=0)
+        if self.points is not None:
+            check_int("points", self.points, minimum=1)
+        check_int("memory", self.memory, minimum=1)
+        if self.time_limit is not None:
+            check_real("time_limit", self.time_limit, minimum=0.0, strict_min=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# result
 @dataclasses.dataclass
-class PINNResult:
-    """Result of [`train`][sciml.pig.train] / [`train_mlp_pinn`][sciml.pig.train_mlp_pinn].
+class PINNResult(_train.TrainResult):
+    """Result of [`train`][sciml.pig.train] / [`train_mlp_pinn`][sciml.pig.train_mlp_pinn]: a
+    [`train.TrainResult`][sciml.train.TrainResult] (`model`, `opt_state`, `history`, `losses`, `step`) with
 
-    - `model`: the trained model (final parameters, not the best-over-training ones).
-    - `history`: list of logged dicts (`step`, `loss`, loss terms, `rel_l2` when an error is available,
-      `phase` = ``"adam"``/``"lbfgs"``).
     - `final_error`: rel-L2 of the final model on the evaluation grid (or `None`).
     - `best_error`: the minimum rel-L2 seen during training (test-set early stopping, reported only for
       comparison with the paper's numbers).
-    - `seconds`: wall time of training; `n_params`: trainable parameter count.
+    - `seconds`: wall time of training; `n_params`: trainable parameter count; `config`: the settings used.
+    - `params`: the problem's coefficients, with the identified values for those in `infer`.
+    - `predict(x)`: the model at points `(n, d)` (`(n, n_fields)` for systems).
     """
 
-    model: Any
-    history: list
-    final_error: float | None
-    best_error: float | None
-    seconds: float
-    n_params: int
-    config: dict
+    final_error: float | None = None
+    best_error: float | None = None
+    seconds: float = 0.0
+    n_params: int = 0
+    config: dict = dataclasses.field(default_factory=dict)
+    params: dict = dataclasses.field(default_factory=dict)
 
     def predict(self, x, chunk_size: int | None = 4096):
         """Evaluate the trained model at points `x` of shape (n, d) in bounded memory."""
@@ -56,13 +157,16 @@ def rel_l2(pred, ref) -> float:
 
 
 def eval_points(problem, shape: Sequence[int] | None = None, dtype=jnp.float32):
-    """Evaluation grid and exact values: 250^2 in 2-D, 41^3 in 3-D unless `shape` is given."""
+    """Evaluation points and exact values: a 1001 / 250² / 41³ grid of the bounding box unless `shape` is
+    given, restricted to the domain for non-box domains."""
     d = problem.ndim
     if shape is None:
         shape = {1: (1001,), 2: (250, 250), 3: (41, 41, 41)}.get(d, (12,) * d)
     x = problem.domain.grid_points(tuple(shape), jnp.float64 if jax.config.jax_enable_x64 else dtype)
-    x = x.reshape(-1, d)
-    u = problem.exact_at(x)
+    x = np.asarray(x.reshape(-1, d))
+    if not problem.domain.is_box:
+        x = x[np.asarray(problem.domain.contains(jnp.asarray(x), 1e-9))]
+    u = problem.exact_at(jnp.asarray(x))
     return jnp.asarray(x, dtype), np.asarray(u, np.float64)
 
 
@@ -80,16 +184,6 @@ def chunked_derivatives(model, xs, required, chunk_size: int | None):
     return _nn.chunked_map(lambda x: model.derivatives(x, required), xs, chunk_size, batched=True, checkpoint=True)
 
 
-def _residuals(problem, model, batch, required, dtype, chunk_size=None):
-    if "axes" in batch:  # separable model on a tensor grid
-        derivs, xs = model.grid_derivatives(batch["axes"], required)
-    else:
-        xs = batch["res"]
-        derivs = chunked_derivatives(model, xs, required, chunk_size)
-    r = jax.vmap(problem.residual)(_as_jet(derivs), xs)
-    return jnp.asarray(r, dtype), xs
-
-
 def _causal_mse(r2, t, t0, t1, n_chunks, tol):
     """Causal weighting (Wang, Sankaran & Perdikaris 2022): chunk i weighted by exp(-tol * sum_{j<i} L_j)."""
     idx = jnp.clip(jnp.floor((t - t0) / (t1 - t0) * n_chunks).astype(jnp.int32), 0, n_chunks - 1)
@@ -101,56 +195,125 @@ def _causal_mse(r2, t, t0, t1, n_chunks, tol):
     return jnp.mean(w * L), jnp.min(w)
 
 
+def _zero_field(problem, dtype):
+    if problem.n_fields == 1:
+        return lambda x: jnp.zeros((), x.dtype)
+    return lambda x: jnp.zeros((problem.n_fields,), x.dtype)
+
+
+def auto_scales(problem, key=None, n: int = 2048, dtype=jnp.float32) -> dict:
+    """The `"source"` balance: mean squares (floored at 1) of the residual of `u = 0` (per equation) and of
+    each boundary condition's target, on `n` sampled points. Terms are divided by these."""
+    key = jax.random.key(7) if key is None else key
+    k1, k2 = jax.random.split(key)
+    x = problem.domain.sample_interior(k1, n, jnp.float32)
+    r0 = np.asarray(problem.residual_at(_zero_field(problem, dtype), x), np.float64).reshape(n, -1)
+    res = np.maximum(np.mean(r0**2, axis=0), 1.0)
+    conds = [max(float(np.mean(np.asarray(b["g"], np.float64) ** 2)), 1.0)
+             for b in problem.sample_boundary_conditions(k2, min(n, 512), jnp.float32)]
+    return {"residual": res, "conditions": conds}
+
+
+def _bc_required(cond, ndim):
+    if isinstance(cond, (_pde.Neumann, _pde.Robin)):
+        return normalise_required([(i,) for i in range(ndim)])
+    return ((),)
+
+
+def _bc_residual(cond, d, normal, g, dtype):
+    u = d[()]
+    if isinstance(cond, (_pde.Dirichlet, _pde.Initial)):
+        return u - g
+    dn = sum(d[(i,)] * normal[:, i] for i in range(normal.shape[-1]))
+    if isinstance(cond, _pde.Neumann):
+        return dn - g
+    return cond.alpha * u + cond.beta * dn - g
+
+
 def make_loss(
     problem,
     *,
     residual_weight: float = 1.0,
     condition_weights: float | Sequence[float] = 1.0,
     periodic_weight: float = 1.0,
+    observation_weight: float = 1.0,
     causal: bool = False,
     causal_chunks: int = 16,
     causal_tol: float = 1.0,
     chunk_size: int | None = None,
     dtype=jnp.float32,
 ) -> Callable:
-    """The PINN loss ``w_r * MSE(residual) + sum_c w_c * MSE(u - g_c) + w_p * MSE(periodic mismatch)``.
+    """The PINN loss `w_r·MSE(residual) + Σ_c w_c·MSE(condition c) + w_p·MSE(periodic) + w_o·MSE(observations)`.
 
-    Works for any model with `derivatives(xs, required)` (and `grid_derivatives` for tensor-grid batches).
-    `chunk_size` evaluates the points in rematerialised chunks so memory stays bounded for large
-    points x Gaussians (same value and gradient; single device -- with a `mesh` the points are already split).
+    Conditions: Dirichlet/Initial `u − g`, Neumann `∂u/∂n − g`, Robin `α u + β ∂u/∂n − g` (normals from the
+    batch). `residual_weight` may be one weight per equation (systems). Works for any model with
+    `derivatives(xs, required)` (and `grid_derivatives` for tensor-grid batches), a
+    [`FieldStack`][sciml.pig.FieldStack] for systems, and a `WithParams` wrapper (identified coefficients).
+    `chunk_size` evaluates the points in rematerialised chunks so memory stays bounded.
+
+    **Returns:** `loss_fn(model, batch, key) -> (loss, metrics)` for `sciml.train.fit`.
     """
-    required = normalise_required(_pde.required_derivatives(problem))
-    n_cond = len(problem.dirichlet_conditions())
+    nf = problem.n_fields
+    req_fields = [normalise_required(r) for r in _pde.required_derivatives(problem, by_field=True)]
+    bcs = problem.boundary_conditions()
+    n_cond = len(bcs)
     cw = [float(condition_weights)] * n_cond if np.ndim(condition_weights) == 0 else list(condition_weights)
     if len(cw) != n_cond:
-        raise ValueError(f"`condition_weights` needs {n_cond} entries (one per Dirichlet/Initial condition)")
+        raise ValueError(f"`condition_weights` needs {n_cond} entries (one per boundary condition), got {len(cw)}.")
+    rw = jnp.asarray(residual_weight, dtype)
     if causal and problem.time_axis is None:
         raise ValueError("`causal=True` needs a time-dependent problem (Problem.time_axis set)")
     ta = problem.time_axis
+    d = problem.ndim
 
-    def loss_fn(model, batch, key):
-        r, xs = _residuals(problem, model, batch, required, dtype, chunk_size)
+    def residual_fn(u, x, params):
+        return jnp.asarray(problem.residual_with(u if nf > 1 else u[0], x, params), dtype)
+
+    def loss_fn(state, batch, key):
+        model, params = unwrap(state)
+        models = field_models(model, nf)
+        if "axes" in batch:  # separable model on a tensor grid
+            out = [m.grid_derivatives(batch["axes"], req_fields[j]) for j, m in enumerate(models)]
+            derivs, xs = [o[0] for o in out], out[0][1]
+        else:
+            xs = batch["res"]
+            derivs = [chunked_derivatives(m, xs, req_fields[j], chunk_size) for j, m in enumerate(models)]
+        jets = [_as_jet(dv) for dv in derivs]
+        r = jax.vmap(residual_fn, in_axes=(0, 0, None))(jets, xs, params)
+        r2 = (r * r).reshape(xs.shape[0], -1)  # (P, m)
         metrics = {}
         if causal:
             lo, hi = problem.domain.lower[ta], problem.domain.upper[ta]
-            l_res, wmin = _causal_mse(r * r, xs[:, ta], lo, hi, causal_chunks, causal_tol)
+            l_res, wmin = _causal_mse(jnp.sum(r2 * rw, -1), xs[:, ta], lo, hi, causal_chunks, causal_tol)
             metrics["causal_min_weight"] = wmin
+            total = l_res
+            metrics["loss_res"] = l_res
         else:
-            l_res = jnp.mean(r * r)
-        metrics["loss_res"] = l_res
-        total = residual_weight * l_res
-        for i, (xb, gb) in enumerate(batch["cond"]):
-            u = chunked_derivatives(model, xb, ((),), chunk_size)[()]
-            l = jnp.mean((u - gb.astype(dtype)) ** 2)
+            per_eq = jnp.mean(r2, axis=0)
+            metrics["loss_res"] = jnp.sum(per_eq)
+            total = jnp.sum(rw * per_eq)
+        for i, (c, b) in enumerate(zip(bcs, batch["cond"])):
+            xb, nb, gb = b
+            dv = chunked_derivatives(models[c.field], xb, _bc_required(c, d), chunk_size)
+            e = _bc_residual(c, dv, nb.astype(dtype), gb.astype(dtype), dtype)
+            l = jnp.mean(e**2)
             metrics[f"loss_cond{i}"] = l
             total = total + cw[i] * l
         for j, (xl, xh) in enumerate(batch["periodic"]):
             a = problem.periodic_axes()[j]
-            dl = chunked_derivatives(model, xl, ((), (a,)), chunk_size)
-            dh = chunked_derivatives(model, xh, ((), (a,)), chunk_size)
-            l = jnp.mean((dl[()] - dh[()]) ** 2) + jnp.mean((dl[(a,)] - dh[(a,)]) ** 2)
+            l = 0.0
+            for m in models:
+                dl = chunked_derivatives(m, xl, ((), (a,)), chunk_size)
+                dh = chunked_derivatives(m, xh, ((), (a,)), chunk_size)
+                l = l + jnp.mean((dl[()] - dh[()]) ** 2) + jnp.mean((dl[(a,)] - dh[(a,)]) ** 2)
             metrics[f"loss_periodic{j}"] = l
             total = total + periodic_weight * l
+        if batch.get("obs") is not None:
+            xo, uo = batch["obs"]
+            pred = jnp.stack([chunked_derivatives(m, xo, ((),), chunk_size)[()] for m in models], -1)
+            l = jnp.mean((pred - uo.reshape(pred.shape).astype(dtype)) ** 2)
+            metrics["loss_obs"] = l
+            total = total + observation_weight * l
         return total, metrics
 
     return loss_fn
@@ -164,33 +327,38 @@ def make_sampler(
     key: PRNGKeyArray,
     resample_every: int = 1,
     grid_points_per_axis: int | None = None,
+    observations: tuple | None = None,
     dtype=jnp.float32,
 ) -> Callable:
     """`batch_fn(key, step)` drawing fresh collocation/boundary points every `resample_every` steps.
 
     The draw depends only on `(key, step // resample_every)`, so training is deterministic and resumable.
-    With `grid_points_per_axis` the residual batch is a per-axis set of coordinates (tensor grid, for
-    separable models).
+    A batch holds `res` (collocation points), `cond` (one `(x, normal, g)` per boundary condition),
+    `periodic` pairs and the fixed `obs`. With `grid_points_per_axis` the residual batch is a per-axis set of
+    coordinates (tensor grid, for separable models; box domains only).
     """
-    box = problem.domain
+    dom = problem.domain
     resample_every = max(int(resample_every), 1)
+    if grid_points_per_axis and not dom.is_box:
+        raise ValueError("tensor-grid collocation (`grid_points_per_axis`, separable models) needs a pde.Box domain.")
+    obs = None if observations is None else (jnp.asarray(observations[0], dtype), jnp.asarray(observations[1], dtype))
 
     @jax.jit
     def draw(block):
         k = jax.random.fold_in(key, block)
         k1, k2, k3 = jax.random.split(k, 3)
         batch = {
-            "cond": problem.sample_conditions(k2, n_boundary, dtype),
+            "cond": [(b["x"], b["normal"], b["g"]) for b in problem.sample_boundary_conditions(k2, n_boundary, dtype)],
             "periodic": problem.periodic_pairs(k3, n_boundary, dtype),
         }
         if grid_points_per_axis:
-            ks = jax.random.split(k1, box.ndim)
+            ks = jax.random.split(k1, dom.ndim)
             batch["axes"] = [
-                jnp.sort(jax.random.uniform(ks[a], (grid_points_per_axis,), dtype, box.lower[a], box.upper[a]))
-                for a in range(box.ndim)
+                jnp.sort(jax.random.uniform(ks[a], (grid_points_per_axis,), dtype, dom.lower[a], dom.upper[a]))
+                for a in range(dom.ndim)
             ]
         else:
-            batch["res"] = box.sample_interior(k1, n_collocation, dtype)
+            batch["res"] = dom.sample_interior(k1, n_collocation, dtype)
         return batch
 
     cache = {}
@@ -199,7 +367,10 @@ def make_sampler(
         block = int(step) // resample_every
         if block not in cache:
             cache.clear()
-            cache[block] = draw(block)
+            b = draw(block)
+            if obs is not None:
+                b = dict(b, obs=obs)
+            cache[block] = b
         return cache[block]
 
     return batch_fn
@@ -210,7 +381,8 @@ def lr_groups(model, lr_gauss, lr_mlp, *, decay_rate: float = 0.9, decay_every: 
     """Adam with separate learning rates for the Gaussian parameters and the MLP (`optax.multi_transform`).
 
     Leaves whose path mentions ``embedding`` (or any top-level Gaussian array of a separable model) are
-    ``"gauss"``; the rest ``"mlp"``. Each group decays by `decay_rate` every `decay_every` steps.
+    ``"gauss"``; the rest (MLP, identified coefficients) ``"mlp"``. Each group decays by `decay_rate` every
+    `decay_every` steps (optax schedules).
     """
 
     def sched(lr):
@@ -224,7 +396,7 @@ def lr_groups(model, lr_gauss, lr_mlp, *, decay_rate: float = 0.9, decay_every: 
     def labels(params):
         def lab(path, leaf):
             p = jax.tree_util.keystr(path)
-            if p.startswith(".mlp"):
+            if ".mlp" in p or "['params']" in p or ".params" in p:
                 return "mlp"
             return "gauss" if any(n in p for n in gauss_names) else "mlp"
 
@@ -233,208 +405,360 @@ def lr_groups(model, lr_gauss, lr_mlp, *, decay_rate: float = 0.9, decay_every: 
     return optax.multi_transform({"gauss": optax.adam(sched(lr_gauss)), "mlp": optax.adam(sched(lr_mlp))}, labels)
 
 
-class _Stop(Exception):
-    pass
+# ---------------------------------------------------------------------------------------------------
+# the harness
+_LEGACY = {"lr", "lr_gauss", "decay_rate", "decay_every", "n_collocation", "n_boundary", "resample_every",
+           "grid_points_per_axis", "residual_weight", "condition_weights", "causal", "causal_chunks", "causal_tol",
+           "lbfgs_steps", "lbfgs_points", "lbfgs_memory", "lbfgs_time_limit"}
+_OPTIONS = {"time_limit", "checkpoint_dir", "chunk_size", "eval_shape", "reference", "eval_every", "log_every",
+            "progress", "mesh", "metrics_path", "dtype"}
+
+
+def _default_sizes(problem):
+    """Collocation/boundary counts from the problem: the residual of `u = 0` (the source) is sampled and its
+    dominant frequency estimated by the ratio `‖∇f‖ / ‖f‖` (in normalised [-1, 1] units); the interior gets
+    about 25 points per wavelength² in 2D (at least 1,000, at most 8,000)."""
+    d = problem.ndim
+    if d == 1:
+        return 128, 16
+    try:
+        x = problem.domain.sample_interior(jax.random.key(11), 1024, jnp.float32)
+        zero = _zero_field(problem, jnp.float32)
+        f = lambda y: jnp.sum(problem.residual_at(zero, y[None])[0])  # noqa: E731
+        val = jax.vmap(f)(x)
+        grad = jax.vmap(jax.grad(f))(x) * jnp.asarray(problem.domain.widths, x.dtype) / 2
+        fn = float(jnp.sqrt(jnp.mean(val**2)))
+        k = float(jnp.sqrt(jnp.mean(jnp.sum(grad**2, -1)))) / fn if fn > 1e-12 else 0.0
+    except Exception:  # noqa: BLE001 - any failure: plain defaults
+        k = 0.0
+    waves = max(k / np.pi, 1.0)  # half-wavelengths across the normalised box per axis
+    n = int(np.clip(1000 * (waves / 4.0) ** 2, 1000, 8000)) if d == 2 else 2000
+    return n, 1000 if d >= 2 else 16
+
+
+def _check_options(options):
+    """Validate the harness options before anything compiles."""
+    if options.get("time_limit") is not None:
+        check_real("time_limit", options["time_limit"], minimum=0.0, strict_min=True)
+    if options.get("chunk_size") is not None:
+        check_int("chunk_size", options["chunk_size"], minimum=1)
+    if options.get("eval_every") is not None:
+        check_int("eval_every", options["eval_every"], minimum=1)
+    if options.get("log_every") is not None:
+        check_int("log_every", options["log_every"], minimum=1)
+    ckpt = options.get("checkpoint_dir")
+    if ckpt is not None and not isinstance(ckpt, (str, os.PathLike)):
+        raise TypeError(f"`checkpoint_dir` must be a path (str or os.PathLike), got {type(ckpt).__name__}.")
+    if "dtype" in options and jnp.dtype(options["dtype"]) not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise ValueError(f"`dtype` must be float32 or float64, got {options['dtype']!r}.")
+    ref = options.get("reference")
+    if ref is not None:
+        try:
+            rx, ru = ref
+        except (TypeError, ValueError):
+            raise TypeError("`reference` must be a pair (points (n, d), values (n,)).") from None
+        if np.ndim(rx) != 2 or np.shape(rx)[0] != np.shape(ru)[0]:
+            raise ValueError(f"`reference` points (n, d) and values (n, ...) disagree: {np.shape(rx)} vs "
+                             f"{np.shape(ru)}.")
 
 
 def fit_model(
     problem,
     model,
     *,
-    steps: int = 3000,
+    steps: int = 2000,
     key: PRNGKeyArray | None = None,
     optimizer: optax.GradientTransformation | None = None,
-    lr: float = 1e-2,
-    lr_gauss: float | None = None,
-    decay_rate: float = 0.9,
-    decay_every: int = 300,
-    n_collocation: int = 1000,
-    n_boundary: int = 1000,
-    resample_every: int = 1,
-    grid_points_per_axis: int | None = None,
-    residual_weight: float = 1.0,
-    condition_weights: float | Sequence[float] = 1.0,
-    causal: bool = False,
-    causal_chunks: int = 16,
-    causal_tol: float = 1.0,
-    lbfgs_steps: int = 0,
-    lbfgs_points: int | None = None,
-    lbfgs_memory: int = 20,
-    time_limit: float | None = None,
-    lbfgs_time_limit: float | None = None,
-    chunk_size: int | None = None,
-    eval_shape: Sequence[int] | None = None,
-    reference: tuple | None = None,
-    eval_every: int = 250,
-    log_every: int | None = None,
-    progress: bool = False,
-    mesh=None,
-    checkpoint_dir=None,
-    metrics_path=None,
-    dtype=jnp.float32,
+    learning_rate: float | None = None,
+    sampler: Sampler | None = None,
+    weights: LossWeights | None = None,
+    lbfgs: LBFGS | None = None,
+    observations: tuple | None = None,
+    infer: Sequence[str] = (),
+    **options,
 ) -> PINNResult:
-    """Train any model with `derivatives(xs, required)` on `problem`: Adam (LR groups) then optional L-BFGS.
+    """Train any model with `derivatives(xs, required)` on `problem`: Adam (LR groups) then L-BFGS.
 
-    See [`train`][sciml.pig.train] for the arguments. `reference=(points, values)` supplies the error
-    target for problems without an exact solution.
+    See [`train`][sciml.pig.train] for the arguments. `reference=(points, values)` (an option) supplies the
+    error target for problems without an exact solution.
     """
+    unknown = set(options) - _LEGACY - _OPTIONS - {"lr_gauss_factor"}
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)}; options are {sorted(_OPTIONS)} (legacy: "
+                        f"{sorted(_LEGACY)}).")
+    steps = check_int("steps", steps, minimum=1)
+    _check_options(options)
     key = jax.random.key(0) if key is None else key
     k_data, k_fit, k_lb = jax.random.split(key, 3)
-    lr_gauss = 0.2 * lr if lr_gauss is None else lr_gauss
-    if mesh is not None and grid_points_per_axis:
+    dtype = options.get("dtype", jnp.float32)
+    lr = options.pop("lr", None)
+    if learning_rate is not None and lr is not None:
+        raise TypeError("pass `learning_rate` only (`lr` is its old name).")
+    learning_rate = check_real("learning_rate", learning_rate if learning_rate is not None else (lr or 1e-2),
+                               minimum=0.0, strict_min=True)
+    lr_gauss = options.get("lr_gauss", learning_rate * options.get("lr_gauss_factor", 1.0))
+    decay_rate = check_real("decay_rate", options.get("decay_rate", 0.9), minimum=0.0, maximum=1.0, strict_min=True)
+    decay_every = check_int("decay_every", options.get("decay_every", 300), minimum=1)
+    if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"`optimizer` must be an optax GradientTransformation, got {type(optimizer).__name__}.")
+    # option groups (objects), with the flat legacy names mapped onto them
+    if sampler is None:
+        n_c, n_b = _default_sizes(problem)
+        sampler = Sampler(options.get("n_collocation", n_c), options.get("n_boundary", n_b),
+                          options.get("resample_every", 1), options.get("grid_points_per_axis"))
+    elif not isinstance(sampler, Sampler):
+        raise TypeError(f"`sampler` must be a pig.Sampler, got {type(sampler).__name__}.")
+    elif sampler.n_collocation is None or sampler.n_boundary is None:
+        n_c, n_b = _default_sizes(problem)
+        sampler = dataclasses.replace(sampler, n_collocation=sampler.n_collocation or n_c,
+                                      n_boundary=sampler.n_boundary or n_b)
+    if weights is None:
+        legacy_w = "residual_weight" in options or "condition_weights" in options
+        weights = LossWeights(options.get("residual_weight", 1.0), options.get("condition_weights", 1.0),
+                              balance=None if legacy_w else "source", causal=options.get("causal", False),
+                              causal_chunks=options.get("causal_chunks", 16), causal_tol=options.get("causal_tol", 1.0))
+    elif not isinstance(weights, LossWeights):
+        raise TypeError(f"`weights` must be a pig.LossWeights, got {type(weights).__name__}.")
+    if lbfgs is None:
+        lbfgs = LBFGS(options.get("lbfgs_steps", 0), options.get("lbfgs_points"), options.get("lbfgs_memory", 20),
+                      options.get("lbfgs_time_limit"))
+    elif not isinstance(lbfgs, LBFGS):
+        raise TypeError(f"`lbfgs` must be a pig.LBFGS, got {type(lbfgs).__name__}.")
+    mesh = options.get("mesh")
+    if mesh is not None and sampler.grid_points_per_axis:
         raise ValueError("data-parallel `mesh` training needs scattered collocation (not a tensor grid)")
+    infer = _check_infer(problem, infer, observations)
+    if observations is not None:
+        observations = _check_observations(problem, observations)
+
+    # loss weights: fixed x automatic scales
+    n_cond = len(problem.boundary_conditions())
+    cw = np.broadcast_to(np.asarray(weights.conditions, float), (n_cond,)) if np.ndim(weights.conditions) == 0 \
+        else np.asarray(weights.conditions, float)
+    if cw.shape != (n_cond,):
+        raise ValueError(f"`weights.conditions` needs {n_cond} entries (one per boundary condition), got {cw.shape}.")
+    rw = np.asarray(weights.residual, float)
+    scales = None
+    if weights.balance == "source":
+        scales = auto_scales(problem, dtype=dtype)
+        rw = rw / scales["residual"]
+        cw = cw / np.asarray(scales["conditions"], float).reshape(cw.shape)
+    rw = float(rw.reshape(-1)[0]) if rw.size == 1 else rw
     loss_fn = make_loss(
-        problem, residual_weight=residual_weight, condition_weights=condition_weights, causal=causal,
-        causal_chunks=causal_chunks, causal_tol=causal_tol, chunk_size=chunk_size, dtype=dtype,
+        problem, residual_weight=rw, condition_weights=[float(c) for c in cw], periodic_weight=weights.periodic,
+        observation_weight=weights.observations, causal=weights.causal, causal_chunks=weights.causal_chunks,
+        causal_tol=weights.causal_tol, chunk_size=options.get("chunk_size"), dtype=dtype,
     )
-    sampler = make_sampler(
-        problem, n_collocation=n_collocation, n_boundary=n_boundary, key=k_data, resample_every=resample_every,
-        grid_points_per_axis=grid_points_per_axis, dtype=dtype,
+    batch_fn = make_sampler(
+        problem, n_collocation=sampler.n_collocation, n_boundary=sampler.n_boundary, key=k_data,
+        resample_every=sampler.resample_every, grid_points_per_axis=sampler.grid_points_per_axis,
+        observations=observations, dtype=dtype,
     )
+    if infer:
+        model = WithParams(model, {n: jnp.asarray(float(problem.params[n]), dtype) for n in infer})
     if optimizer is None:
-        optimizer = lr_groups(model, lr_gauss, lr, decay_rate=decay_rate, decay_every=decay_every)
+        optimizer = lr_groups(model, lr_gauss, learning_rate, decay_rate=decay_rate, decay_every=decay_every)
 
     # evaluation
+    reference = options.get("reference")
     if reference is not None:
         ex, eu = jnp.asarray(reference[0], dtype), np.asarray(reference[1], np.float64)
     elif problem.exact is not None:
-        ex, eu = eval_points(problem, eval_shape, dtype)
+        ex, eu = eval_points(problem, options.get("eval_shape"), dtype)
     else:
         ex = eu = None
     predict = eqx.filter_jit(lambda m, x: m.predict(x))
+    eval_every = check_int("eval_every", options.get("eval_every", 250), minimum=1)
 
     def error(m):
-        return None if ex is None else rel_l2(predict(m, ex), eu)
+        return None if ex is None else rel_l2(predict(unwrap(m)[0], ex), eu)
 
-    log_every = log_every or (eval_every if ex is not None else 100)
-    state = {"model": model, "t0": time.perf_counter()}
+    log_every = options.get("log_every") or (eval_every if ex is not None else 100)
 
-    def make_cb(limit, t_start, phase, offset=0):
-        state["hist"] = []
-
+    def make_cb(last):
         def cb(step, m, rec):
-            state["model"] = m
-            out = {}
-            if ex is not None and (step % eval_every == 0 or step == steps):
-                out["rel_l2"] = error(m)
-            state["hist"].append(dict(rec, **out, step=step + offset, phase=phase))
-            if limit is not None and time.perf_counter() - t_start > limit:
-                state["hist"][-1]["stopped"] = "time_limit"
-                raise _Stop
-            return out
+            if ex is not None and (step % eval_every == 0 or step == last):
+                return {"rel_l2": error(m)}
+            return None
 
         return cb
 
-    history: list = []
+    fit_kw = dict(progress=options.get("progress", False), mesh=mesh, metrics_path=options.get("metrics_path"))
+    time_limit = options.get("time_limit")
+    ckpt = options.get("checkpoint_dir")
     t0 = time.perf_counter()
-    try:
-        res = _train.fit(
-            loss_fn, model, optimizer, sampler, steps=steps, key=k_fit, log_every=log_every, progress=progress,
-            mesh=mesh, callback=make_cb(time_limit, t0, "adam"), checkpoint_dir=checkpoint_dir,
-            metrics_path=metrics_path, description="pig-adam",
-        )
-        model = res.model
-    except _Stop:
-        model = state["model"]
-    history += state["hist"]
-    adam_steps = history[-1]["step"] if history else 0
-
-    if lbfgs_steps > 0:
+    res = _train.fit(loss_fn, model, optimizer, batch_fn, steps=steps, key=k_fit, log_every=log_every,
+                     callback=make_cb(steps), checkpoint_dir=ckpt, time_limit=time_limit,
+                     description="pig-adam", **fit_kw)
+    model, history, losses = res.model, [dict(h, phase="adam") for h in res.history], list(res.losses)
+    adam_steps = res.step
+    opt_state = res.opt_state
+    remaining = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+    lb_limit = lbfgs.time_limit if remaining is None else min(lbfgs.time_limit or remaining, remaining)
+    if lbfgs.steps > 0 and (lb_limit is None or lb_limit > 0) and adam_steps >= steps:
+        pts = lbfgs.points or (256 if problem.ndim == 1 else 2000)
         fixed = make_sampler(
-            problem, n_collocation=lbfgs_points or n_collocation, n_boundary=lbfgs_points or n_boundary, key=k_lb,
-            resample_every=10**9, grid_points_per_axis=grid_points_per_axis, dtype=dtype,
+            problem, n_collocation=pts, n_boundary=pts, key=k_lb, resample_every=10**9,
+            grid_points_per_axis=sampler.grid_points_per_axis, observations=observations, dtype=dtype,
         )(None, 0)
-        t1 = time.perf_counter()
-        state["model"] = model
         try:
             res2 = _train.fit(
-                loss_fn, model, optax.lbfgs(memory_size=lbfgs_memory), fixed, steps=lbfgs_steps, key=k_lb,
-                log_every=max(1, min(log_every, 50)), progress=progress, mesh=mesh,
-                callback=make_cb(lbfgs_time_limit, t1, "lbfgs", adam_steps), description="pig-lbfgs",
+                loss_fn, model, optax.lbfgs(memory_size=lbfgs.memory), fixed, steps=lbfgs.steps, key=k_lb,
+                log_every=max(1, min(log_every, 50)), callback=make_cb(lbfgs.steps),
+                time_limit=lb_limit, description="pig-lbfgs", **fit_kw,
             )
             model = res2.model
-            history += state["hist"]
-        except _Stop:
-            model = state["model"]
-            history += state["hist"]
+            history += [dict(h, phase="lbfgs", step=h["step"] + adam_steps) for h in res2.history]
+            losses += list(res2.losses)
+            opt_state = res2.opt_state
         except _train.TrainingError as e:  # keep the last good L-BFGS iterate
             model = e.model
-            history += state["hist"]
             history.append({"step": adam_steps + (e.step or 0), "phase": "lbfgs", "stopped": str(e)})
     seconds = time.perf_counter() - t0
     final = error(model)
     errs = [h["rel_l2"] for h in history if h.get("rel_l2") is not None] + ([final] if final is not None else [])
-    config = dict(steps=steps, lr=lr, lr_gauss=lr_gauss, n_collocation=n_collocation, n_boundary=n_boundary,
-                  resample_every=resample_every, residual_weight=residual_weight, lbfgs_steps=lbfgs_steps,
-                  causal=causal, dtype=str(jnp.dtype(dtype)))
-    return PINNResult(model, history, final, min(errs) if errs else None, seconds, _nn.count_params(model), config)
+    net, found = unwrap(model)
+    params = dict(problem.params)
+    params.update({k: float(v) for k, v in found.items()})
+    config = dict(steps=steps, learning_rate=learning_rate, lr_gauss=lr_gauss, sampler=sampler, weights=weights,
+                  lbfgs=lbfgs, residual_weight=rw if np.ndim(rw) == 0 else list(np.asarray(rw)),
+                  condition_weights=[float(c) for c in cw], infer=tuple(infer), dtype=str(jnp.dtype(dtype)))
+    return PINNResult(net, opt_state, history, np.asarray(losses), len(losses), final_error=final,
+                      best_error=min(errs) if errs else None, seconds=seconds, n_params=_nn.count_params(net),
+                      config=config, params=params)
+
+
+def _check_infer(problem, infer, observations):
+    if isinstance(infer, str):
+        infer = (infer,)
+    infer = tuple(infer or ())
+    for n in infer:
+        if not isinstance(n, str) or n not in problem.params:
+            raise ValueError(f"`infer` names {n!r}, which is not in problem.params ({sorted(problem.params)}).")
+        v = problem.params[n]
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) and np.ndim(v) != 0:
+            raise TypeError(f"`infer` needs scalar coefficients; problem.params[{n!r}] is {type(v).__name__}.")
+    if infer and not problem.takes_params:
+        raise ValueError("`infer` needs a residual written as residual(u, x, params) that reads the coefficients.")
+    if infer and observations is None:
+        raise ValueError("`infer` needs `observations=(x_obs, u_obs)` to identify the coefficients.")
+    return infer
+
+
+def _check_observations(problem, observations):
+    try:
+        x, u = observations
+    except (TypeError, ValueError):
+        raise TypeError("`observations` must be a pair (x_obs (n, d), u_obs (n,) or (n, n_fields)).") from None
+    x, u = np.asarray(x), np.asarray(u)
+    if x.ndim != 2 or x.shape[1] != problem.ndim:
+        raise ValueError(f"`observations` points must have shape (n, {problem.ndim}), got {x.shape}.")
+    want = (x.shape[0],) if problem.n_fields == 1 else (x.shape[0], problem.n_fields)
+    if u.shape != want:
+        raise ValueError(f"`observations` values must have shape {want}, got {u.shape}.")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(u))):
+        raise ValueError("`observations` must be finite.")
+    return x, u
 
 
 def train(
     problem,
     n_gaussians: int = 400,
-    steps: int = 3000,
+    steps: int = 2000,
     key: PRNGKeyArray | None = None,
     *,
-    n_features: int = 4,
-    layout: Literal["shared", "per_channel"] = "shared",
-    covariance: Literal["diagonal", "full"] = "diagonal",
-    sigma0: float = 0.1,
-    width: int = 16,
-    depth: int = 1,
-    separable: bool = False,
-    rank: int = 16,
-    dtype=jnp.float32,
     model=None,
-    **fit_kwargs,
+    learning_rate: float | None = None,
+    optimizer: optax.GradientTransformation | None = None,
+    sampler: Sampler | None = None,
+    weights: LossWeights | None = None,
+    lbfgs: LBFGS | None = None,
+    observations: tuple | None = None,
+    infer: Sequence[str] = (),
+    **options,
 ) -> PINNResult:
-    """Train Physics-Informed Gaussians on any `sciml.pde.Problem`.
+    """Train Physics-Informed Gaussians on any `sciml.pde.Problem` (any domain, condition type, systems,
+    inverse problems).
 
     **Arguments:**
 
-    - `problem`: a `sciml.pde.Problem` (the model's input box is `problem.domain`).
-    - `n_gaussians`: N (per channel with `layout="per_channel"`; per axis with `separable=True`).
-    - `steps`: Adam steps. `key`: PRNG key (model init, sampling).
-    - Model: `n_features` (k), `layout`, `covariance` (`"diagonal"` via log-sigma, or `"full"`), `sigma0`
-      (normalised units), `width`/`depth` of the tanh MLP; `separable=True` builds a
-      [`SeparablePIG`][sciml.pig.SeparablePIG] of rank `rank` trained on tensor grids; `model=` trains a
-      given model instead.
-    - Training (`**fit_kwargs`): `lr` (MLP, default 1e-2) and `lr_gauss` (Gaussians; default `0.2 * lr`:
-      Adam moves every centre by about the learning rate per step whatever its gradient, and a smaller
-      Gaussian rate gives smoother short Adam-only runs -- Helmholtz (1,4): 2.1e-2 after 1k steps vs
-      5.6e-2-1.4e-1 with `lr_gauss = lr`. For Adam followed by L-BFGS use `lr_gauss = lr`: 3k Adam + 600
-      L-BFGS reached 1.5e-3 / 2.0e-3 (two seeds) vs 1.7e-2 with `0.2 * lr`), `decay_rate` per
-      `decay_every` steps, `n_collocation`, `n_boundary` (per condition), `resample_every`,
-      `grid_points_per_axis` (separable), `residual_weight`, `condition_weights`, `causal`,
-      `causal_chunks`, `causal_tol`, `chunk_size` (evaluate collocation points in rematerialised chunks:
-      memory bounded by chunk_size x Gaussians), `lbfgs_steps` (optax L-BFGS on `lbfgs_points` fixed points after
-      Adam), `time_limit`/`lbfgs_time_limit` (seconds), `eval_shape`/`reference`/`eval_every`, `mesh`
-      (data-parallel over collocation points), `progress`, `checkpoint_dir`, `metrics_path`.
+    - `problem`: a [`pde.Problem`][sciml.pde.Problem]; the model's input box is the domain's bounding box.
+    - `n_gaussians`: N shared Gaussians (k = 4 features, MLP 4-16-1, σ₀ = 0.1; per field for systems).
+    - `steps`: Adam steps (lr `learning_rate` for every parameter, ×0.9 every 300 steps), followed by the
+      L-BFGS phase.
+    - `key`: PRNG key (model init, sampling).
+    - `model`: a model to train instead (e.g. `pig.PIG(..., covariance="full")`, `pig.SeparablePIG`,
+      `pig.FieldStack([...])` for systems).
+    - `learning_rate`: Adam learning rate (default 1e-2).
+    - `optimizer`: any optax transformation replacing the default Adam groups (see
+      [`lr_groups`][sciml.pig.lr_groups]).
+    - `sampler`: a [`Sampler`][sciml.pig.Sampler] (default: collocation count from the source's frequency).
+    - `weights`: a [`LossWeights`][sciml.pig.LossWeights] (default: source-scaled balance).
+    - `lbfgs`: an [`LBFGS`][sciml.pig.LBFGS] phase (default 500 iterations on 2,000 fixed points;
+      `pig.LBFGS(steps=0)` skips it).
+    - `observations`: `(x_obs (n, d), u_obs (n,))` data added to the loss (inverse problems, data
+      assimilation).
+    - `infer`: names in `problem.params` to identify from the observations (residual written as
+      `residual(u, x, params)`); recovered values in `result.params`.
+    - `options`: `time_limit` (seconds, whole run; a checkpoint is written when it stops), `checkpoint_dir`,
+      `dtype`, `chunk_size` (rematerialised chunks: memory bounded by chunk_size × Gaussians), `eval_shape` /
+      `reference` / `eval_every` (error tracking), `log_every`, `progress`, `mesh` (data-parallel over points),
+      `metrics_path`; and for model building `n_features`, `layout`, `covariance`, `sigma0`, `width`, `depth`,
+      `separable`, `rank`. Older flat names (`lr`, `lr_gauss`, `n_collocation`, `residual_weight`,
+      `lbfgs_steps`, ...) are accepted; giving `residual_weight`/`condition_weights` switches the automatic
+      balance off.
 
-    **Returns:** [`PINNResult`][sciml.pig.PINNResult] with `model`, `predict(x)`, `history`,
-    `final_error`, `best_error`.
+    **Returns:** a [`PINNResult`][sciml.pig.PINNResult] (a `train.TrainResult`) with `model`, `predict(x)`,
+    `history`, `final_error`, `best_error`, `params`.
+
+    **Example:**
 
     ```python
-    res = pig.train(pde.helmholtz_2d(1, 4), n_gaussians=400, steps=1000, key=jax.random.key(0),
-                    residual_weight=1e-3)
+    res = pig.train(pde.helmholtz_2d(2, 3), key=jax.random.key(0))      # defaults: balanced loss, Adam + L-BFGS
     res.final_error, res.predict(x)
+    inv = pig.train(problem, observations=(x_obs, u_obs), infer=("k",))
+    inv.params["k"]
     ```
     """
+    if not isinstance(problem, _pde.Problem):
+        raise TypeError(f"`problem` must be a sciml.pde.Problem, got {type(problem).__name__}.")
+    n_gaussians = check_int("n_gaussians", n_gaussians, minimum=1)
+    steps = check_int("steps", steps, minimum=1)
+    _check_options(options)
     key = jax.random.key(0) if key is None else key
     k_model, k_fit = jax.random.split(key)
+    model_opts = {k: options.pop(k) for k in ("n_features", "layout", "covariance", "sigma0", "width", "depth",
+                                              "separable", "rank") if k in options}
+    n_features = check_int("n_features", model_opts.get("n_features", 4), minimum=1)
+    sigma0 = check_real("sigma0", model_opts.get("sigma0", 0.1), minimum=0.0, strict_min=True)
+    separable = bool(model_opts.get("separable", False))
+    dtype = options.get("dtype", jnp.float32)
     box = problem.domain
+    if lbfgs is None and not any(k in options for k in ("lbfgs_steps", "lbfgs_points", "lbfgs_time_limit")):
+        lbfgs = LBFGS()
     if model is None:
+        keys = [k_model] if problem.n_fields == 1 else list(jax.random.split(k_model, problem.n_fields))
         if separable:
-            model = SeparablePIG(box.lower, box.upper, n_gaussians, rank, sigma0=sigma0, key=k_model, dtype=dtype)
-            fit_kwargs.setdefault("grid_points_per_axis", 32)
+            if not box.is_box:
+                raise ValueError("`separable=True` needs a pde.Box domain (tensor-grid collocation).")
+            rank = check_int("rank", model_opts.get("rank", 16), minimum=1)
+            models = [SeparablePIG(box.lower, box.upper, n_gaussians, rank, sigma0=sigma0, key=k, dtype=dtype)
+                      for k in keys]
+            if sampler is None:
+                options.setdefault("grid_points_per_axis", 32)
         else:
-            model = PIG(
-                box.lower, box.upper, n_gaussians, n_features, layout=layout, covariance=covariance, sigma0=sigma0,
-                width=width, depth=depth, key=k_model, dtype=dtype,
-            )
-    res = fit_model(problem, model, steps=steps, key=k_fit, dtype=dtype, **fit_kwargs)
-    res.config.update(n_gaussians=n_gaussians, layout=layout, covariance=covariance, sigma0=sigma0,
-                      separable=separable)
+            models = [PIG(box.lower, box.upper, n_gaussians, n_features, layout=model_opts.get("layout", "shared"),
+                          covariance=model_opts.get("covariance", "diagonal"), sigma0=sigma0,
+                          width=check_int("width", model_opts.get("width", 16), minimum=1),
+                          depth=check_int("depth", model_opts.get("depth", 1), minimum=1), key=k, dtype=dtype)
+                      for k in keys]
+        model = models[0] if problem.n_fields == 1 else FieldStack(models)
+    elif model_opts:
+        raise TypeError(f"model options {sorted(model_opts)} cannot be combined with `model=`.")
+    res = fit_model(problem, model, steps=steps, key=k_fit, learning_rate=learning_rate, optimizer=optimizer,
+                    sampler=sampler, weights=weights, lbfgs=lbfgs, observations=observations, infer=infer,
+                    **options)
+    res.config.update({**model_opts, "n_gaussians": n_gaussians, "separable": separable})
     return res
 
 
@@ -445,25 +769,41 @@ def train_separable(problem, n_gaussians: int = 64, steps: int = 3000, key=None,
 
 def train_mlp_pinn(
     problem,
-    steps: int = 6000,
+    steps: int = 4000,
     key: PRNGKeyArray | None = None,
     *,
-    width: int = 128,
+    width: int = 64,
     depth: int = 4,
-    lr: float = 1e-3,
-    dtype=jnp.float32,
-    **fit_kwargs,
+    learning_rate: float = 1e-3,
+    **kwargs,
 ) -> PINNResult:
     """Baseline: a plain tanh MLP PINN trained in the same harness, loss and sampling as [`train`][sciml.pig.train].
 
-    Keyword arguments are those of `train` (e.g. `residual_weight`, `lbfgs_steps`); a single learning rate
-    `lr` (default 1e-3) applies to all weights.
+    **Arguments:** `problem`, `steps` (Adam steps, then the default L-BFGS phase), `key`, `width` × `depth`
+    hidden tanh layers, `learning_rate` (one rate for all weights, default 1e-3, ×0.9 every 300 steps);
+    every other keyword of `train` (`sampler`, `weights`, `lbfgs`, `observations`, `infer`, `optimizer`,
+    options).
+
+    **Returns:** a [`PINNResult`][sciml.pig.PINNResult].
     """
+    if not isinstance(problem, _pde.Problem):
+        raise TypeError(f"`problem` must be a sciml.pde.Problem, got {type(problem).__name__}.")
     key = jax.random.key(0) if key is None else key
     k_model, k_fit = jax.random.split(key)
+    width = check_int("width", width, minimum=1)
+    depth = check_int("depth", depth, minimum=1)
+    _check_options(kwargs)
+    if "lr" in kwargs:
+        learning_rate = kwargs.pop("lr")
+    dtype = kwargs.get("dtype", jnp.float32)
     box = problem.domain
-    model = MLPPINN(box.lower, box.upper, width=width, depth=depth, key=k_model, dtype=dtype)
-    fit_kwargs.setdefault("lr_gauss", lr)
-    res = fit_model(problem, model, steps=steps, key=k_fit, lr=lr, dtype=dtype, **fit_kwargs)
+    keys = [k_model] if problem.n_fields == 1 else list(jax.random.split(k_model, problem.n_fields))
+    models = [MLPPINN(box.lower, box.upper, width=width, depth=depth, key=k, dtype=dtype) for k in keys]
+    model = models[0] if problem.n_fields == 1 else FieldStack(models)
+    kwargs.setdefault("lr_gauss", learning_rate)
+    if kwargs.get("lbfgs") is None and not any(k in kwargs for k in ("lbfgs_steps", "lbfgs_points")):
+        kwargs["lbfgs"] = LBFGS()
+    res = fit_model(problem, model, steps=check_int("steps", steps, minimum=1), key=k_fit,
+                    learning_rate=learning_rate, **kwargs)
     res.config.update(model="mlp", width=width, depth=depth)
     return res

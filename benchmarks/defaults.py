@@ -1,0 +1,163 @@
+"""Default-settings suite: every method at its DEFAULT settings on problems none of them was tuned on.
+
+    python benchmarks/defaults.py            # full suite (each method capped at --cap seconds per case)
+    python benchmarks/defaults.py --quick    # smoke test of the same code path (tiny budgets, seconds per case)
+
+Methods: `pig.train(problem)`, `pig.train_mlp_pinn(problem)` and `gp.solve(problem, grid)` (recorded as
+"unsupported" when gp raises NotImplementedError/ValueError for the problem: non-box domains, Neumann/Robin
+conditions on branches without them, time-dependent problems). Each case records the final relative L2 error on
+the problem's evaluation grid (restricted to the domain) and the wall time. Only the budget cap (`time_limit`)
+is set; in `--quick` mode the step counts are cut as well, so its errors say nothing about accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sciml import gp, pde, pig
+from sciml._bench import Case, write_results
+
+PI = jnp.pi
+LAP2 = lambda u, x: u.d2(0) + u.d2(1)  # noqa: E731
+
+
+def poisson_1d_k(k):
+    exact = lambda x: jnp.sin(k * PI * x[0]) + 0.3 * x[0]  # noqa: E731
+    return pde.Problem(pde.Box([0.0], [1.0]), pde.manufactured(lambda u, x: u.d2(0), exact), [pde.Dirichlet(exact)],
+                       exact=exact, name=f"poisson1d-sin{k}pix")
+
+
+def helmholtz_1d(k):
+    exact = lambda x: jnp.sin(k * PI * x[0])  # noqa: E731
+    op = lambda u, x: u.d2(0) + (k * PI) ** 2 * 0.5 * u.value  # noqa: E731
+    return pde.Problem(pde.Box([-1.0], [1.0]), pde.manufactured(op, exact), [pde.Dirichlet(exact)], exact=exact,
+                       name=f"helmholtz1d-{k}")
+
+
+def poisson_2d(a, b):
+    exact = lambda x: jnp.sin(a * PI * x[0]) * jnp.sin(b * PI * x[1])  # noqa: E731
+    return pde.Problem(pde.Box([0.0, 0.0], [1.0, 1.0]), pde.manufactured(LAP2, exact), [pde.Dirichlet(exact)],
+                       exact=exact, name=f"poisson2d-{a}-{b}")
+
+
+def heat_1d():
+    exact = lambda x: jnp.exp(-PI**2 * x[1]) * jnp.sin(PI * x[0]) + 0.5 * jnp.exp(-4 * PI**2 * x[1]) * jnp.sin(2 * PI * x[0])  # noqa: E501,E731
+    return pde.Problem(pde.Box([0.0, 0.0], [1.0, 0.25], names=("x", "t")), lambda u, x: u.d(1) - u.d2(0),
+                       [pde.Initial(exact), pde.Dirichlet(exact)], exact=exact, time_axis=1, name="heat1d")
+
+
+def neumann_robin_box():
+    exact = lambda x: jnp.cos(PI * x[0]) * jnp.sin(2 * PI * x[1]) + x[0]  # noqa: E731
+    gx = lambda x: jax.grad(exact)(x)  # noqa: E731
+    conds = [pde.Neumann(lambda x: gx(x)[0], faces=[(0, 1)]), pde.Neumann(lambda x: -gx(x)[0], faces=[(0, 0)]),
+             pde.Dirichlet(exact, faces=[(1, 0)]), pde.Robin(1.0, 0.5, lambda x: exact(x) + 0.5 * gx(x)[1], faces=[(1, 1)])]
+    return pde.Problem(pde.Box([0.0, 0.0], [1.0, 1.0]), pde.manufactured(LAP2, exact), conds, exact=exact,
+                       name="neumann-robin-box")
+
+
+def disc_minus_square():
+    exact = lambda x: jnp.sin(PI * x[0]) * jnp.cos(PI * x[1]) + 0.5 * x[0] * x[1]  # noqa: E731
+    dom = pde.Ball([0.0, 0.0], 1.0) - pde.Box([-0.3, -0.3], [0.3, 0.3])
+    return pde.Problem(dom, pde.manufactured(LAP2, exact), [pde.Dirichlet(exact)], exact=exact,
+                       name="disc-minus-square")
+
+
+def l_shape():
+    exact = lambda x: jnp.sin(2 * PI * x[0]) * jnp.sinh(x[1]) + x[1] ** 2  # noqa: E731
+    dom = pde.Polygon([[0, 0], [1, 0], [1, 0.5], [0.5, 0.5], [0.5, 1], [0, 1]])
+    return pde.Problem(dom, pde.manufactured(LAP2, exact), [pde.Dirichlet(exact)], exact=exact, name="l-shape")
+
+
+def problems():
+    """(case name, problem factory, gp grid, pig target) — targets from issue 16 where it states one."""
+    return [
+        ("poisson1d-sin4pix", lambda: poisson_1d_k(4), (200,), 1e-2),
+        ("helmholtz1d-6", lambda: helmholtz_1d(6), (200,), 1e-2),
+        ("poisson2d-2-3", lambda: poisson_2d(2, 3), (48, 48), 2e-2),
+        ("helmholtz2d-1-4", lambda: pde.helmholtz_2d(1, 4), (48, 48), 2e-2),
+        ("helmholtz2d-2-3", lambda: pde.helmholtz_2d(2, 3), (48, 48), 2e-2),
+        ("helmholtz2d-3-1", lambda: pde.helmholtz_2d(3, 1), (48, 48), 2e-2),
+        ("heat1d", heat_1d, (48, 48), 2e-2),
+        ("allen-cahn-2d-steady", pde.allen_cahn_2d_steady, (48, 48), 2e-2),
+        ("neumann-robin-box", neumann_robin_box, (48, 48), 2e-2),
+        ("disc-minus-square", disc_minus_square, None, 2e-2),
+        ("l-shape", l_shape, None, 2e-2),
+    ]
+
+
+def _eval(problem, quick):
+    shape = {1: (401,), 2: (100, 100) if quick else (200, 200)}.get(problem.ndim)
+    return pig.eval_points(problem, shape, jnp.float32)
+
+
+def run(quick: bool, cap: float, only=None, save=None) -> list[Case]:
+    """Run the suite; `save(cases)` is called after every problem (partial results survive an interrupted run)."""
+    cases = []
+    budget = dict(steps=20, lbfgs=pig.LBFGS(steps=5)) if quick else {}
+    for name, make, grid, target in problems():
+        if only and name not in only:
+            continue
+        problem = make()
+        x, u = _eval(problem, quick)
+        for method in ("pig", "mlp_pinn", "gp"):
+            t0 = time.perf_counter()
+            notes, value = "", None
+            try:
+                if method == "pig":
+                    res = pig.train(problem, time_limit=cap, reference=(x, u), **budget)
+                    value = res.final_error
+                    notes = (f"adam steps {max([h['step'] for h in res.history if h.get('phase') == 'adam'] or [0])}"
+                             f", collocation {res.config['sampler'].n_collocation}")
+                elif method == "mlp_pinn":
+                    res = pig.train_mlp_pinn(problem, time_limit=cap, reference=(x, u), **budget)
+                    value = res.final_error
+                    notes = f"adam steps {max([h['step'] for h in res.history if h.get('phase') == 'adam'] or [0])}"
+                else:
+                    if grid is None:
+                        raise ValueError("gp needs a pde.Box domain")
+                    g = tuple(max(8, n // 4) for n in grid) if quick else grid
+                    res = gp.solve(problem, g, **({"steps": 2} if quick else {}))
+                    value = pig.rel_l2(np.asarray(res.predict(jnp.asarray(x, jnp.float64))).reshape(-1), u)
+                    notes = f"grid {g}"
+            except (NotImplementedError, ValueError) as e:
+                value, notes = "unsupported", f"{type(e).__name__}: {str(e)[:160]}"
+            sec = round(time.perf_counter() - t0, 1)
+            ok = None if not isinstance(value, float) or quick else bool(value <= target)
+            cases.append(Case(f"{name}-{method}", "rel_l2", value, target if method == "pig" else None,
+                              ok if method == "pig" else None, sec, None, notes))
+            print(cases[-1].to_dict(), flush=True)
+        if save is not None:
+            save(cases)
+    return cases
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smoke test: tiny budgets, errors not meaningful")
+    ap.add_argument("--cap", type=float, default=120.0, help="wall-clock cap per method and case (seconds)")
+    ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--only", nargs="*", default=None, help="run only these case names")
+    a = ap.parse_args(argv)
+    t0 = time.perf_counter()
+
+    def save(cases, final=False):
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+        note = (f"DEFAULT settings; each pig/PINN run capped at {a.cap:.0f} s (time_limit); 1-min load average "
+                f"{load:.1f} on {os.cpu_count()} shared cores." + ("" if final else " PARTIAL: run interrupted."))
+        write_results("defaults-quick" if a.quick else "defaults", cases, out_dir=a.out,
+                      extra={"total_seconds": round(time.perf_counter() - t0, 1), "note": note, "quick": a.quick,
+                             "complete": final})
+
+    cases = run(a.quick, a.cap, a.only, save)
+    save(cases, final=True)
+    return cases
+
+
+if __name__ == "__main__":
+    main()
