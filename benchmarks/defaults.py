@@ -140,10 +140,14 @@ def run(quick: bool, cap: float, only=None, save=None) -> list[Case]:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny budgets, errors not meaningful")
+    ap.add_argument("--size", default="small", choices=["quick", "small"],
+                    help="small: the default-settings suite; quick: the same as --quick")
     ap.add_argument("--cap", type=float, default=120.0, help="wall-clock cap per method and case (seconds)")
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--only", nargs="*", default=None, help="run only these case names")
     a = ap.parse_args(argv)
+    if a.size == "quick":
+        a.quick = True
     t0 = time.perf_counter()
 
     def save(cases, final=False):

@@ -145,6 +145,8 @@ BENCHMARKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pig": ("PIG vs an MLP PINN on Helmholtz (1,4) and flow mixing", ("small", "gpu")),
     "cape": ("Base FNO vs CAPE-FNO on multi-viscosity Burgers, seen vs unseen parameters", ("small", "gpu")),
     "giorom": ("GIOROM vs GNS on 2D MLS-MPM water and jelly", ("tiny", "small", "gpu")),
+    "defaults": ("pig, the MLP PINN and gp with default settings on 11 problems (issue: defaults that work)",
+                 ("quick", "small")),
 }
 
 

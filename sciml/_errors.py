@@ -30,7 +30,7 @@ def check_finite(name: str, x) -> None:
 
 
 def check_float(name: str, x) -> None:
-    dt = np.dtype(getattr(x, "dtype", np.asarray(x).dtype))
+    dt = np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype  # tracers have a dtype
     if dt.kind not in "f":
         raise TypeError(f"`{name}` must be a floating-point array (float32 or float64), got dtype {dt}.")
 

@@ -99,7 +99,7 @@ def test_box_bad_bounds():
 
 
 def test_problem_bad_domain():
-    with pytest.raises(TypeError, match="`domain` must be a sciml.pde.Box"):
+    with pytest.raises(TypeError, match="`domain` must be a sciml.pde domain"):
         pde.Problem(domain=(0, 1), residual=lambda u, x: u.value)
 
 

@@ -35,7 +35,7 @@ def test_sharded_mg_pcg_equals_single_device():
 def test_sharded_mg_pcg_validates():
     flags = np.zeros((6, 8), np.int8)
     flags[:, -1] = linalg.AIR
-    op = linalg.poisson_operator(flags)
+    op = linalg.poisson_operator(flags, dtype=np.float32)
     mesh = parallel.make_mesh((1,), ("x",))
     with pytest.raises(ValueError, match="axis"):
         parallel.sharded_mg_pcg(op, np.zeros((6, 8), np.float32), mesh, axis="y")

@@ -399,7 +399,7 @@ def make_model(kind: str = "cape", *, base: str = "fno", ndim: int = 1, n_channe
 
 
 def CAPEBlockNNX(n_channels: int = 1, n_params: int = 1, *, block: CAPE | None = None, rngs=None, **kwargs):
-    """A `flax.nnx` CAPE block: [`sciml.nn.NNXModule`][] around the Equinox [`CAPE`][] computation (`nnx.Param`
+    """A `flax.nnx` CAPE block: `sciml.nn.NNXModule` around the Equinox [`CAPE`][] computation (`nnx.Param`
     leaves, identical outputs and gradients; trains with `nnx.Optimizer`). Needs the optional flax extra.
 
     **Arguments:**

@@ -4,7 +4,7 @@ neuraloperator packages are importable (run this file with a Python that has the
 --torch-python), neuraloperator's FNO with the same parameter count. Width 64, 4 layers, 16 modes, 256 points,
 batch 32 (the configuration of issue 13). Prints a JSON line per implementation with ms/step (median of rounds).
 
-    python benchmarks/fno_step.py [--rounds 7 --steps 10] [--torch-python /path/to/python]
+    python benchmarks/extra/fno_step.py [--rounds 7 --steps 10] [--torch-python /path/to/python]
 """
 
 from __future__ import annotations
