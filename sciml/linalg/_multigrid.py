@@ -36,7 +36,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._errors import check_choice, check_int
-from ._poisson import AIR, FLUID, SOLID, PoissonOperator, _np_shift, _stencil_tables, poisson_operator
+from ._poisson import AIR, FLUID, SOLID, PoissonOperator, _np_shift, _register_spd, _stencil_tables, poisson_operator
 
 
 def coarsen_flags(flags: np.ndarray, *, outside: int = AIR, rule: str = "fluid") -> np.ndarray:
@@ -337,20 +337,9 @@ class MultigridPreconditioner(lx.AbstractLinearOperator):
         return jax.ShapeDtypeStruct(self.op.shape, self.op.dtype)
 
 
-for _q, _v in [
-    (lx.is_symmetric, True),
-    (lx.is_positive_semidefinite, True),
-    (lx.is_negative_semidefinite, False),
-    (lx.is_diagonal, False),
-    (lx.is_tridiagonal, False),
-    (lx.has_unit_diagonal, False),
-    (lx.is_lower_triangular, False),
-    (lx.is_upper_triangular, False),
-]:
-    _q.register(MultigridPreconditioner)(lambda op, _v=_v: _v)
-lx.linearise.register(MultigridPreconditioner)(lambda op: op)
-lx.materialise.register(MultigridPreconditioner)(lambda op: op)
-lx.diagonal.register(MultigridPreconditioner)(lambda op: jnp.diagonal(op.as_matrix()).reshape(op.op.shape))
+_register_spd(MultigridPreconditioner)
+# lineax's contract: the diagonal is a flat vector of in_size() entries (dense: only for small grids)
+lx.diagonal.register(MultigridPreconditioner)(lambda op: jnp.diagonal(op.as_matrix()))
 
 
 def _boundary_band(mask: np.ndarray, diag: np.ndarray, width: int) -> np.ndarray:

@@ -317,17 +317,22 @@ def _(op):
     return d.reshape(-1)
 
 
-for _q, _v in [
-    (lx.is_symmetric, True),
-    (lx.is_positive_semidefinite, True),
-    (lx.is_negative_semidefinite, False),
-    (lx.is_diagonal, False),
-    (lx.is_tridiagonal, False),
-    (lx.has_unit_diagonal, False),
-    (lx.is_lower_triangular, False),
-    (lx.is_upper_triangular, False),
-]:
-    _q.register(PoissonOperator)(lambda op, _v=_v: _v)
+def _register_spd(cls) -> None:
+    """Register lineax's structural queries for a symmetric positive (semi)definite, non-diagonal, non-triangular
+    operator class that is already linear and matrix-free (shared by the Poisson and multigrid operators)."""
+    for q, v in [
+        (lx.is_symmetric, True),
+        (lx.is_positive_semidefinite, True),
+        (lx.is_negative_semidefinite, False),
+        (lx.is_diagonal, False),
+        (lx.is_tridiagonal, False),
+        (lx.has_unit_diagonal, False),
+        (lx.is_lower_triangular, False),
+        (lx.is_upper_triangular, False),
+    ]:
+        q.register(cls)(lambda op, _v=v: _v)
+    lx.linearise.register(cls)(lambda op: op)
+    lx.materialise.register(cls)(lambda op: op)
 
-lx.linearise.register(PoissonOperator)(lambda op: op)
-lx.materialise.register(PoissonOperator)(lambda op: op)
+
+_register_spd(PoissonOperator)
