@@ -47,16 +47,33 @@ def _check_g(g):
 
 
 class _BoundaryCondition(eqx.Module):
-    """Shared parts of Dirichlet / Neumann / Robin: the boundary part (`faces` and/or `where`) and `field`."""
+    """Shared parts of Dirichlet / Neumann / Robin: the target `g`, the boundary part (`faces` and/or `where`) and
+    `field`, validated once here."""
 
-    def _set_part(self, g, faces, where, field):
+    g: Callable = eqx.field(static=True)
+    faces: object = eqx.field(static=True, default="all")
+    where: Callable | None = eqx.field(static=True, default=None)
+    field: int = eqx.field(static=True, default=0)
+
+    def __init__(self, g, faces="all", where=None, field: int = 0):
         self.g = _check_g(g)
         self.faces = _check_faces(faces)
         self.where = _check_where(where)
         self.field = check_int("field", field, minimum=0)
 
     def resolve(self, domain: Domain, time_axis=None):
-        """The faces of a box this condition applies to (`(axis, side)` list); `None` on other domains."""
+        """The faces of a box this condition applies to.
+
+        **Arguments:**
+
+        - `domain`: the problem's domain.
+        - `time_axis`: the problem's time axis (its faces are left out of `faces="all"`), or `None`.
+
+        **Returns:** a list of `(axis, side)` pairs on a [`Box`][sciml.pde.Box]; `None` on other domains.
+
+        **Raises:** `ValueError` when `faces` names an axis the domain lacks, or is not `"all"` on a non-box
+        domain.
+        """
         if not isinstance(domain, Box):
             if self.faces != "all":
                 raise ValueError(f"`faces` of a {type(self).__name__} condition applies to a pde.Box only; "
@@ -75,23 +92,20 @@ class Dirichlet(_BoundaryCondition):
 
     **Arguments:**
 
-    - `g`: callable `x (d,) -> scalar`.
-    - `faces`: `"all"` or a list of `(axis, side)` pairs (side 0 = lower, 1 = upper) of a [`Box`][sciml.pde.Box]
-      (on a box, `"all"` leaves out the faces of the time axis).
+    - `g`: callable `x (d,) -> scalar`, the prescribed value.
+    - `faces`: `"all"` (default) or a list of `(axis, side)` pairs (side 0 = lower, 1 = upper) of a
+      [`Box`][sciml.pde.Box] (on a box, `"all"` leaves out the faces of the time axis). On other domains only
+      `"all"` is allowed (select a part with `where`).
     - `where`: optional predicate `x (d,) -> bool` (written with `jnp`) selecting part of the boundary, as an
-      alternative to `faces` (with both, the faces are filtered by the predicate).
-    - `field`: which unknown the condition applies to (systems, `Problem(n_fields > 1)`).
+      alternative to `faces` (with both, the faces are filtered by the predicate); `None` (default) = all of
+      `faces`.
+    - `field`: which unknown the condition applies to (integer ≥ 0, default 0; systems, `Problem(n_fields > 1)`).
+
+    **Raises:** `TypeError` for a non-callable `g` or `where`; `ValueError` for malformed `faces` or a negative
+    `field`.
 
     **Example:** `pde.Dirichlet(lambda x: 0.0, where=lambda x: x[0] < 0.5)`
     """
-
-    g: Callable = eqx.field(static=True)
-    faces: object = eqx.field(static=True, default="all")
-    where: Callable | None = eqx.field(static=True, default=None)
-    field: int = eqx.field(static=True, default=0)
-
-    def __init__(self, g, faces="all", where=None, field: int = 0):
-        self._set_part(g, faces, where, field)
 
 
 class Neumann(_BoundaryCondition):
@@ -99,19 +113,13 @@ class Neumann(_BoundaryCondition):
 
     **Arguments:**
 
-    - `g`: callable `x (d,) -> scalar`.
+    - `g`: callable `x (d,) -> scalar`, the prescribed outward normal derivative.
     - `faces`, `where`, `field`: as in [`Dirichlet`][sciml.pde.Dirichlet].
+
+    **Raises:** as [`Dirichlet`][sciml.pde.Dirichlet].
 
     **Example:** `pde.Neumann(lambda x: 0.0, faces=[(0, 1)])` (insulated right face)
     """
-
-    g: Callable = eqx.field(static=True)
-    faces: object = eqx.field(static=True, default="all")
-    where: Callable | None = eqx.field(static=True, default=None)
-    field: int = eqx.field(static=True, default=0)
-
-    def __init__(self, g, faces="all", where=None, field: int = 0):
-        self._set_part(g, faces, where, field)
 
 
 class Robin(_BoundaryCondition):
@@ -123,22 +131,21 @@ class Robin(_BoundaryCondition):
     - `g`: callable `x (d,) -> scalar`.
     - `faces`, `where`, `field`: as in [`Dirichlet`][sciml.pde.Dirichlet].
 
+    **Raises:** `ValueError` when `alpha` and `beta` are both zero or not finite reals; otherwise as
+    [`Dirichlet`][sciml.pde.Dirichlet].
+
     **Example:** `pde.Robin(1.0, 0.5, lambda x: jnp.sin(x[1]), faces=[(0, 0)])`
     """
 
     alpha: float = eqx.field(static=True)
     beta: float = eqx.field(static=True)
-    g: Callable = eqx.field(static=True)
-    faces: object = eqx.field(static=True, default="all")
-    where: Callable | None = eqx.field(static=True, default=None)
-    field: int = eqx.field(static=True, default=0)
 
     def __init__(self, alpha, beta, g, faces="all", where=None, field: int = 0):
         self.alpha = check_real("alpha", alpha)
         self.beta = check_real("beta", beta)
         if self.alpha == 0 and self.beta == 0:
             raise ValueError("`alpha` and `beta` of a Robin condition must not both be zero.")
-        self._set_part(g, faces, where, field)
+        super().__init__(g, faces, where, field)
 
 
 class Initial(eqx.Module):
