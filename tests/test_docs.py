@@ -34,28 +34,6 @@ KNOWN_GAPS = {
         Solution.converged Solution.result Solution.safeguard_steps Solution.true_residual Solution.rhs_removed
         jacobi.op kron_mv.factors kron_mv.X
     """.split(),
-    "pde": """
-        AbstractJet.d.i AbstractJet.d2.i AbstractJet.d2.j AbstractJet.laplacian.axes ArrayJet.value ArrayJet.first
-        ArrayJet.second ArrayJet.d.i ArrayJet.d2.i ArrayJet.d2.j Ball.sdf.x Box.sdf.x Box.contains.x
-        Box.contains.tol Box.sample_interior.key Box.sample_interior.n Box.sample_interior.dtype Box.grid.shape
-        Box.grid.dtype Box.grid_points.shape Box.grid_points.dtype CSG.a CSG.b CSG.op CSG.sdf.x Domain.sdf.x
-        Domain.contains.x Domain.contains.tol Domain.sample_interior.key Domain.sample_interior.n
-        Domain.sample_interior.dtype Domain.sample_boundary_normals.key Domain.sample_boundary_normals.n
-        Domain.sample_boundary_normals.dtype Domain.sample_boundary_normals.faces
-        Domain.sample_boundary_normals.where Domain.sample_boundary.key Domain.sample_boundary.n
-        Domain.sample_boundary.faces Domain.sample_boundary.dtype Domain.sample_boundary.where
-        Domain.grid_points.shape Domain.grid_points.dtype Domain.normalise.x FunctionJet.fn FunctionJet.x
-        FunctionJet.d.i FunctionJet.d2.i FunctionJet.d2.j Initial.resolve.domain Initial.resolve.time_axis
-        Polygon.sdf.x Problem.residual_with.u Problem.residual_with.x Problem.residual_with.params
-        Problem.residual_at.fn Problem.residual_at.x Problem.residual_at.params Problem.exact_at.x
-        Problem.sample_conditions.key Problem.sample_conditions.n Problem.sample_conditions.dtype
-        Problem.sample_boundary_conditions.key Problem.sample_boundary_conditions.n
-        Problem.sample_boundary_conditions.dtype Problem.periodic_pairs.key Problem.periodic_pairs.n
-        Problem.periodic_pairs.dtype advection_spacetime.beta allen_cahn_1d.diffusion allen_cahn_1d.reaction
-        allen_cahn_1d_steady.case difference.a difference.b helmholtz_2d.a1 helmholtz_2d.a2 helmholtz_2d.k
-        intersection.a intersection.b nonlinear_diffusion.coef poisson_1d.case poisson_2d.case
-        reference_solution.problem reference_solution.grid reference_solution.times union.a union.b
-    """.split(),
     "train": """
         TrainResult.model TrainResult.opt_state TrainResult.history TrainResult.losses TrainResult.step
         TrainResult.from_result.result TrainingError.message TrainingError.model TrainingError.step

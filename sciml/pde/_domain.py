@@ -54,7 +54,14 @@ class Domain(eqx.Module):
         raise NotImplementedError
 
     def sdf(self, x):
-        """Signed distance (exact for primitives, sign-correct for set operations): < 0 inside."""
+        """Signed distance to the boundary (exact for primitives, sign-correct for set operations): < 0 inside.
+
+        **Arguments:**
+
+        - `x`: points, shape `(..., d)`.
+
+        **Returns:** the signed distances, shape `(...)`.
+        """
         raise NotImplementedError
 
     def boundary_measure(self) -> float:
@@ -77,7 +84,15 @@ class Domain(eqx.Module):
         return False
 
     def contains(self, x, tol: float = 1e-9):
-        """Boolean mask of points `(..., d)` in the closed domain (within `tol`)."""
+        """Boolean mask of the points inside the closed domain.
+
+        **Arguments:**
+
+        - `x`: points, shape `(..., d)`.
+        - `tol`: tolerance in length units: points with signed distance `≤ tol` count as inside (default `1e-9`).
+
+        **Returns:** a boolean array of shape `(...)`.
+        """
         x = jnp.asarray(x)
         return self.sdf(x) <= tol
 
@@ -85,7 +100,16 @@ class Domain(eqx.Module):
         return Box(self.lower, self.upper)
 
     def sample_interior(self, key, n: int, dtype=None):
-        """`n` points uniformly in the domain, shape `(n, d)`."""
+        """`n` points uniformly distributed in the domain (rejection sampling in the bounding box; jitted).
+
+        **Arguments:**
+
+        - `key`: a JAX PRNG key.
+        - `n`: number of points (static integer ≥ 1).
+        - `dtype`: floating dtype of the result (default `None`: JAX's default float, float32 unless x64 is on).
+
+        **Returns:** points of shape `(n, d)`.
+        """
         return _jit_interior(self, key, n, _default_dtype(dtype))
 
     def _sample_interior(self, key, n, dtype):
@@ -95,9 +119,21 @@ class Domain(eqx.Module):
         return _take_accepted(k2, x, x, self.contains(x, 0.0), n)[0]
 
     def sample_boundary_normals(self, key, n: int, dtype=None, faces=None, where: Callable | None = None):
-        """`n` boundary points and outward unit normals, each `(n, d)`, uniform in boundary measure.
+        """`n` boundary points and their outward unit normals, uniform in boundary measure.
 
-        `where` (a predicate `x (d,) -> bool`) restricts to part of the boundary; `faces` (box only) to faces.
+        **Arguments:**
+
+        - `key`: a JAX PRNG key.
+        - `n`: number of points (static integer ≥ 1).
+        - `dtype`: floating dtype of the result (default `None`: JAX's default float, float32 unless x64 is on).
+        - `faces`: box only: a list of `(axis, side)` pairs (side 0 = lower, 1 = upper) or `"all"`; `None`
+          (default) = the whole boundary.
+        - `where`: optional predicate `x (d,) -> bool` (written with `jnp`) restricting to part of the boundary;
+          `None` (default) = no restriction.
+
+        **Returns:** `(x, normals)`, each of shape `(n, d)`.
+
+        **Raises:** `ValueError` for `faces` on a non-box domain or a `where` that accepts no boundary point.
         """
         dtype = _default_dtype(dtype)
         if faces is not None and not self.is_box:
@@ -119,15 +155,37 @@ class Domain(eqx.Module):
         return _take_accepted(k2, x, nrm, mask, n)
 
     def sample_boundary(self, key, n: int, faces=None, dtype=None, where: Callable | None = None):
-        """`n` boundary points `(n, d)` (see `sample_boundary_normals`)."""
+        """`n` boundary points, uniform in boundary measure.
+
+        **Arguments:** `key`, `n`, `faces`, `dtype`, `where`: as in
+        [`sample_boundary_normals`][sciml.pde.Domain.sample_boundary_normals].
+
+        **Returns:** points of shape `(n, d)`.
+        """
         return self.sample_boundary_normals(key, n, dtype, faces, where)[0]
 
     def grid_points(self, shape: Sequence[int], dtype=None):
-        """Points of the bounding box's grid `(*shape, d)` (`indexing="ij"`); use `contains` to mask."""
+        """Points of a uniform grid on the bounding box (end points included, `indexing="ij"`); mask them with
+        `contains`.
+
+        **Arguments:**
+
+        - `shape`: number of grid points per axis, `d` integers.
+        - `dtype`: floating dtype of the result (default `None`: JAX's default float, float32 unless x64 is on).
+
+        **Returns:** points of shape `(*shape, d)`.
+        """
         return self.bounding_box().grid_points(shape, dtype)
 
     def normalise(self, x):
-        """Affine map of the bounding box onto `[-1, 1]^d`."""
+        """Affine map of the bounding box onto `[-1, 1]^d`.
+
+        **Arguments:**
+
+        - `x`: floating points, shape `(..., d)`.
+
+        **Returns:** the mapped points, same shape and dtype.
+        """
         lo = jnp.asarray(self.lower, x.dtype)
         w = jnp.asarray(self.widths, x.dtype)
         return 2 * (x - lo) / w - 1
@@ -252,7 +310,16 @@ class Box(Domain):
         return jnp.all((x >= jnp.asarray(self.lower) - tol) & (x <= jnp.asarray(self.upper) + tol), axis=-1)
 
     def sample_interior(self, key, n: int, dtype=None):
-        """`n` points uniformly in the box, shape `(n, d)`."""
+        """`n` points uniformly distributed in the box.
+
+        **Arguments:**
+
+        - `key`: a JAX PRNG key.
+        - `n`: number of points (integer ≥ 1).
+        - `dtype`: floating dtype of the result (default `None`: JAX's default float, float32 unless x64 is on).
+
+        **Returns:** points of shape `(n, d)`.
+        """
         return self._sample_interior(key, n, _default_dtype(dtype))
 
     def _sample_interior(self, key, n, dtype):
@@ -283,7 +350,17 @@ class Box(Domain):
         return x, onehot * sign[:, None]
 
     def grid(self, shape: Sequence[int], dtype=None):
-        """Per-axis uniform coordinates including both end points: a tuple of 1D arrays."""
+        """Per-axis uniform coordinates, both end points included.
+
+        **Arguments:**
+
+        - `shape`: number of points per axis, `d` integers.
+        - `dtype`: floating dtype of the result (default `None`: JAX's default float, float32 unless x64 is on).
+
+        **Returns:** a tuple of `d` 1D arrays (`shape[i]` points from `lower[i]` to `upper[i]`).
+
+        **Raises:** `ValueError` when `shape` does not have one entry per axis.
+        """
         dtype = _default_dtype(dtype)
         shape = tuple(shape)
         if len(shape) != self.ndim:
@@ -291,7 +368,12 @@ class Box(Domain):
         return tuple(jnp.linspace(l, h, n, dtype=dtype) for l, h, n in zip(self.lower, self.upper, shape))
 
     def grid_points(self, shape: Sequence[int], dtype=None):
-        """Grid points of shape `(*shape, d)` (`indexing="ij"`)."""
+        """Grid points of the box (`indexing="ij"`).
+
+        **Arguments:** `shape`, `dtype`: as in [`grid`][sciml.pde.Box.grid].
+
+        **Returns:** points of shape `(*shape, d)`.
+        """
         return jnp.stack(jnp.meshgrid(*self.grid(shape, dtype), indexing="ij"), axis=-1)
 
 
@@ -476,6 +558,14 @@ class CSG(Domain):
 
     Boundary points are those of each part's boundary that lie on the result's boundary (normals of a
     subtracted part are flipped); interior points are drawn in the bounding box and kept when inside.
+
+    **Arguments:**
+
+    - `a`, `b`: the two domains (any sciml.pde domains of one dimension).
+    - `op`: `"difference"` (`a - b`), `"union"` or `"intersection"`.
+
+    **Raises:** `TypeError` when `a` or `b` is not a domain; `ValueError` for different dimensions, an unknown
+    `op`, or an empty result.
     """
 
     a: Domain
@@ -569,17 +659,34 @@ def _csg_fractions(dom):
 
 
 def difference(a: Domain, b: Domain) -> CSG:
-    """The domain `a` with `b` removed (`a - b`); normals on the cut point out of `a - b` (into `b`)."""
+    """The domain `a` with `b` removed (`a - b`); normals on the cut point out of `a - b` (into `b`).
+
+    **Arguments:** `a`, `b`: domains of one dimension.
+
+    **Returns:** a [`CSG`][sciml.pde.CSG] domain.
+
+    **Example:** `pde.difference(pde.Box([0, 0], [1, 1]), pde.Ball([0.5, 0.5], 0.2))`
+    """
     return CSG(a, b, "difference")
 
 
 def union(a: Domain, b: Domain) -> CSG:
-    """The union `a | b`."""
+    """The union `a | b`.
+
+    **Arguments:** `a`, `b`: domains of one dimension.
+
+    **Returns:** a [`CSG`][sciml.pde.CSG] domain.
+    """
     return CSG(a, b, "union")
 
 
 def intersection(a: Domain, b: Domain) -> CSG:
-    """The intersection `a & b`."""
+    """The intersection `a & b`.
+
+    **Arguments:** `a`, `b`: domains of one dimension whose bounding boxes overlap.
+
+    **Returns:** a [`CSG`][sciml.pde.CSG] domain.
+    """
     return CSG(a, b, "intersection")
 
 

@@ -18,13 +18,37 @@ class AbstractJet(eqx.Module):
     def value(self): ...
 
     @abc.abstractmethod
-    def d(self, i: int): ...
+    def d(self, i: int):
+        """First derivative `∂u/∂xᵢ` at the jet's point.
+
+        **Arguments:**
+
+        - `i`: the axis (Python int, `0 ≤ i < d`).
+
+        **Returns:** a scalar.
+        """
 
     @abc.abstractmethod
-    def d2(self, i: int, j: int | None = None): ...
+    def d2(self, i: int, j: int | None = None):
+        """Second derivative `∂²u/∂xᵢ∂xⱼ` at the jet's point.
+
+        **Arguments:**
+
+        - `i`: the first axis (Python int).
+        - `j`: the second axis; `None` (default) means `j = i`, i.e. `∂²u/∂xᵢ²`.
+
+        **Returns:** a scalar.
+        """
 
     def laplacian(self, axes):
-        """Sum of `d2(i)` over `axes`."""
+        """Sum of the pure second derivatives `d2(i)` over `axes`.
+
+        **Arguments:**
+
+        - `axes`: an iterable of axes, e.g. `range(2)` for the spatial Laplacian of a 2D problem.
+
+        **Returns:** a scalar.
+        """
         return sum(self.d2(i) for i in axes)
 
 
@@ -34,6 +58,11 @@ def _unit(x, i):
 
 class FunctionJet(AbstractJet):
     """Jet of a scalar function `fn: (d,) -> ()` at a point `x`, by forward-mode autodiff (lazily per request).
+
+    **Arguments:**
+
+    - `fn`: callable `x (d,) -> scalar` (differentiable with JAX).
+    - `x`: the point, shape `(d,)`.
 
     **Example:** `u = pde.FunctionJet(lambda x: jnp.sin(x[0]), jnp.array([0.3])); u.d2(0)`
     """
@@ -56,7 +85,17 @@ class FunctionJet(AbstractJet):
 
 class ArrayJet(AbstractJet):
     """Precomputed jet values (e.g. on a grid): `value`, `first = {i: ∂ᵢu}`, `second = {(i, j): ∂ᵢ∂ⱼu}` with
-    `i ≤ j`. A pytree, so it can be vmapped over points."""
+    `i ≤ j`. A pytree, so it can be vmapped over points.
+
+    **Arguments:**
+
+    - `value`: the value of `u` (scalar, or an array when the jet is vmapped over points).
+    - `first`: dict `{axis: ∂u/∂x_axis}` (default `None`: no first derivatives).
+    - `second`: dict `{(i, j): ∂²u/∂xᵢ∂xⱼ}`; keys are sorted so `(1, 0)` and `(0, 1)` are one entry, and an int
+      key `i` means `(i, i)` (default `None`: none). Asking for a missing derivative raises `KeyError`.
+
+    **Example:** `pde.ArrayJet(u, first={0: ux}, second={(0, 0): uxx})`
+    """
 
     val: jax.Array
     first: dict

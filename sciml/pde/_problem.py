@@ -154,7 +154,11 @@ class Initial(eqx.Module):
     **Arguments:**
 
     - `g`: callable `x (d,) -> scalar` (`x` includes the time coordinate).
-    - `field`: which unknown (systems).
+    - `field`: which unknown (integer ≥ 0, default 0; systems).
+
+    **Raises:** `TypeError` for a non-callable `g`; `ValueError` for a negative `field`.
+
+    **Example:** `pde.Initial(lambda x: jnp.sin(jnp.pi * x[0]))`
     """
 
     g: Callable = eqx.field(static=True)
@@ -169,6 +173,17 @@ class Initial(eqx.Module):
         return None
 
     def resolve(self, domain: Domain, time_axis=None):
+        """The face this condition applies to: the lower face of the time axis.
+
+        **Arguments:**
+
+        - `domain`: the problem's domain.
+        - `time_axis`: the problem's time axis (required).
+
+        **Returns:** `[(time_axis, 0)]`.
+
+        **Raises:** `ValueError` when `time_axis` is `None`.
+        """
         if time_axis is None:
             raise ValueError("an `Initial` condition needs a Problem with `time_axis` set.")
         return [(time_axis, 0)]
@@ -177,7 +192,11 @@ class Initial(eqx.Module):
 class Periodic(eqx.Module):
     """Periodicity of `u` (value and first derivative) along `axis` of a box: the lower and upper faces agree.
 
-    **Arguments:** `axis`: the periodic axis.
+    **Arguments:**
+
+    - `axis`: the periodic axis (integer ≥ 0, less than the domain's dimension).
+
+    **Example:** `pde.Periodic(0)`
     """
 
     axis: int = eqx.field(static=True)
@@ -230,12 +249,16 @@ class Problem(eqx.Module):
     - `exact`: optional exact solution `x (d,) -> scalar` (or `(n_fields,)`).
     - `params`: dict of coefficients, passed as the residual's third argument (and used by reference solvers);
       float entries can be identified from data (`pig.train(..., infer=("k",))`).
-    - `name`: identifier.
-    - `time_axis`: index of the time axis for evolution problems (else `None`).
+    - `name`: identifier (default `"problem"`).
+    - `time_axis`: index of the time axis for evolution problems (default `None`: a steady problem).
     - `n_fields`: number of unknown fields (default 1).
 
     The residual is traced once with a recording jet on construction: a wrong output shape or a derivative
     along a missing axis raises here, before any solver compiles.
+
+    **Raises:** `TypeError` for a non-domain, non-callable `residual`/`exact`, non-dict `params` or foreign
+    condition objects; `ValueError` for conditions that do not fit the domain (faces, `Initial` without
+    `time_axis`, `Periodic` off a box, a `field` ≥ `n_fields`) or a residual of the wrong shape.
 
     **Example:**
 
@@ -328,8 +351,18 @@ class Problem(eqx.Module):
         return self.domain.ndim
 
     def residual_with(self, u, x, params: dict | None = None):
-        """The residual at one point with the given `params` (default `problem.params`); traced values allowed,
-        which is how inverse problems train coefficients."""
+        """The residual at one point with the given coefficients; traced values are allowed, which is how inverse
+        problems train coefficients.
+
+        **Arguments:**
+
+        - `u`: a jet at `x` (a list of jets for systems).
+        - `x`: the point, shape `(d,)`.
+        - `params`: coefficients overriding entries of `problem.params` (default `None`: `problem.params`).
+          Ignored when the residual takes no `params`.
+
+        **Returns:** a scalar (shape `(m,)` for systems of `m` equations).
+        """
         if not self.takes_params:
             return self.raw_residual(u, x)
         return self.raw_residual(u, x, self.params if params is None else {**self.params, **params})
@@ -340,15 +373,34 @@ class Problem(eqx.Module):
         return [FunctionJet(lambda y, j=j: fn(y)[j], x) for j in range(self.n_fields)]
 
     def residual_at(self, fn: Callable, x, params: dict | None = None):
-        """Residual of a function `fn: (d,) -> ()` (or `(n_fields,)`) at points `x` of shape `(n, d)`, by
-        autodiff: shape `(n,)` (or `(n, m)` for systems)."""
+        """The residual of a function at many points, by autodiff.
+
+        **Arguments:**
+
+        - `fn`: callable `x (d,) -> scalar` (or `(n_fields,)` for systems).
+        - `x`: points, shape `(n, d)`.
+        - `params`: coefficients overriding `problem.params` (default `None`).
+
+        **Returns:** shape `(n,)` (or `(n, m)` for systems of `m` equations).
+
+        **Raises:** `ValueError` when `x` is not `(n, d)`.
+        """
         x = jnp.asarray(x)
         if x.ndim != 2 or x.shape[-1] != self.ndim:
             raise ValueError(f"`x` must have shape (n, {self.ndim}), got {x.shape}.")
         return jax.vmap(lambda xi: self.residual_with(self._jets(fn, xi), xi, params))(x)
 
     def exact_at(self, x):
-        """The exact solution at points `(n, d)` (raises if the problem has none)."""
+        """The exact solution at many points.
+
+        **Arguments:**
+
+        - `x`: points, shape `(n, d)`.
+
+        **Returns:** shape `(n,)` (or `(n, n_fields)` for systems).
+
+        **Raises:** `ValueError` when the problem has no exact solution.
+        """
         if self.exact is None:
             raise ValueError(f"problem {self.name!r} has no exact solution; use pde.reference_solution.")
         return jax.vmap(self.exact)(jnp.asarray(x))
@@ -373,6 +425,7 @@ class Problem(eqx.Module):
         return out
 
     def periodic_axes(self) -> list[int]:
+        """The axes of the `Periodic` conditions, in order."""
         return [c.axis for c in self.conditions if isinstance(c, Periodic)]
 
     def _sample_condition(self, i, key, n, dtype):
@@ -382,7 +435,16 @@ class Problem(eqx.Module):
         return x, nrm, jnp.asarray(jax.vmap(c.g)(x), x.dtype).reshape(n)
 
     def sample_conditions(self, key, n: int, dtype=None):
-        """Sample `n` points per Dirichlet/Initial condition: a list of `(x (n,d), g(x) (n,))`."""
+        """Sample points on every Dirichlet / Initial condition.
+
+        **Arguments:**
+
+        - `key`: a JAX PRNG key.
+        - `n`: points per condition (integer ≥ 1).
+        - `dtype`: floating dtype (default `None`: JAX's default float).
+
+        **Returns:** a list, one entry per Dirichlet/Initial condition in order, of `(x (n, d), g(x) (n,))`.
+        """
         out = []
         keys = jax.random.split(key, max(len(self.conditions), 1))
         for i, c in enumerate(self.conditions):
@@ -392,8 +454,13 @@ class Problem(eqx.Module):
         return out
 
     def sample_boundary_conditions(self, key, n: int, dtype=None):
-        """Sample `n` points per boundary condition (in `boundary_conditions()` order): a list of dicts with
-        `x (n, d)`, outward unit `normal (n, d)` and target `g (n,)`."""
+        """Sample points on every boundary condition (all but `Periodic`).
+
+        **Arguments:** `key`, `n`, `dtype`: as in [`sample_conditions`][sciml.pde.Problem.sample_conditions].
+
+        **Returns:** a list in `boundary_conditions()` order of dicts with `x (n, d)`, outward unit
+        `normal (n, d)` and target `g (n,)`.
+        """
         out = []
         keys = jax.random.split(key, max(len(self.conditions), 1))
         for i, c in enumerate(self.conditions):
@@ -403,7 +470,12 @@ class Problem(eqx.Module):
         return out
 
     def periodic_pairs(self, key, n: int, dtype=None):
-        """For each periodic axis, `(x_lower, x_upper)` point pairs `(n, d)` that must agree."""
+        """Point pairs on opposite faces of each periodic axis, where the solution must agree.
+
+        **Arguments:** `key`, `n`, `dtype`: as in [`sample_conditions`][sciml.pde.Problem.sample_conditions].
+
+        **Returns:** a list, one per periodic axis, of `(x_lower, x_upper)`, each of shape `(n, d)`.
+        """
         out = []
         for k, a in zip(jax.random.split(key, max(len(self.periodic_axes()), 1)), self.periodic_axes()):
             x = self.domain.sample_interior(k, n, dtype)

@@ -248,28 +248,8 @@ def reference_solution(
     max_steps: int = 200_000,
     return_stats: bool = False,
 ):
-    """Trusted float64 reference for a time-dependent `sciml.pde.Problem` without a closed form.
-
-    **Arguments:**
-
-    - `problem`: a `Problem` with `name` ``"allen_cahn_1d"`` or ``"nonlinear_diffusion"`` (coefficients read
-      from `problem.params`, the initial condition from its `Initial` condition; the spec's values are
-      the fallbacks).
-    - `grid`: spatial evaluation grid: an int or a tuple with one entry per spatial axis, each either a
-      number of points (``linspace(lower, upper, n)``, endpoints included) or a 1-D coordinate array.
-    - `times`: increasing 1-D array of output times (>= the domain's lower time bound).
-    - `resolution`: Fourier modes (Allen-Cahn, default 2048) or FD nodes per axis (diffusion, default
-      129, and 257 for the Richardson partner).
-    - `richardson`: diffusion only: extrapolate from resolutions n and 2n-1.
-    - `rtol`, `atol`, `solver`, `max_steps`: diffrax controls (default `diffrax.Dopri8()`).
-
-    **Returns:** a float64 numpy array of shape ``(len(times), *spatial_grid)`` (spatial axes in the
-    domain's order with the time axis removed); with `return_stats=True` also a dict of solver statistics.
-
-    ```python
-    ref = reference_solution(pde.allen_cahn_1d(), grid=(512,), times=np.linspace(0, 1, 101))
-    ```
-    """
+    """Trusted float64 reference (diffrax method of lines); documented at the public
+    [`sciml.pde.reference_solution`][sciml.pde.reference_solution], which imports this module on first use."""
     name = getattr(problem, "name", "")
     times = np.asarray(times, np.float64)
     if times.ndim != 1 or np.any(np.diff(times) < 0):
