@@ -20,20 +20,6 @@ PAGES = {"cape.datasets": "cape"}  # submodules documented on their parent's pag
 # strict, in the modules owned by other helpers. Each listed entry is reported as an expected failure while it is
 # still missing; any parameter not listed here must be documented in an `**Arguments:**` section.
 KNOWN_GAPS = {
-    "linalg": """
-        DCTPoissonSolver.inv_eigs DCTPoissonSolver.bases DCTPoissonSolver.lo DCTPoissonSolver.hi
-        DCTPoissonSolver.shape DCTPoissonSolver.__call__.b KroneckerOperator.solve.b KroneckerOperator.solve.shift
-        KroneckerOperator.logdet.shift KroneckerSumOperator.solve.b KroneckerSumOperator.solve.shift
-        MultigridPreconditioner.op MultigridPreconditioner.levels MultigridPreconditioner.coarse_pinv
-        MultigridPreconditioner.pre MultigridPreconditioner.post MultigridPreconditioner.boundary_sweeps
-        MultigridPreconditioner.shapes MultigridPreconditioner.__call__.r PoissonOperator.flags PoissonOperator.mask
-        PoissonOperator.diag PoissonOperator.weights PoissonOperator.spacing PoissonOperator.null_labels
-        PoissonOperator.n_null PoissonOperator.boundary PoissonOperator.shape PoissonOperator.dtype
-        PoissonOperator.to_scipy.full PoissonOperator.project.x PoissonOperator.fluid_values.x
-        PoissonOperator.from_fluid_values.v Solution.value Solution.iterations Solution.residual_norms
-        Solution.converged Solution.result Solution.safeguard_steps Solution.true_residual Solution.rhs_removed
-        jacobi.op kron_mv.factors kron_mv.X
-    """.split(),
     "train": """
         TrainResult.model TrainResult.opt_state TrainResult.history TrainResult.losses TrainResult.step
         TrainResult.from_result.result TrainingError.message TrainingError.model TrainingError.step
@@ -237,10 +223,11 @@ _NAME_LIST = re.compile(r"`(\w+)`(?:\s*(?:,|and|or|/)\s*`(\w+)`)*")
 
 
 def argument_sections(doc: str) -> list[str]:
-    """The text of every `**Arguments:**` section of `doc`: from the marker up to the next `**Word:**` marker."""
+    """The text of every `**Arguments:**` (or, for result modules, `**Fields:**`) section of `doc`: from the marker
+    up to the next `**Word:**` marker."""
     marks = list(_SECTION.finditer(doc))
     return [doc[m.end():(marks[i + 1].start() if i + 1 < len(marks) else len(doc))]
-            for i, m in enumerate(marks) if m.group(1) == "Arguments"]
+            for i, m in enumerate(marks) if m.group(1) in ("Arguments", "Fields")]
 
 
 def documented_arguments(doc: str) -> set[str]:

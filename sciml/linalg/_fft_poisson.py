@@ -61,6 +61,13 @@ class DCTPoissonSolver(eqx.Module):
 
     Build with [`dct_poisson_solver`][sciml.linalg.dct_poisson_solver]; callable on grid-shaped arrays
     (jit/vmap-safe).  Also an exact preconditioner for `linalg.pcg` on such boxes.
+
+    **Fields:** (set by `dct_poisson_solver`, not passed by hand)
+
+    - `inv_eigs`: inverse eigenvalues of the operator on the FLUID box (zero for the null mode), the box's shape.
+    - `bases`: per axis, `None` (a DCT-II diagonalises it) or the dense `(n, n)` eigenvector matrix.
+    - `lo`, `hi`: inclusive index bounds of the FLUID box in the grid, per axis.
+    - `shape`: the full grid's shape.
     """
 
     inv_eigs: jax.Array  # (box shape)
@@ -86,6 +93,16 @@ class DCTPoissonSolver(eqx.Module):
         return x
 
     def __call__(self, b):
+        """Apply `A⁺`.
+
+        **Arguments:**
+
+        - `b`: finite floating array of the grid's shape (entries off the FLUID box are ignored).
+
+        **Returns:** `A⁺ b`, same shape and dtype, zero off the FLUID box.
+
+        **Raises:** `ValueError` for a wrong shape or non-finite values, `TypeError` for a non-floating `b`.
+        """
         b = jnp.asarray(b)
         if tuple(b.shape) != tuple(self.shape):
             raise ValueError(f"`b` must have the grid's shape {self.shape}, got {tuple(b.shape)}.")

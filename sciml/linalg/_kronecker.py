@@ -18,6 +18,16 @@ def kron_mv(factors: Sequence[Float[Array, "m n"]], X: Float[ArrayLike, "*grid"]
     """n-mode products: `(F1 ⊗ … ⊗ Fd) vec(X)` for a grid `X` of shape `(n1, …, nd)`, returned grid-shaped
     `(m1, …, md)`. In 2D this is `F1 X F2ᵀ`. Cost `O(N Σ nᵢ)`.
 
+    **Arguments:**
+
+    - `factors`: non-empty list of finite floating 2D arrays `Fᵢ` of shape `(mᵢ, nᵢ)`, one dtype.
+    - `X`: grid of shape `(n1, …, nd)`, one axis per factor.
+
+    **Returns:** the grid `(m1, …, md)`.
+
+    **Raises:** `ValueError` when `X` does not have one axis per factor or a factor's column count differs from
+    `X`'s axis length.
+
     **Example:** `Y = linalg.kron_mv([A1, A2], X)  # == (A1 @ X @ A2.T)`
     """
     factors = _check_factors(list(factors) if isinstance(factors, (list, tuple)) else factors)
@@ -168,7 +178,15 @@ class KroneckerOperator(lx.AbstractLinearOperator):
         return lam
 
     def solve(self, b, shift=0.0):
-        """Solve `(⊗Kᵢ + shift·I) x = b` exactly via per-factor `eigh` (factors symmetric)."""
+        """Solve `(⊗Kᵢ + shift·I) x = b` exactly via per-factor `eigh` (factors square and symmetric).
+
+        **Arguments:**
+
+        - `b`: right-hand side, grid-shaped `(n1, …, nd)` or flat `(N,)`.
+        - `shift`: real `≥ 0` added to the diagonal (e.g. a noise variance; a traced scalar is allowed), default 0.
+
+        **Returns:** `x`, in `b`'s layout (grid or flat).
+        """
         shift = _check_shift(shift)
         X, flat = _vec_in(b, self.shape, "b")
         check_finite("b", X)
@@ -181,7 +199,14 @@ class KroneckerOperator(lx.AbstractLinearOperator):
         return Y.reshape(-1) if flat else Y
 
     def logdet(self, shift=0.0):
-        """`log det(⊗Kᵢ + shift·I)` from the factor eigenvalues (factors SPD)."""
+        """`log det(⊗Kᵢ + shift·I)` from the factor eigenvalues (factors SPD).
+
+        **Arguments:**
+
+        - `shift`: real `≥ 0` added to the diagonal (a traced scalar is allowed), default 0.
+
+        **Returns:** a scalar.
+        """
         shift = _check_shift(shift)
         lam = self.eigenvalues()
         return jnp.sum(jnp.log(lam + shift))
@@ -241,7 +266,15 @@ class KroneckerSumOperator(lx.AbstractLinearOperator):
         return self.in_structure()
 
     def solve(self, b, shift=0.0):
-        """Solve `(⊕Aᵢ + shift·I) x = b` exactly (factors symmetric)."""
+        """Solve `(⊕Aᵢ + shift·I) x = b` exactly by fast diagonalisation (factors symmetric).
+
+        **Arguments:**
+
+        - `b`: right-hand side, grid-shaped `(n1, …, nd)` or flat `(N,)`.
+        - `shift`: real `≥ 0` added to the diagonal (a traced scalar is allowed), default 0.
+
+        **Returns:** `x`, in `b`'s layout (grid or flat).
+        """
         shift = _check_shift(shift)
         _check_symmetric(self.factors, "factors")
         X, flat = _vec_in(b, self.shape, "b")

@@ -89,6 +89,13 @@ def _as_callable(prec, op):
 def jacobi(op) -> Callable:
     """Jacobi preconditioner `r ↦ r / diag(A)` (zero where the diagonal is zero), from `lineax.diagonal`.
 
+    **Arguments:**
+
+    - `op`: a lineax operator with a single-array input structure whose `lineax.diagonal` is defined (e.g. a
+      `PoissonOperator`, or a sum of one with a lineax operator).
+
+    **Returns:** a callable `r -> z` (an Equinox module, so it can pass through `jax.grad`).
+
     **Example:** `sol = linalg.pcg(op, b, linalg.jacobi(op))`
     """
     s = _structure(op)

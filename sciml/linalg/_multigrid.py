@@ -294,6 +294,14 @@ class MultigridPreconditioner(lx.AbstractLinearOperator):
     callable (``M(r)``, for [`pcg`][sciml.linalg.pcg]) and a symmetric positive semi-definite
     ``lineax.AbstractLinearOperator`` (``M.mv(r)``, for ``lineax.CG``'s ``preconditioner`` option).
     Works under ``jit``/``vmap``.
+
+    **Fields:** (set by `multigrid_preconditioner`, not passed by hand)
+
+    - `op`: the finest-level `PoissonOperator`.
+    - `levels`: the per-level smoother/transfer data, finest first.
+    - `coarse_pinv`: dense pseudo-inverse of the coarsest operator.
+    - `pre`, `post`, `boundary_sweeps`: as in `multigrid_preconditioner`.
+    - `shapes`: grid shape of every level, finest first.
     """
 
     op: PoissonOperator
@@ -309,6 +317,14 @@ class MultigridPreconditioner(lx.AbstractLinearOperator):
         return len(self.levels) + 1
 
     def __call__(self, r):
+        """One V-cycle `z ≈ A⁻¹ r` (the same as `mv`).
+
+        **Arguments:**
+
+        - `r`: a residual of the grid's shape (any floating dtype; the result has `r`'s dtype).
+
+        **Returns:** `z`, same shape and dtype, zero off FLUID cells and without null-space component.
+        """
         return self.mv(r)
 
     def mv(self, vector: Float[Array, "*grid"]) -> Float[Array, "*grid"]:

@@ -124,6 +124,21 @@ class PoissonOperator(lx.AbstractLinearOperator):
     assumes a nonsingular matrix (lineax's contract): there it returns one of the solutions or raises lineax's
     "non-finite output ... well_posed=False" error for a compatible `b`, and meaningless huge values for an
     incompatible one.
+
+    **Fields:** (set by [`poisson_operator`][sciml.linalg.poisson_operator], not passed by hand)
+
+    - `flags`: the int8 flag grid (`FLUID`/`SOLID`/`AIR`).
+    - `mask`: boolean grid, `True` on FLUID cells.
+    - `diag`: integer grid, the stencil's diagonal in units of `1/h²` (the number of non-SOLID neighbours).
+    - `weights`: integer array `(ndim, 2, *grid)`, 1 where a FLUID cell couples to its lower/upper neighbour
+      along each axis.
+    - `spacing`: the grid spacing `h` (0-d array of `dtype`).
+    - `null_labels`: integer grid labelling the pure-Neumann FLUID components (1…`n_null`, 0 elsewhere), or
+      `None` when there are none.
+    - `n_null`: number of pure-Neumann components (the null-space dimension).
+    - `boundary`: `"dirichlet"` or `"neumann"`, what lies outside the grid.
+    - `shape`: the grid's shape.
+    - `dtype`: the floating dtype of vectors.
     """
 
     flags: Int[Array, "*grid"]
@@ -162,9 +177,16 @@ class PoissonOperator(lx.AbstractLinearOperator):
         return jax.vmap(self.mv)(eye).reshape(n, n).T
 
     def to_scipy(self, full: bool = False):
-        """`scipy.sparse.csr_matrix` of the operator on the FLUID cells (C order), or, with `full=True`, that
-        block embedded in the full grid with zero rows/columns at SOLID/AIR cells (unlike `as_matrix`, which
-        has identity rows there)."""
+        """The operator as a SciPy sparse matrix.
+
+        **Arguments:**
+
+        - `full`: `False` (default): the `n_fluid × n_fluid` block on the FLUID cells (C order); `True`: that block
+          embedded in the full grid with zero rows/columns at SOLID/AIR cells (unlike `as_matrix`, which has
+          identity rows there).
+
+        **Returns:** a `scipy.sparse.csr_matrix` (float64).
+        """
         import scipy.sparse as sp
 
         mask = np.asarray(self.mask)
@@ -197,7 +219,14 @@ class PoissonOperator(lx.AbstractLinearOperator):
         return jax.ShapeDtypeStruct(self.shape, self.dtype)
 
     def project(self, x: Array) -> Array:
-        """Remove the null space (the constant on each pure-Neumann FLUID component) and zero non-FLUID cells."""
+        """Remove the null space (the constant on each pure-Neumann FLUID component) and zero non-FLUID cells.
+
+        **Arguments:**
+
+        - `x`: array of the grid's shape.
+
+        **Returns:** the projected array, same shape and dtype.
+        """
         x = self._grid(x, "x")
         x = jnp.where(self.mask, x, 0)
         if self.n_null == 0:
@@ -210,11 +239,25 @@ class PoissonOperator(lx.AbstractLinearOperator):
         return (flat - means[lab]).reshape(x.shape)
 
     def fluid_values(self, x: Array) -> Array:
-        """The FLUID entries of a grid vector, in C order (the unknowns of `to_scipy()`)."""
+        """The FLUID entries of a grid vector, in C order (the unknowns of `to_scipy()`).
+
+        **Arguments:**
+
+        - `x`: array of the grid's shape.
+
+        **Returns:** a flat array of `n_fluid` entries.
+        """
         return self._grid(x, "x")[np.asarray(self.mask)]
 
     def from_fluid_values(self, v: Array) -> Array:
-        """Scatter FLUID-ordered values back onto the grid (zeros elsewhere)."""
+        """Scatter FLUID-ordered values back onto the grid (zeros elsewhere); inverse of `fluid_values`.
+
+        **Arguments:**
+
+        - `v`: flat array of the `n_fluid` FLUID values.
+
+        **Returns:** an array of the grid's shape and `v`'s dtype.
+        """
         mask = np.asarray(self.mask)
         v = jnp.asarray(v)
         if tuple(v.shape) != (int(mask.sum()),):
