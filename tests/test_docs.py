@@ -20,14 +20,6 @@ PAGES = {"cape.datasets": "cape"}  # submodules documented on their parent's pag
 # strict, in the modules owned by other helpers. Each listed entry is reported as an expected failure while it is
 # still missing; any parameter not listed here must be documented in an `**Arguments:**` section.
 KNOWN_GAPS = {
-    "train": """
-        TrainResult.model TrainResult.opt_state TrainResult.history TrainResult.losses TrainResult.step
-        TrainResult.from_result.result TrainingError.message TrainingError.model TrainingError.step
-        TrainingError.checkpoint_step array_batches.arrays array_batches.batch_size
-    """.split(),
-    "parallel": """
-        initialize.coordinator_address initialize.num_processes initialize.process_id
-    """.split(),
     "dcdm": """
         DCDMNet.__call__.r IdentityNet.__call__.r MatrixNet.matrix MatrixNet.__call__.r RitzData.values
         RitzData.vectors RitzData.weights RitzData.samples RitzData.sample.key RitzData.sample.n

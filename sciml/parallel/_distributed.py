@@ -11,8 +11,18 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
                process_id: int | None = None, cpu_collectives: str | None = "gloo", **kwargs) -> None:
     """Start multi-process JAX (`jax.distributed.initialize`); on CPU also select a collectives backend.
 
-    **Arguments:** as `jax.distributed.initialize`; `cpu_collectives` (`"gloo"` by default, `None` to leave the
-    setting alone) is applied before initialising so CPU processes can run collectives together.
+    **Arguments:**
+
+    - `coordinator_address`: `"host:port"` of process 0's coordinator service; `None` (default) lets JAX detect it
+      (SLURM, Open MPI, TPU pods).
+    - `num_processes`: total number of processes (integer ≥ 1); `None` = auto-detect.
+    - `process_id`: this process's index in `[0, num_processes)`; `None` = auto-detect.
+    - `cpu_collectives`: CPU collectives backend, `"gloo"` (default), `"mpi"` or `"megascale"`, applied before
+      initialising so CPU processes can run collectives together; `None` leaves the setting alone.
+    - `**kwargs`: passed on to `jax.distributed.initialize` (e.g. `local_device_ids`).
+
+    **Raises:** `ValueError` for a malformed address, a non-positive `num_processes`, a `process_id` out of range or
+    an unknown `cpu_collectives`.
 
     **Example** (two processes on one machine, each faking 2 devices, a 4-device global mesh):
 

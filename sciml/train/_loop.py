@@ -21,8 +21,16 @@ from ._structure import all_finite
 
 
 class TrainingError(RuntimeError):
-    """Raised when the loss becomes NaN/Inf. `.model` holds the last good model, `.step` the failing step,
-    `.checkpoint_step` the last good checkpoint's step (or `None`)."""
+    """Raised by [`fit`][sciml.train.fit] when the loss becomes NaN/Inf.
+
+    **Arguments:**
+
+    - `message`: the error text (what went wrong and what to try).
+    - `model`: the last good model (before the failing step), also `.model`; default `None`.
+    - `step`: the failing step, also `.step`; default `None`.
+    - `checkpoint_step`: the last good checkpoint's step, also `.checkpoint_step`; `None` (default) when there
+      is none.
+    """
 
     def __init__(self, message, model=None, step=None, checkpoint_step=None):
         super().__init__(message)
@@ -33,8 +41,16 @@ class TrainingError(RuntimeError):
 
 @dataclasses.dataclass
 class TrainResult:
-    """What `fit` returns: the trained `model`, `opt_state`, `history` (logged dicts), `losses` (every step's
-    loss, as a NumPy array) and the final `step`.
+    """What `fit` returns: the trained model, optimiser state, logs and losses.
+
+    **Fields:**
+
+    - `model`: the trained model (a pytree, normally an Equinox module).
+    - `opt_state`: the optax optimiser state after the last step.
+    - `history`: the logged dicts (one per `log_every` steps, with `step`, `loss`, `time` and the loss's metrics).
+    - `losses`: the loss of every step this call ran, a float64 NumPy array (on resume, the steps after the
+      restored checkpoint only).
+    - `step`: the number of steps done in total.
 
     Methods return a subclass to add their own fields and methods (e.g. `predict`); the subclass is a
     dataclass whose extra fields come after these five, and
@@ -60,8 +76,17 @@ class TrainResult:
 
     @classmethod
     def from_result(cls, result: "TrainResult", **fields):
-        """This class built from `result`'s five `TrainResult` fields plus the extra `fields` (which may also
-        override `model`, `history`, ...)."""
+        """This class built from another result's five `TrainResult` fields plus extra fields.
+
+        **Arguments:**
+
+        - `result`: a `TrainResult` (e.g. what `fit` returned).
+        - `**fields`: the subclass's extra fields; they may also override `model`, `history`, ...
+
+        **Returns:** an instance of `cls`.
+
+        **Raises:** `TypeError` when `result` is not a `TrainResult`.
+        """
         if not isinstance(result, TrainResult):
             raise TypeError(f"`result` must be a TrainResult, got {type(result).__name__}.")
         base = {f.name: getattr(result, f.name) for f in dataclasses.fields(TrainResult)}
@@ -70,8 +95,17 @@ class TrainResult:
 
 
 def array_batches(arrays, batch_size: int) -> Callable:
-    """A deterministic, jax-traceable `batch_fn(key, step)` drawing random minibatches (without replacement)
-    from arrays whose leading axes have equal length (`batch_size` in [1, n]).
+    """A deterministic, jax-traceable `batch_fn(key, step)` drawing random minibatches (without replacement).
+
+    **Arguments:**
+
+    - `arrays`: a pytree of arrays (e.g. a dict `{"x": X, "y": Y}`) whose leading axes have one length `n`.
+    - `batch_size`: rows per batch, an integer in `[1, n]`.
+
+    **Returns:** a jitted `batch_fn(key, step)` returning a pytree like `arrays` with `batch_size` rows drawn
+    uniformly without replacement (the same key gives the same batch, so resumed runs are bitwise equal).
+
+    **Raises:** `ValueError` for an empty pytree, unequal leading axes or `batch_size` outside `[1, n]`.
 
     **Example:** `batch_fn = train.array_batches({"x": X, "y": Y}, 32)`
     """
