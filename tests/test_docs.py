@@ -20,22 +20,6 @@ PAGES = {"cape.datasets": "cape"}  # submodules documented on their parent's pag
 # strict, in the modules owned by other helpers. Each listed entry is reported as an expected failure while it is
 # still missing; any parameter not listed here must be documented in an `**Arguments:**` section.
 KNOWN_GAPS = {
-    "dcdm": """
-        DCDMNet.__call__.r IdentityNet.__call__.r MatrixNet.matrix MatrixNet.__call__.r RitzData.values
-        RitzData.vectors RitzData.weights RitzData.samples RitzData.sample.key RitzData.sample.n
-        RitzData.batch_fn.batch_size add_air_layer.flags add_air_layer.thickness add_air_layer.axis
-        box_obstacle.shape box_obstacle.lower box_obstacle.upper box_obstacle.wall box_obstacle.flags
-        count_parameters.model dcdm_loss.op dcdm_loss.b dcdm_loss.norm dcdm_loss.rtol dcdm_loss.maxiter
-        dcdm_loss.energy_norms disk_air.n disk_air.ndim disk_air.radius disk_air.air empty_box.shape empty_box.wall
-        energy_norms.op energy_norms.b energy_norms.rtol energy_norms.maxiter energy_norms.chunk
-        network_direction.net network_direction.op plume_rhs.flags plume_rhs.key plume_rhs.n_blobs
-        plume_rhs.width_range plume_rhs.dirichlet_boundary plume_rhs.dtype pretrained_recipe.name
-        pretrained_recipe.directory project_range.b project_range.flags project_range.dirichlet_boundary
-        random_obstacles.key random_obstacles.shape random_obstacles.n_obstacles random_obstacles.radius_range
-        random_obstacles.wall random_obstacles.air solve.history sphere_obstacle.shape sphere_obstacle.centre
-        sphere_obstacle.radius sphere_obstacle.wall sphere_obstacle.flags train.n_lanczos train.n_samples
-        train.low_weight train.theta
-    """.split(),
     "gp": """
         GPParams.u GPParams.kernels GPParams.log_tau1 GPParams.log_tau2 GPResult.model GPResult.opt_state
         GPResult.history GPResult.losses GPResult.step GPResult.info GPResult.predict.x GPResult.predict_grid.coords

@@ -16,8 +16,14 @@ class RitzData(eqx.Module):
     A sample is ``Σ_j c_j v_j / ‖·‖`` with ``c_j ~ weights_j · N(0, 1)``: the lowest ``n_low`` Ritz vectors
     get ``low_weight`` (9 in the paper), the rest weight 1.
 
-    - `values` (m,), ascending Ritz values (null-space ones dropped); `vectors` (m, *grid);
-      `weights` (m,); `samples` (n_samples, *grid) or ``None`` when generated on the fly.
+    Built by [`ritz_training_data`][sciml.dcdm.ritz_training_data].
+
+    **Fields:**
+
+    - `values`: `(m,)` ascending Ritz values (null-space ones dropped).
+    - `vectors`: `(m, *grid)` the matching Ritz vectors.
+    - `weights`: `(m,)` the sampling weights (`low_weight` for the lowest `n_low`, else 1).
+    - `samples`: `(n_samples, *grid)` cached samples, or `None` when generated on the fly.
     """
 
     values: jax.Array
@@ -26,12 +32,27 @@ class RitzData(eqx.Module):
     samples: jax.Array | None
 
     def sample(self, key, n: int) -> jax.Array:
-        """``n`` fresh unit-norm samples, shape ``(n, *grid)``."""
+        """Fresh unit-norm samples.
+
+        **Arguments:**
+
+        - `key`: a JAX PRNG key.
+        - `n`: number of samples (static int ≥ 1).
+
+        **Returns:** shape `(n, *grid)`, the vectors' dtype.
+        """
         return _draw(self.vectors, self.weights, key, n)
 
     def batch_fn(self, batch_size: int):
-        """A deterministic ``batch_fn(key, step) -> (batch_size, *grid)`` for `sciml.train.fit`: minibatches
-        of the cached samples if any, else fresh on-the-fly samples."""
+        """A deterministic `batch_fn(key, step)` for [`sciml.train.fit`][sciml.train.fit].
+
+        **Arguments:**
+
+        - `batch_size`: samples per batch (int ≥ 1).
+
+        **Returns:** `batch_fn(key, step) -> (batch_size, *grid)`: minibatches of the cached samples if any
+        (with replacement only when there are fewer than `batch_size`), else fresh on-the-fly samples.
+        """
         if self.samples is not None:
             samples = self.samples
             n = samples.shape[0]

@@ -54,7 +54,15 @@ def _centres(shape):
 def empty_box(shape, *, wall: bool = True) -> np.ndarray:
     """Closed box: an outer layer of SOLID cells around FLUID (pure Neumann, like ``smoke_plume``).
 
-    ``wall=False`` gives an all-FLUID grid (the operator's own domain boundary condition then applies).
+    **Arguments:**
+
+    - `shape`: grid size, an int `n` (a square `n × n` grid) or a tuple of 2 or 3 positive ints.
+    - `wall`: `True` (default) puts the SOLID layer; `False` gives an all-FLUID grid (the operator's own
+      domain boundary condition then applies).
+
+    **Returns:** an `int8` NumPy flag grid.
+
+    **Example:** `flags = dcdm.empty_box((64, 64))`
     """
     shape = _shape(shape)
     flags = np.full(shape, FLUID, np.int8)
@@ -70,7 +78,20 @@ def empty_box(shape, *, wall: bool = True) -> np.ndarray:
 
 def sphere_obstacle(shape, *, centre=None, radius: float = 0.2, wall: bool = True,
                     flags: np.ndarray | None = None) -> np.ndarray:
-    """Box with a SOLID sphere (disk in 2D); ``centre``/``radius`` in units of the box side [0, 1]."""
+    """Box with a SOLID sphere (disk in 2D).
+
+    **Arguments:**
+
+    - `shape`: grid size, an int `n` (a square `n × n` grid) or a tuple of 2 or 3 positive ints (ignored when `flags` is given).
+    - `centre`: sphere centre, one coordinate per axis in units of the box side `[0, 1]` (default `None`: the
+      middle of the box).
+    - `radius`: sphere radius in units of the box side (positive, default `0.2`).
+    - `wall`: surround the grid with one layer of SOLID cells (default `True`; `False` leaves the operator's own boundary condition at the grid edge).
+    - `flags`: an existing flag grid to add the sphere to (copied, not modified); default `None`: a new
+      [`empty_box`][sciml.dcdm.empty_box].
+
+    **Returns:** an `int8` NumPy flag grid.
+    """
     from .._errors import check_positive
 
     shape = _shape(shape) if flags is None else check_flags("flags", flags).shape
@@ -85,7 +106,21 @@ def sphere_obstacle(shape, *, centre=None, radius: float = 0.2, wall: bool = Tru
 
 def box_obstacle(shape, *, lower: Sequence[float], upper: Sequence[float], wall: bool = True,
                  flags: np.ndarray | None = None) -> np.ndarray:
-    """Box with an axis-aligned SOLID box obstacle ``[lower, upper]`` (units of the box side)."""
+    """Box with an axis-aligned SOLID box obstacle `[lower, upper]`.
+
+    **Arguments:**
+
+    - `shape`: grid size, an int `n` (a square `n × n` grid) or a tuple of 2 or 3 positive ints (ignored when `flags` is given).
+    - `lower`, `upper`: the obstacle's corners, one coordinate per axis in units of the box side `[0, 1]`,
+      `lower ≤ upper`.
+    - `wall`: surround the grid with one layer of SOLID cells (default `True`; `False` leaves the operator's own boundary condition at the grid edge).
+    - `flags`: an existing flag grid to add the obstacle to (copied); default `None`: a new
+      [`empty_box`][sciml.dcdm.empty_box].
+
+    **Returns:** an `int8` NumPy flag grid.
+
+    **Raises:** `ValueError` for corners of the wrong length, non-finite or with `lower > upper`.
+    """
     shape = _shape(shape) if flags is None else check_flags("flags", flags).shape
     lower = _check_box_coords("lower", lower, len(shape))
     upper = _check_box_coords("upper", upper, len(shape))
@@ -101,9 +136,16 @@ def box_obstacle(shape, *, lower: Sequence[float], upper: Sequence[float], wall:
 
 
 def add_air_layer(flags: np.ndarray, *, thickness: float | int = 0.125, axis: int = -1) -> np.ndarray:
-    """Turn the FLUID cells of the top layer (high end of ``axis``) into AIR (a free surface).
+    """Turn the FLUID cells of the top layer (high end of `axis`) into AIR (a free surface, Dirichlet `p = 0`).
 
-    ``thickness``: a fraction of the axis length (float) or a number of cells (int).
+    **Arguments:**
+
+    - `flags`: a 2D or 3D flag grid (not modified).
+    - `thickness`: a fraction of the axis length in `(0, 1]` (float, default `0.125`, at least one cell) or a
+      number of cells (int in `[0, n]`).
+    - `axis`: the vertical axis (default `-1`, the last).
+
+    **Returns:** a new `int8` NumPy flag grid.
     """
     from .._errors import check_int, check_real
 
@@ -124,7 +166,21 @@ def add_air_layer(flags: np.ndarray, *, thickness: float | int = 0.125, axis: in
 
 def random_obstacles(key, shape, *, n_obstacles: int = 4, radius_range=(0.06, 0.18),
                      wall: bool = True, air: float | int | None = None) -> np.ndarray:
-    """Box with ``n_obstacles`` random SOLID spheres/boxes (half each on average), optional AIR layer."""
+    """Box with random SOLID spheres and boxes (half each on average) and an optional AIR layer.
+
+    **Arguments:**
+
+    - `key`: a JAX PRNG key (the geometry is a deterministic function of it).
+    - `shape`: grid size, an int `n` (a square `n × n` grid) or a tuple of 2 or 3 positive ints.
+    - `n_obstacles`: number of obstacles (integer ≥ 0, default 4), centres uniform in `[0.2, 0.8]` per axis.
+    - `radius_range`: `(low, high)` obstacle radius (half-width for boxes, times a random aspect in
+      `[0.6, 1.4]`) in units of the box side, `0 < low ≤ high` (default `(0.06, 0.18)`).
+    - `wall`: surround the grid with one layer of SOLID cells (default `True`; `False` leaves the operator's own boundary condition at the grid edge).
+    - `air`: thickness of a top AIR layer as in [`add_air_layer`][sciml.dcdm.add_air_layer]; `None` (default)
+      = none.
+
+    **Returns:** an `int8` NumPy flag grid.
+    """
     from .._errors import check_int
 
     shape = _shape(shape)
@@ -159,7 +215,19 @@ def _check_range(name, r):
 
 def disk_air(n: int = 32, ndim: int = 2, *, radius: float = 0.2, air: float = 0.125) -> np.ndarray:
     """The spec's standard "disk+air" (2D) / "sphere+air" (3D) problem: closed box, a centred solid
-    disk/sphere, and a top AIR layer."""
+    disk/sphere, and a top AIR layer.
+
+    **Arguments:**
+
+    - `n`: cells per axis (integer ≥ 3, default 32).
+    - `ndim`: 2 (default) or 3.
+    - `radius`: the obstacle's radius in units of the box side (default `0.2`).
+    - `air`: the AIR layer's thickness as a fraction of the height (default `0.125`).
+
+    **Returns:** an `int8` NumPy flag grid of shape `(n,) * ndim`.
+
+    **Example:** `op = linalg.poisson_operator(dcdm.disk_air(64))`
+    """
     from .._errors import check_int
 
     n = check_int("n", n, minimum=3)
@@ -192,8 +260,20 @@ def singular_components(flags: np.ndarray, *, dirichlet_boundary: bool = False) 
 
 
 def project_range(b: np.ndarray, flags: np.ndarray, *, dirichlet_boundary: bool = False) -> np.ndarray:
-    """Zero ``b`` off the FLUID cells and remove its mean on every pure-Neumann component, so that
-    ``b`` lies in the range of the (possibly singular) Poisson operator."""
+    """Zero `b` off the FLUID cells and remove its mean on every pure-Neumann component, so that
+    `b` lies in the range of the (possibly singular) Poisson operator.
+
+    **Arguments:**
+
+    - `b`: array of the flag grid's shape.
+    - `flags`: the flag grid.
+    - `dirichlet_boundary`: whether the grid edge is a Dirichlet boundary (a component touching it is then not
+      pure Neumann); default `False`, matching `poisson_operator(..., boundary="neumann")`.
+
+    **Returns:** a float64 NumPy array of the grid's shape.
+
+    **Raises:** `ValueError` when `b`'s shape differs from the grid's.
+    """
     flags = check_flags("flags", flags)
     if np.shape(b) != flags.shape:
         raise ValueError(f"`b` must have the flag grid's shape {flags.shape}, got {np.shape(b)}.")
@@ -211,6 +291,19 @@ def plume_rhs(flags: np.ndarray, key=None, *, n_blobs: int = 3, width_range=(0.0
     (the divergence of a buoyant upward velocity blob).  With a key, ``n_blobs`` random Gaussian blobs
     (random sign, centre, width) plus a random vertical-derivative plume.  The result is zero on
     non-FLUID cells, has zero mean on every pure-Neumann component and is normalised.
+
+    **Arguments:**
+
+    - `flags`: a 2D or 3D flag grid.
+    - `key`: a JAX PRNG key for a random right-hand side, or `None` (default) for the standard plume.
+    - `n_blobs`: number of random Gaussian blobs (integer ≥ 0, default 3; with a key only).
+    - `width_range`: `(low, high)` blob widths in units of the box side (default `(0.07, 0.18)`).
+    - `dirichlet_boundary`: as in [`project_range`][sciml.dcdm.project_range] (default `False`).
+    - `dtype`: NumPy dtype of the result (default float64).
+
+    **Returns:** a NumPy array of the grid's shape with unit 2-norm.
+
+    **Raises:** `ValueError` when the result vanishes (no FLUID cell) or for a malformed `width_range`.
     """
     from .._errors import check_int
 

@@ -259,6 +259,16 @@ class DCDMNet(eqx.Module):
         return x
 
     def __call__(self, r: jax.Array) -> jax.Array:
+        """The proposed search direction `q ≈ c·A⁻¹ r`.
+
+        **Arguments:**
+
+        - `r`: one grid-shaped residual of rank `ndim` (vmap for batches), any floating dtype.
+
+        **Returns:** `q`, same shape and dtype as `r`.
+
+        **Raises:** `ValueError` when `r`'s rank is not `ndim`.
+        """
         nd = self.ndim
         if r.ndim != nd:
             raise ValueError(
@@ -298,7 +308,14 @@ def _check_net_args(ndim, variant, channels):
 
 def count_parameters(model) -> int:
     """Number of scalar parameters (floating array leaves) of a model; also works on the
-    ``jax.ShapeDtypeStruct`` skeleton from ``eqx.filter_eval_shape`` (no allocation)."""
+    ``jax.ShapeDtypeStruct`` skeleton from ``eqx.filter_eval_shape`` (no allocation).
+
+    **Arguments:**
+
+    - `model`: any pytree, normally a [`DCDMNet`][sciml.dcdm.DCDMNet].
+
+    **Returns:** a Python `int`.
+    """
     leaves = jax.tree_util.tree_leaves(model)
     return int(sum(x.size for x in leaves if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)))
 
@@ -307,11 +324,26 @@ class IdentityNet(eqx.Module):
     """``q = r``: turns DCDM into (windowed) CG; used for exactness checks."""
 
     def __call__(self, r):
+        """Return the residual unchanged.
+
+        **Arguments:**
+
+        - `r`: a grid-shaped residual.
+
+        **Returns:** `r`.
+        """
         return r
 
 
 class MatrixNet(eqx.Module):
-    """``q = M r`` for a dense matrix ``M`` acting on the flattened grid (e.g. an exact inverse)."""
+    """``q = M r`` for a dense matrix ``M`` acting on the flattened grid (e.g. an exact inverse).
+
+    **Arguments:**
+
+    - `matrix`: a square floating `(n, n)` array, `n` the number of grid cells (C order).
+
+    **Raises:** `ValueError` for a non-square matrix, `TypeError` for a non-floating one.
+    """
 
     matrix: jax.Array
 
@@ -324,4 +356,12 @@ class MatrixNet(eqx.Module):
         self.matrix = jnp.asarray(matrix)
 
     def __call__(self, r):
+        """`M r`, reshaped to the grid.
+
+        **Arguments:**
+
+        - `r`: a grid-shaped residual with `n` cells.
+
+        **Returns:** an array of `r`'s shape.
+        """
         return (self.matrix @ r.reshape(-1)).reshape(r.shape)

@@ -90,6 +90,15 @@ def load_pretrained(name: str, directory=None) -> DCDMNet:
 
 
 def pretrained_recipe(name: str, directory=None) -> dict:
-    """The training recipe recorded next to shipped weights (`name`: the weights' name; `directory`: as in
-    [`load_pretrained`][sciml.dcdm.load_pretrained])."""
+    """The training recipe recorded next to shipped weights.
+
+    **Arguments:**
+
+    - `name`: the weights' name, e.g. `"dcdm-3d-64"` (see `available_pretrained()`).
+    - `directory`: as in [`load_pretrained`][sciml.dcdm.load_pretrained] (default: the shipped weights).
+
+    **Returns:** a dict (operator, Lanczos steps, samples, optimiser, steps, wall time, final loss, ...).
+
+    **Raises:** `FileNotFoundError` when no weights of that name exist; `ValueError` for an unsafe name.
+    """
     return _config(name, directory)[1]["recipe"]

@@ -42,6 +42,13 @@ def network_direction(net: Callable, op) -> Callable:
 
     The residual is normalised to unit 2-norm (the network only sees directions; the line search fixes the
     scale), cast to the network's parameter dtype, and the output is zeroed off the FLUID cells and cast back.
+
+    **Arguments:**
+
+    - `net`: the network, a callable grid -> grid.
+    - `op`: the operator; its `mask` (FLUID cells), if it has one, masks the output.
+
+    **Returns:** a callable `r -> d` for [`linalg.conjugate_directions`][sciml.linalg.conjugate_directions].
     """
     mask = getattr(op, "mask", None)
     leaves = [x for x in jax.tree_util.tree_leaves(net) if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)]
@@ -93,6 +100,8 @@ def solve(
     - `stall_tol`: threshold of the stall test above.
     - `stall_window`: slow-stagnation test: when the residual has not halved within this many iterations the
       safeguard direction is used until it does (0 disables).
+    - `history`: length of the residual-norm buffer (integer ≥ 1); `None` (default) uses
+      `linalg.conjugate_directions`'s default (4096).
 
     **Returns:** a [`linalg.Solution`][sciml.linalg.Solution] with ``safeguard_steps``.  jit and vmap over
     right-hand sides work (``jax.vmap(lambda b: dcdm.solve(net, op, b))(B)``).

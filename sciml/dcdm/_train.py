@@ -32,10 +32,18 @@ def dcdm_loss(net, op, b, *, norm: str = "residual", rtol: float = 1e-4, maxiter
       ``bᵀA⁻¹b`` comes from `energy_norms` (shape ``(B,)``) when given, else from a CG solve
       (``rtol``, ``maxiter``, default ``20·max(grid) + 100``; no gradient flows through it).
 
-    **Arguments:** `net` (grid -> grid callable), `op` (flag-grid Poisson operator), `b` (``(B, *grid)``),
-    `norm`, `rtol`, `maxiter`, `energy_norms` as above.
+    **Arguments:**
 
-    **Returns:** the batch-mean loss (a scalar).
+    - `net`: the network, a callable grid -> grid.
+    - `op`: the flag-grid Poisson operator (``linalg.poisson_operator``).
+    - `b`: unit-norm right-hand sides, shape ``(B, *grid)`` in the operator's dtype.
+    - `norm`: ``"residual"`` (default) or ``"energy"``, as above.
+    - `rtol`, `maxiter`: the reference CG solve of the energy loss (defaults `1e-4` and ``20·max(grid) + 100``).
+    - `energy_norms`: precomputed ``bᵢᵀA⁻¹bᵢ``, shape ``(B,)`` (energy loss only); `None` (default) solves for them.
+
+    **Returns:** the batch-mean loss (a scalar; differentiable w.r.t. the network).
+
+    **Raises:** `ValueError` for an unknown `norm` or `b` not of shape ``(B, *grid)``.
     """
     if norm not in _LOSSES:
         raise ValueError(f"`norm` must be one of {_LOSSES}, got {norm!r}.")
@@ -71,11 +79,20 @@ def dcdm_loss(net, op, b, *, norm: str = "residual", rtol: float = 1e-4, maxiter
 
 
 def energy_norms(op, b, *, rtol: float = 1e-4, maxiter: int | None = None, chunk: int = 64):
-    """``bᵢᵀA⁻¹bᵢ`` for the rows of ``b`` (``(B, *grid)``) by batched CG, in chunks of `chunk` rows: the
-    reference of the energy loss, computed once for cached samples instead of at every training step.
+    """``bᵢᵀA⁻¹bᵢ`` for the rows of ``b`` by batched CG: the reference of the energy loss, computed once for
+    cached samples instead of at every training step.
 
-    `rtol` as in the per-step loss; `maxiter` defaults to ``20·max(grid) + 100`` (CG in float32 can stagnate
-    above a tight `rtol`, and a vmapped CG runs until its slowest row stops)."""
+    **Arguments:**
+
+    - `op`: the flag-grid Poisson operator.
+    - `b`: right-hand sides, shape ``(B, *grid)`` in the operator's dtype.
+    - `rtol`: CG's relative tolerance (default `1e-4`, as in the per-step loss).
+    - `maxiter`: CG's iteration cap; default ``20·max(grid) + 100`` (CG in float32 can stagnate above a tight
+      `rtol`, and a vmapped CG runs until its slowest row stops).
+    - `chunk`: rows per vmapped CG call (default 64; bounds memory).
+
+    **Returns:** shape ``(B,)``.
+    """
     check_op(op)
     check_samples("b", b, op)
     maxiter = 20 * max(op.shape) + 100 if maxiter is None else maxiter
@@ -130,6 +147,9 @@ def train(
       float32); `ndim`, `variant`, `channels` describe that default.
     - `data`: a [`RitzData`][sciml.dcdm.RitzData]; default ``ritz_training_data(op, n_lanczos=...,
       n_samples=..., low_weight=..., theta=...)`` (on the fly when ``n_samples`` is None).
+    - `n_lanczos`, `n_samples`, `low_weight`, `theta`: passed to
+      [`ritz_training_data`][sciml.dcdm.ritz_training_data] when `data` is `None` (defaults 300, `None`, 9.0,
+      `None`); ignored otherwise.
     - `checkpoint_dir`, `checkpoint_every`, `resume`, `metrics_path`, `log_every`, `progress`, `mesh`,
       `callback`, `time_limit`: passed to [`sciml.train.fit`][] (orbax checkpoints, resume, JSONL metrics,
       data-parallel, a wall-clock budget in seconds).
