@@ -20,31 +20,6 @@ PAGES = {"cape.datasets": "cape"}  # submodules documented on their parent's pag
 # strict, in the modules owned by other helpers. Each listed entry is reported as an expected failure while it is
 # still missing; any parameter not listed here must be documented in an `**Arguments:**` section.
 KNOWN_GAPS = {
-    "gp": """
-        GPParams.u GPParams.kernels GPParams.log_tau1 GPParams.log_tau2 GPResult.model GPResult.opt_state
-        GPResult.history GPResult.losses GPResult.step GPResult.info GPResult.predict.x GPResult.predict_grid.coords
-        GPResult.resolve.problem GridSpec.faces Posterior.u_grid Posterior.kernels Posterior.log_tau1
-        Posterior.log_tau2 Posterior.kind Posterior.spec Posterior.jitter Posterior.lam_b Posterior.strategy
-        Posterior.newton_steps Posterior.cg Posterior.factors.spec Posterior.predict_grid.coords Profiled.dense_max
-        Profiled.cg_rtol Profiled.cg_maxiter auto_axis_kernel.f_grid auto_axis_kernel.axis auto_axis_kernel.spacing
-        auto_axis_kernel.n_points auto_axis_kernel.n_components auto_axis_kernel.derivative_order
-        auto_axis_kernel.max_peaks auto_axis_kernel.dtype auto_axis_kernel.boundary axis_factors.kind
-        axis_factors.kernels axis_factors.spec axis_factors.jitter cross_matrices.kind cross_matrices.params
-        cross_matrices.x cross_matrices.y cross_matrices.order dense_neg_log_joint.u dense_neg_log_joint.log_tau1
-        dense_neg_log_joint.log_tau2 dense_neg_log_joint.kind dense_neg_log_joint.kernels dense_neg_log_joint.spec
-        dense_neg_log_joint.residual_fn dense_neg_log_joint.lam_b dense_neg_log_joint.jitter derivative_grids.u
-        derivative_grids.factors derivative_grids.keys derivative_grids.ndim grid_spec_and_residual.problem
-        grid_spec_and_residual.shape grid_spec_and_residual.dtype init_axis_kernel.freq_scale init_axis_kernel.dtype
-        kernel.kind kernel.params kernel.tau kernel_derivatives.kind kernel_derivatives.params
-        kernel_derivatives.tau kernel_derivatives.order neg_log_joint.u neg_log_joint.log_tau1
-        neg_log_joint.log_tau2 neg_log_joint.factors neg_log_joint.spec neg_log_joint.residual_fn
-        neg_log_joint.lam_b neg_log_joint_vec.u neg_log_joint_vec.log_tau1 neg_log_joint_vec.log_tau2
-        neg_log_joint_vec.kind neg_log_joint_vec.kernels neg_log_joint_vec.spec neg_log_joint_vec.residual_fn
-        neg_log_joint_vec.lam_b neg_log_joint_vec.jitter periodogram.f_grid periodogram.axis periodogram.spacing
-        periodogram.derivative_order periodogram.pad spectral_density.kind spectral_density.params
-        spectral_density.s toeplitz_matrices.kind toeplitz_matrices.params toeplitz_matrices.n
-        toeplitz_matrices.spacing toeplitz_matrices.order
-    """.split(),
     "pig": """
         BoxNormaliser.lower BoxNormaliser.upper BoxNormaliser.scale.dtype BoxNormaliser.__call__.x
         BoxNormaliser.inverse.z FieldStack.derivatives.xs FieldStack.derivatives.required FieldStack.predict.xs

@@ -13,7 +13,18 @@ def periodogram(f_grid: np.ndarray, axis: int, spacing: float, derivative_order:
     """Marginal periodogram of `f_grid` along `axis` (Hann window, zero-padded), divided by (2 pi s)^order.
 
     For Poisson, u_hat(s) ~ f_hat(s) / (2 pi s)^2, so dividing by the symbol of the highest derivative
-    gives the solution's spectrum. Returns (frequencies in cycles per unit, power), s > 0 only.
+    gives the solution's spectrum.
+
+    **Arguments:**
+
+    - `f_grid`: the source sampled on the grid (any number of axes).
+    - `axis`: the axis to transform (the others are averaged over).
+    - `spacing`: grid spacing along `axis` (length units).
+    - `derivative_order`: order of the highest derivative of the operator; the power is divided by
+      `(2πs)^(2·order)` (default 2; 0 = the plain periodogram).
+    - `pad`: zero-padding factor of the FFT (default 8).
+
+    **Returns:** `(s, power)`: frequencies in cycles per unit length (`s > 0` only) and the power, NumPy arrays.
     """
     f = np.moveaxis(np.asarray(f_grid, dtype=np.float64), axis, -1)
     n = f.shape[-1]
@@ -60,6 +71,21 @@ def auto_axis_kernel(
     One component at mu = 0 (the smooth trend), components at the strongest peaks of the solution's
     estimated spectrum, and the remaining components spread uniformly up to F = min(1.25 x highest peak, grid Nyquist M/(2L))
     (so no hand-set frequency ceiling is needed). Weights 1/Q, log_ls = 0, as in the paper.
+
+    **Arguments:**
+
+    - `f_grid`: the source on the grid.
+    - `axis`: the axis this kernel is for.
+    - `spacing`: grid spacing along `axis`.
+    - `n_points`: grid points along `axis` (M).
+    - `n_components`: mixture components Q.
+    - `derivative_order`: as in [`periodogram`][sciml.gp.periodogram] (default 2).
+    - `max_peaks`: most peaks to place components at (default `None`: `max(1, Q // 3)`).
+    - `dtype`: dtype of the parameters (default float64).
+    - `boundary`: as above (default `()`).
+
+    **Returns:** `(kernel, info)`: an [`AxisKernel`][sciml.gp.AxisKernel] and a dict with the detected `peaks`, the
+    `nyquist` frequency and the frequency `ceiling`.
     """
     q = n_components
     length = spacing * (n_points - 1)

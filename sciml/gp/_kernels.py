@@ -55,8 +55,14 @@ class AxisKernel(eqx.Module):
 def init_axis_kernel(n_components: int = 30, freq_scale: float = 20.0, dtype=jnp.float64) -> AxisKernel:
     """The paper's initialisation: w_q = 1/Q, log_ls = 0, mu_q = linspace(0, 1, Q) * F.
 
-    **Arguments:** `n_components` (Q >= 1), `freq_scale` (F > 0, cycles per unit length), `dtype`.
+    **Arguments:**
+
+    - `n_components`: number of mixture components Q (integer ≥ 1, default 30).
+    - `freq_scale`: the highest initial frequency F (> 0, cycles per unit length; default 20).
+    - `dtype`: dtype of the parameters (default float64).
+
     **Returns:** an [`AxisKernel`][sciml.gp.AxisKernel].
+
     **Example:** `gp.init_axis_kernel(30, 20.0)`
     """
     from .._errors import check_int, check_positive
@@ -94,7 +100,19 @@ def envelope(kind: str, tau, log_ls):
 
 
 def kernel_derivatives(kind: str, params: AxisKernel, tau, order: int = 2):
-    """k(tau), k'(tau), k''(tau) for lags `tau` of any shape; returns a tuple of `order + 1` arrays."""
+    """k(tau), k'(tau), k''(tau) of a spectral mixture, analytically.
+
+    **Arguments:**
+
+    - `kind`: the kernel family, `"gaussian"` or `"student_t"` (see `KERNELS`).
+    - `params`: the axis's [`AxisKernel`][sciml.gp.AxisKernel].
+    - `tau`: lags `x − x'`, any shape.
+    - `order`: highest derivative, 0, 1 or 2 (default 2).
+
+    **Returns:** a tuple of `order + 1` arrays of `tau`'s shape.
+
+    **Raises:** `ValueError` for an unknown `kind` or `order > 2`.
+    """
     t = jnp.asarray(tau)[..., None]
     g, g1, g2 = envelope(kind, t, params.log_ls)
     w = jnp.exp(params.log_w)
@@ -112,12 +130,31 @@ def kernel_derivatives(kind: str, params: AxisKernel, tau, order: int = 2):
 
 
 def kernel(kind: str, params: AxisKernel, tau):
-    """k(tau) only (for autodiff checks and plotting)."""
+    """k(tau) only (for autodiff checks and plotting).
+
+    **Arguments:**
+
+    - `kind`: the kernel family, `"gaussian"` or `"student_t"` (see `KERNELS`).
+    - `params`: the axis's [`AxisKernel`][sciml.gp.AxisKernel].
+    - `tau`: lags, any shape.
+
+    **Returns:** an array of `tau`'s shape.
+    """
     return kernel_derivatives(kind, params, tau, order=0)[0]
 
 
 def cross_matrices(kind: str, params: AxisKernel, x, y, order: int = 2):
-    """Dense K^{(a)}[i, l] = d^a k(s, y_l)/ds^a at s = x_i = k^{(a)}(x_i - y_l), a = 0..order."""
+    """Dense K^{(a)}[i, l] = d^a k(s, y_l)/ds^a at s = x_i = k^{(a)}(x_i - y_l), a = 0..order.
+
+    **Arguments:**
+
+    - `kind`: the kernel family, `"gaussian"` or `"student_t"` (see `KERNELS`).
+    - `params`: the axis's [`AxisKernel`][sciml.gp.AxisKernel].
+    - `x`, `y`: 1D coordinate arrays of lengths `n` and `m`.
+    - `order`: highest derivative, 0–2 (default 2).
+
+    **Returns:** a tuple of `order + 1` arrays of shape `(n, m)`.
+    """
     tau = jnp.asarray(x)[:, None] - jnp.asarray(y)[None, :]
     return kernel_derivatives(kind, params, tau, order=order)
 
@@ -126,6 +163,16 @@ def toeplitz_matrices(kind: str, params: AxisKernel, n: int, spacing, order: int
     """K^{(a)} on a uniform grid of n points from the 2n - 1 lags (Toeplitz gather).
 
     Transcendental evaluations drop from O(n^2 Q) to O(n Q).
+
+    **Arguments:**
+
+    - `kind`: the kernel family, `"gaussian"` or `"student_t"` (see `KERNELS`).
+    - `params`: the axis's [`AxisKernel`][sciml.gp.AxisKernel].
+    - `n`: number of grid points.
+    - `spacing`: grid spacing (length units).
+    - `order`: highest derivative, 0–2 (default 2).
+
+    **Returns:** a tuple of `order + 1` arrays of shape `(n, n)`.
     """
     lags = (jnp.arange(-(n - 1), n)) * spacing
     vals = kernel_derivatives(kind, params, lags, order=order)
@@ -138,6 +185,14 @@ def spectral_density(kind: str, params: AxisKernel, s):
 
     Gaussian: the transform of exp(-b tau^2) is sqrt(pi/b) exp(-pi^2 s^2 / b). Student-t (Matern-5/2):
     proportional to (5 rho^2 + 4 pi^2 s^2)^(-3); normalised to integrate to 1 per component.
+
+    **Arguments:**
+
+    - `kind`: the kernel family, `"gaussian"` or `"student_t"` (see `KERNELS`).
+    - `params`: the axis's [`AxisKernel`][sciml.gp.AxisKernel].
+    - `s`: frequencies in cycles per unit length, any shape.
+
+    **Returns:** an array of `s`'s shape.
     """
     s = jnp.asarray(s)[..., None]
     w = jnp.exp(params.log_w)

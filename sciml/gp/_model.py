@@ -44,6 +44,8 @@ class GridSpec:
     - `keys`: derivative requests of the residual, e.g. `((0, 0),)` for u''.
     - `boundary_index`: flat indices of the boundary data nodes (duplicates allowed: corners counted per face).
     - `boundary_values`: g at those nodes.
+    - `faces`: the box-face conditions, a tuple of `(axis, side, alpha, beta, values)` with `values` on the face's
+      nodes (grid shape without `axis`); `beta != 0` marks a derivative (Neumann/Robin) condition (default `()`).
     """
 
     lower: tuple
@@ -141,7 +143,17 @@ class AxisFactor(eqx.Module):
 
 
 def axis_factors(kind: str, kernels: Sequence[AxisKernel], spec: GridSpec, jitter: float = 1e-6):
-    """Build the per-axis factors (Toeplitz kernel matrices, Cholesky, derivative operators)."""
+    """Build the per-axis factors (Toeplitz kernel matrices, Cholesky, derivative operators).
+
+    **Arguments:**
+
+    - `kind`: the kernel family, `"gaussian"` or `"student_t"`.
+    - `kernels`: per-axis [`AxisKernel`][sciml.gp.AxisKernel]s.
+    - `spec`: the [`GridSpec`][sciml.gp.GridSpec] (grid, and which derivative orders are needed).
+    - `jitter`: `eps` in `C_j = K_j + eps·I` (default `1e-6`).
+
+    **Returns:** a list of per-axis factor modules (fields `chol`, `kmats`, `deriv_ops`, `z_ops`).
+    """
     out = []
     for j, (kp, n, h) in enumerate(zip(kernels, spec.shape, spec.spacing)):
         order = spec.max_orders[j]
@@ -160,7 +172,17 @@ def axis_factors(kind: str, kernels: Sequence[AxisKernel], spec: GridSpec, jitte
 
 
 def derivative_grids(u, factors, keys, ndim):
-    """{key: D_key U} for every derivative request (grid arrays)."""
+    """{key: D_key U} for every derivative request (grid arrays).
+
+    **Arguments:**
+
+    - `u`: values on the grid.
+    - `factors`: from [`axis_factors`][sciml.gp.axis_factors].
+    - `keys`: derivative requests, tuples as from `pde.required_derivatives` (e.g. `(0, 0)` for ∂²/∂x₀²).
+    - `ndim`: number of grid axes.
+
+    **Returns:** a dict from each key to a grid array of `u`'s shape.
+    """
     out = {}
     for k in keys:
         orders = key_orders(k, ndim)
@@ -186,6 +208,19 @@ def neg_log_joint(u, log_tau1, log_tau2, factors, spec: GridSpec, residual_fn: C
 
     -J = 1/2 log|C| + 1/2 U^T C^{-1} U - lam_b [N_b/2 log tau1 - tau1/2 ||U_b - g||^2]
          - M/2 log tau2 + tau2/2 ||H||^2.
+
+    **Arguments:**
+
+    - `u`: the solution values on the grid, shape `spec.shape`.
+    - `log_tau1`, `log_tau2`: log precisions of the boundary and residual likelihoods (scalars).
+    - `factors`: from [`axis_factors`][sciml.gp.axis_factors].
+    - `spec`: the [`GridSpec`][sciml.gp.GridSpec].
+    - `residual_fn`: `(u, derivs) -> H`, the PDE residual on the grid from the derivative grids (as made by
+      [`grid_spec_and_residual`][sciml.gp.grid_spec_and_residual]).
+    - `lam_b`: the boundary likelihood weight λ_b (paper: 200).
+
+    **Returns:** `(loss, parts)`: the scalar objective and a dict with `prior`, `boundary_sq`, `residual_sq` and
+    the selection `criterion`.
     """
     m = spec.size
     nb = len(spec.boundary_index)
@@ -204,7 +239,22 @@ def neg_log_joint(u, log_tau1, log_tau2, factors, spec: GridSpec, residual_fn: C
 
 
 def dense_neg_log_joint(u, log_tau1, log_tau2, kind, kernels, spec: GridSpec, residual_fn, lam_b, jitter=1e-6):
-    """Reference implementation with dense matrices (kron of factors, LU solve, slogdet). Small grids only."""
+    """Reference implementation with dense matrices (kron of factors, LU solve, slogdet). Small grids only.
+
+    **Arguments:**
+
+    - `u`: the solution values on the grid, shape `spec.shape`.
+    - `log_tau1`, `log_tau2`: log precisions of the boundary and residual likelihoods (scalars).
+    - `kind`: the kernel family, `"gaussian"` or `"student_t"`.
+    - `kernels`: per-axis [`AxisKernel`][sciml.gp.AxisKernel]s.
+    - `spec`: the [`GridSpec`][sciml.gp.GridSpec].
+    - `residual_fn`: `(u, derivs) -> H`, the PDE residual on the grid from the derivative grids (as made by
+      [`grid_spec_and_residual`][sciml.gp.grid_spec_and_residual]).
+    - `lam_b`: the boundary likelihood weight λ_b (paper: 200).
+    - `jitter`: `eps` on each factor (default `1e-6`).
+
+    **Returns:** the scalar objective (as `neg_log_joint`'s `loss`).
+    """
     m = spec.size
     nb = len(spec.boundary_index)
     mats = []
@@ -288,7 +338,22 @@ def neg_log_joint_vec(u, log_tau1, log_tau2, kind, kernels, spec: GridSpec, resi
                       jitter: float):
     """`neg_log_joint` with vector-only algebra: one a = C^{-1} vec(U) (a Cholesky solve per axis) serves the
     quadratic term and every derivative, D_key U = (x)_j M_j a with M_j = K_j^{(a_j)} (a_j > 0) or C_j.
-    No n x n operator K^{(a)} C^{-1} is formed (same value and gradients as `neg_log_joint`)."""
+    No n x n operator K^{(a)} C^{-1} is formed (same value and gradients as `neg_log_joint`).
+
+    **Arguments:**
+
+    - `u`: the solution values on the grid, shape `spec.shape`.
+    - `log_tau1`, `log_tau2`: log precisions of the boundary and residual likelihoods (scalars).
+    - `kind`: the kernel family, `"gaussian"` or `"student_t"`.
+    - `kernels`: per-axis [`AxisKernel`][sciml.gp.AxisKernel]s.
+    - `spec`: the [`GridSpec`][sciml.gp.GridSpec].
+    - `residual_fn`: `(u, derivs) -> H`, the PDE residual on the grid from the derivative grids (as made by
+      [`grid_spec_and_residual`][sciml.gp.grid_spec_and_residual]).
+    - `lam_b`: the boundary likelihood weight λ_b (paper: 200).
+    - `jitter`: `eps` on each factor.
+
+    **Returns:** `(loss, parts)` as [`neg_log_joint`][sciml.gp.neg_log_joint].
+    """
     facs = kernel_factors(kind, kernels, spec, jitter)
     a = u
     for j, (chol, _) in enumerate(facs):

@@ -65,10 +65,19 @@ def u_step(strategy, factors, spec, residual_fn, faces, u_k, log_tau1, log_tau2,
 class Posterior(eqx.Module):
     """A fitted grid GP (the `model` of a [`GPResult`][sciml.gp.GPResult]); pure JAX.
 
-    **Fields:** `u_grid` (posterior mean on the grid), `kernels` (per-axis [`AxisKernel`][sciml.gp.AxisKernel]),
-    `log_tau1`, `log_tau2` (noise precisions), and the static `kind`, `spec`, `jitter`, `lam_b`, `strategy`
-    (`"collocation"`: exact Kronecker-eigenbasis collocation solve; `"dense"` / `"cg"`: GP-HM quadratic model),
-    `newton_steps` (Gauss-Newton iterations for nonlinear residuals), `cg` ((rtol, maxiter)).
+    **Fields:**
+
+    - `u_grid`: the posterior mean on the grid (the grid's shape).
+    - `kernels`: tuple of per-axis [`AxisKernel`][sciml.gp.AxisKernel]s.
+    - `log_tau1`, `log_tau2`: log precisions of the boundary and residual likelihoods (scalars).
+    - `kind`: the kernel family, `"gaussian"` or `"student_t"` (static).
+    - `spec`: the [`GridSpec`][sciml.gp.GridSpec] of the fit (static).
+    - `jitter`: the `eps` added to each per-axis covariance (static).
+    - `lam_b`: the boundary likelihood weight (default 200).
+    - `strategy`: the U solve used by `resolve`: `"collocation"` (exact Kronecker-eigenbasis collocation),
+      `"dense"` (default) or `"cg"` (GP-HM quadratic model).
+    - `newton_steps`: Gauss-Newton iterations for nonlinear residuals (default 4).
+    - `cg`: `(rtol, maxiter)` of the `"cg"` strategy (default `(1e-10, 200)`).
     """
 
     u_grid: jax.Array
@@ -84,6 +93,14 @@ class Posterior(eqx.Module):
     cg: tuple = eqx.field(static=True, default=(1e-10, 200))
 
     def factors(self, spec: GridSpec | None = None):
+        """The per-axis factors (Cholesky, kernel matrices, derivative operators) of the fitted kernel.
+
+        **Arguments:**
+
+        - `spec`: the grid to build them on (default `None`: the fit's `spec`).
+
+        **Returns:** a list of per-axis factors, as [`axis_factors`][sciml.gp.axis_factors].
+        """
         return axis_factors(self.kind, self.kernels, spec or self.spec, self.jitter)
 
     def _x64(self):
@@ -114,7 +131,16 @@ class Posterior(eqx.Module):
             return _predict(self.u_grid, self.kind, self.kernels, self.factors(), self.spec, xa)
 
     def predict_grid(self, coords: Sequence):
-        """Posterior mean on the tensor grid of per-axis coordinate arrays `coords` (n-mode products)."""
+        """Posterior mean on a tensor grid (n-mode products, no scattered evaluation).
+
+        **Arguments:**
+
+        - `coords`: one 1D coordinate array per axis.
+
+        **Returns:** the grid of values, shape `(len(coords[0]), ..., len(coords[d-1]))`, the fit's dtype.
+
+        **Raises:** `ValueError` when `coords` does not hold one 1D array per axis.
+        """
         if len(coords) != self.spec.ndim:
             raise ValueError(f"`coords` must hold one 1-D array per axis ({self.spec.ndim}), got {len(coords)}")
         with self._x64():

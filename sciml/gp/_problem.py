@@ -122,7 +122,18 @@ def make_residual_fn(problem, shape, dtype, params=None):
 
 def grid_spec_and_residual(problem, shape, dtype):
     """Build the static GridSpec (boundary data from the problem's box-face conditions, every face node
-    listed per face) and `residual_fn(u, derivs) -> H` on the grid (vmapped `problem.residual` on jets)."""
+    listed per face) and `residual_fn(u, derivs) -> H` on the grid (vmapped `problem.residual` on jets).
+
+    **Arguments:**
+
+    - `problem`: a [`sciml.pde.Problem`][] on a [`Box`][sciml.pde.Box].
+    - `shape`: grid points per axis, one integer ≥ 3 per axis.
+    - `dtype`: floating dtype of the boundary data and residual.
+
+    **Returns:** `(spec, residual_fn)`: a [`GridSpec`][sciml.gp.GridSpec] and the grid residual.
+
+    **Raises:** `ValueError` for a wrong number of axes or fewer than 3 points on one.
+    """
     from .. import pde
 
     _, lower, upper = _box(problem)

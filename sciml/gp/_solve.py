@@ -39,7 +39,15 @@ from ._problem import grid_spec_and_residual
 
 
 class GPParams(eqx.Module):
-    """All learnable quantities of the joint model (the [`Adam`][sciml.gp.Adam] state)."""
+    """All learnable quantities of the joint model (the [`Adam`][sciml.gp.Adam] state).
+
+    **Fields:**
+
+    - `u`: the solution values on the grid, the grid's shape.
+    - `kernels`: tuple of per-axis [`AxisKernel`][sciml.gp.AxisKernel]s.
+    - `log_tau1`: log precision of the boundary likelihood (scalar).
+    - `log_tau2`: log precision of the residual likelihood (scalar).
+    """
 
     u: jax.Array
     kernels: tuple
@@ -71,6 +79,9 @@ class Profiled(eqx.Module):
       only one that takes Neumann/Robin faces). `"auto"`: GP-HM dense QR up to `dense_max` nodes (measured
       better in 1D: sin(100x), 400 points, 1.4e-5 vs 1.7e-3), collocation above it when the operator allows
       (2D sin3x sin17y at 128^2: 2-5e-6 at ~0.1 s per step vs 8.8e-6 in 236 s with PCG), else PCG.
+    - `dense_max`: largest grid (number of nodes) solved by dense QR in the GP-HM U solve (default 2048).
+    - `cg_rtol`, `cg_maxiter`: tolerance and iteration cap of the matrix-free PCG U solve above `dense_max`
+      (defaults `1e-10`, 200).
 
     **Example:** `gp.solve(problem, grid=(400,), method=gp.Profiled(steps=60, patience=10))`
     """
@@ -151,9 +162,16 @@ class GPResult(TrainResult):
     """Result of [`solve`][sciml.gp.solve]: a [`sciml.train.TrainResult`][] whose `model` is the fitted
     [`Posterior`][sciml.gp.Posterior].
 
-    **Fields:** `model`, `opt_state`, `history` (dicts per logged step: step, loss, criterion, precisions,
-    seconds, and `rel_l2` -- a monitor against `problem.exact`, never used for selection), `losses` (objective
-    per outer/Adam step), `step` (steps run), `info` (selected step, initialisation, solve strategy, stop reason).
+    **Fields:**
+
+    - `model`: the fitted [`Posterior`][sciml.gp.Posterior].
+    - `opt_state`: the optax state of the last step.
+    - `history`: dicts per logged step: step, loss, criterion, precisions, seconds, and `rel_l2` (a monitor
+      against `problem.exact`, never used for selection).
+    - `losses`: the objective per outer/Adam step (NumPy array).
+    - `step`: steps run.
+    - `info`: dict with the selected step, initialisation, solve strategy and stop reason.
+
     Shortcuts: `u_grid`, `kernels`, `log_tau1`, `log_tau2`, `kind`, `spec`, `jitter`, `predict`,
     `predict_grid`, `resolve`.
     """
@@ -172,16 +190,37 @@ class GPResult(TrainResult):
         return self.model.factors()
 
     def predict(self, x: Float[Array, "n d"]) -> Float[Array, " n"]:
-        """Posterior mean at points `x` of shape `(n, d)` (see [`Posterior.predict`][sciml.gp.Posterior.predict])."""
+        """Posterior mean at scattered points (see [`Posterior.predict`][sciml.gp.Posterior.predict]).
+
+        **Arguments:**
+
+        - `x`: points, shape `(n, d)` (reshape to `(n, 1)` in 1D).
+
+        **Returns:** shape `(n,)`, the fit's dtype.
+        """
         return self.model.predict(x)
 
     def predict_grid(self, coords: Sequence):
-        """Posterior mean on a tensor grid of per-axis coordinates."""
+        """Posterior mean on a tensor grid (see [`Posterior.predict_grid`][sciml.gp.Posterior.predict_grid]).
+
+        **Arguments:**
+
+        - `coords`: one 1D coordinate array per axis.
+
+        **Returns:** the grid of values, shape `(len(coords[0]), ..., len(coords[d-1]))`.
+        """
         return self.model.predict_grid(coords)
 
     def resolve(self, problem, **kwargs) -> Posterior:
-        """Re-solve another problem with the fitted kernel (pure JAX; see
-        [`Posterior.resolve`][sciml.gp.Posterior.resolve])."""
+        """Re-solve another problem with the fitted kernel (pure JAX).
+
+        **Arguments:**
+
+        - `problem`: a [`sciml.pde.Problem`][] on the fitted box.
+        - `**kwargs`: `params`, `newton_steps`, as in [`Posterior.resolve`][sciml.gp.Posterior.resolve].
+
+        **Returns:** a [`Posterior`][sciml.gp.Posterior].
+        """
         return self.model.resolve(problem, **kwargs)
 
 
