@@ -20,35 +20,6 @@ PAGES = {"cape.datasets": "cape"}  # submodules documented on their parent's pag
 # strict, in the modules owned by other helpers. Each listed entry is reported as an expected failure while it is
 # still missing; any parameter not listed here must be documented in an `**Arguments:**` section.
 KNOWN_GAPS = {
-    "pig": """
-        BoxNormaliser.lower BoxNormaliser.upper BoxNormaliser.scale.dtype BoxNormaliser.__call__.x
-        BoxNormaliser.inverse.z FieldStack.derivatives.xs FieldStack.derivatives.required FieldStack.predict.xs
-        FieldStack.predict.chunk_size GaussianEmbedding.sigma_min GaussianEmbedding.key GaussianEmbedding.dtype
-        GaussianEmbedding.__call__.z GaussianEmbedding.jet.z GaussianEmbedding.jet.required
-        GaussianEmbedding.jet_batch.zs GaussianEmbedding.jet_batch.required LossWeights.periodic
-        LossWeights.observations LossWeights.causal_chunks LossWeights.causal_tol MLPPINN.lower MLPPINN.upper
-        MLPPINN.width MLPPINN.depth MLPPINN.key MLPPINN.dtype MLPPINN.__call__.x MLPPINN.point_jet.x
-        MLPPINN.point_jet.required MLPPINN.derivatives.xs MLPPINN.derivatives.required MLPPINN.predict.xs
-        MLPPINN.predict.chunk_size PIG.__call__.x PIG.point_jet.x PIG.point_jet.required PIG.derivatives.xs
-        PIG.derivatives.required PIG.predict.xs PIG.predict.chunk_size PINNResult.model PINNResult.opt_state
-        PINNResult.history PINNResult.losses PINNResult.step PINNResult.final_error PINNResult.best_error
-        PINNResult.seconds PINNResult.n_params PINNResult.config PINNResult.params PINNResult.predict.x
-        PINNResult.predict.chunk_size SeparablePIG.key SeparablePIG.dtype SeparablePIG.grid_derivatives.axes
-        SeparablePIG.grid_derivatives.required SeparablePIG.derivatives.xs SeparablePIG.derivatives.required
-        SeparablePIG.__call__.x SeparablePIG.predict.xs SeparablePIG.predict.chunk_size TanhMLP.in_size
-        TanhMLP.out_size TanhMLP.width TanhMLP.depth TanhMLP.key TanhMLP.dtype autodiff_jet.fn autodiff_jet.x
-        autodiff_jet.required eval_points.problem eval_points.shape eval_points.dtype fit_model.problem
-        fit_model.model fit_model.steps fit_model.key fit_model.optimizer fit_model.learning_rate fit_model.sampler
-        fit_model.weights fit_model.lbfgs fit_model.observations fit_model.infer lr_groups.model lr_groups.lr_gauss
-        lr_groups.lr_mlp lr_groups.decay_rate lr_groups.decay_every lr_groups.warmup make_loss.problem
-        make_loss.residual_weight make_loss.condition_weights make_loss.periodic_weight make_loss.observation_weight
-        make_loss.causal make_loss.causal_chunks make_loss.causal_tol make_loss.chunk_size make_loss.dtype
-        make_sampler.problem make_sampler.n_collocation make_sampler.n_boundary make_sampler.key
-        make_sampler.resample_every make_sampler.grid_points_per_axis make_sampler.observations make_sampler.dtype
-        rel_l2.pred rel_l2.ref train_mlp_pinn.key train_mlp_pinn.width train_mlp_pinn.depth
-        train_mlp_pinn.learning_rate train_separable.problem train_separable.n_gaussians train_separable.steps
-        train_separable.key train_separable.rank
-    """.split(),
     "nn": """
         FNO.__call__.x FNO.__call__.film MLP.tail.pre MLP.__call__.x SpectralConv.__call__.x UNet.__call__.x
         UNet.__call__.film

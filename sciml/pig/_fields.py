@@ -11,10 +11,12 @@ from jaxtyping import Array, Float
 class FieldStack(eqx.Module):
     """One scalar model per unknown field of a system (`Problem(n_fields > 1)`).
 
-    **Arguments:** `models`: a sequence of scalar models (each with `derivatives(xs, required)` and
-    `predict(xs)`, e.g. [`PIG`][sciml.pig.PIG] or [`MLPPINN`][sciml.pig.MLPPINN]).
+    **Arguments:**
 
-    `predict(xs)` returns `(P, n_fields)`; `derivatives(xs, required)` a list of per-field dicts.
+    - `models`: a non-empty sequence of scalar models (each with `derivatives(xs, required)` and `predict(xs)`,
+      e.g. [`PIG`][sciml.pig.PIG] or [`MLPPINN`][sciml.pig.MLPPINN]), one per field.
+
+    **Raises:** `ValueError` for an empty sequence.
     """
 
     models: tuple
@@ -34,9 +36,27 @@ class FieldStack(eqx.Module):
         return self.models[0].ndim
 
     def derivatives(self, xs, required):
+        """Every field's value and derivatives at a batch of points.
+
+        **Arguments:**
+
+        - `xs`: points, shape `(P, d)`.
+        - `required`: derivative requests `(i,)`, `(i, j)`.
+
+        **Returns:** a list (one per field) of dicts from each request to an array of shape `(P,)`.
+        """
         return [m.derivatives(xs, required) for m in self.models]
 
     def predict(self, xs: Float[Array, "P d"], chunk_size: int | None = 4096) -> Float[Array, "P m"]:
+        """Every field at many points.
+
+        **Arguments:**
+
+        - `xs`: points, shape `(P, d)`.
+        - `chunk_size`: points per chunk, passed to each model's `predict` (default 4096).
+
+        **Returns:** shape `(P, n_fields)`.
+        """
         return jnp.stack([m.predict(xs, chunk_size=chunk_size) for m in self.models], axis=-1)
 
 

@@ -56,7 +56,14 @@ def normalise_required(required: Iterable[Derivative]) -> tuple[Derivative, ...]
 
 
 class BoxNormaliser(eqx.Module):
-    """Affine map of the box ``[lower, upper]`` onto ``[-1, 1]^d`` (static, never trained)."""
+    """Affine map of the box ``[lower, upper]`` onto ``[-1, 1]^d`` (static, never trained).
+
+    **Arguments:**
+
+    - `lower`, `upper`: tuples of `d` floats with `lower < upper` componentwise.
+
+    **Raises:** `ValueError` for lengths that differ or an empty box.
+    """
 
     lower: tuple[float, ...] = eqx.field(static=True)
     upper: tuple[float, ...] = eqx.field(static=True)
@@ -72,21 +79,55 @@ class BoxNormaliser(eqx.Module):
         return len(self.lower)
 
     def scale(self, dtype) -> Array:
-        """dz_i/dx_i."""
+        """dz_i/dx_i, the per-axis scale `2 / (upper − lower)`.
+
+        **Arguments:**
+
+        - `dtype`: dtype of the result.
+
+        **Returns:** shape `(d,)`.
+        """
         return jnp.asarray([2.0 / (u - lo) for lo, u in zip(self.lower, self.upper)], dtype)
 
     def __call__(self, x: Float[Array, "... d"]) -> Float[Array, "... d"]:
+        """Map points of the box onto `[-1, 1]^d`.
+
+        **Arguments:**
+
+        - `x`: floating points, shape `(..., d)`.
+
+        **Returns:** same shape and dtype.
+        """
         lo = jnp.asarray(self.lower, x.dtype)
         return (x - lo) * self.scale(x.dtype) - 1.0
 
     def inverse(self, z: Float[Array, "... d"]) -> Float[Array, "... d"]:
+        """Map normalised points back onto the box.
+
+        **Arguments:**
+
+        - `z`: floating points in normalised coordinates, shape `(..., d)`.
+
+        **Returns:** same shape and dtype.
+        """
         lo = jnp.asarray(self.lower, z.dtype)
         return (z + 1.0) / self.scale(z.dtype) + lo
 
 
 def TanhMLP(in_size: int, out_size: int, width: int, depth: int, *, key: PRNGKeyArray, dtype=jnp.float32) -> MLP:
     """A small tanh [`sciml.nn.MLP`][] ``in -> width x depth -> out`` with Glorot-normal weights and zero biases
-    (the PINN literature's initialisation)."""
+    (the PINN literature's initialisation).
+
+    **Arguments:**
+
+    - `in_size`, `out_size`: input and output sizes.
+    - `width`: hidden width.
+    - `depth`: number of hidden layers.
+    - `key`: a JAX PRNG key.
+    - `dtype`: parameter dtype (default float32).
+
+    **Returns:** an [`sciml.nn.MLP`][].
+    """
     return MLP(in_size, out_size, width, depth, key=key, activation="tanh", init="glorot_normal", dtype=dtype)
 
 
@@ -161,13 +202,19 @@ class GaussianEmbedding(eqx.Module):
     """N trainable Gaussians in normalised coordinates producing a k-vector of features.
 
     **Arguments:**
+
     - `ndim`: input dimension d.
     - `n_gaussians`: N (per channel for `layout="per_channel"`).
     - `n_features`: k, the feature dimension fed to the MLP.
     - `layout`: `"shared"` (N Gaussians with k-vector weights) or `"per_channel"` (k x N Gaussians).
     - `covariance`: `"diagonal"` or `"full"`.
-    - `sigma0`: initial scale (normalised units; the box is [-1,1]^d). `sigma_min` is a hard floor.
+    - `sigma0`: initial scale (normalised units; the box is [-1,1]^d), a float or one per axis (default 0.1).
+    - `sigma_min`: hard floor of the scales, `sigma = sigma_min + exp(log_sigma)` (default `1e-4`, `< sigma0`).
     - `weight_std`: std of the initial feature weights (N(0, weight_std^2)).
+    - `key`: a JAX PRNG key (means uniform in `[-1, 1]^d`, weights normal).
+    - `dtype`: parameter dtype (default float32).
+
+    **Raises:** `ValueError` for an unknown `layout` or `covariance`, or `sigma0 ≤ sigma_min`.
     """
 
     means: Float[Array, "C N d"]
@@ -281,14 +328,26 @@ class GaussianEmbedding(eqx.Module):
         return jnp.einsum("cn,cnm->cm", a, self.weights).reshape(-1)
 
     def __call__(self, z: Float[Array, " d"]) -> Float[Array, " k"]:
-        """Features at one normalised point."""
+        """Features at one normalised point.
+
+        **Arguments:**
+
+        - `z`: the point in normalised coordinates, shape `(d,)`.
+
+        **Returns:** the features, shape `(k,)`.
+        """
         G, _, _ = self._gauss(z)
         return self._reduce(G)
 
     def jet(self, z: Float[Array, " d"], required: tuple[Derivative, ...]):
         """Features and their closed-form derivatives w.r.t. z at one point.
 
-        Returns ``(FE, first: {i: dFE/dz_i}, second: {(i,j): d2FE/dz_i dz_j})``.
+        **Arguments:**
+
+        - `z`: the point in normalised coordinates, shape `(d,)`.
+        - `required`: derivative requests, tuples `()`, `(i,)`, `(i, j)` with `i ≤ j`.
+
+        **Returns:** ``(FE, first: {i: dFE/dz_i}, second: {(i,j): d2FE/dz_i dz_j})``, each of shape `(k,)`.
         """
         G, g, p = self._gauss(z)
         axes = sorted({a for r in required for a in r})
@@ -313,6 +372,13 @@ class GaussianEmbedding(eqx.Module):
         so the whole jet is one exponent evaluation and one ``(P, N) x (N, K)`` matmul (and its backward pass
         is matmuls too). Rounding grows like ``eps (|z| / sigma)^2`` for second derivatives (float32,
         sigma = 0.02: ~1e-4 relative). Full covariance vmaps the single-point `jet`.
+
+        **Arguments:**
+
+        - `zs`: points in normalised coordinates, shape `(P, d)`.
+        - `required`: derivative requests, as in `jet`.
+
+        **Returns:** ``(FE, first, second)`` as `jet`, each entry of shape `(P, k)`.
         """
         if self.covariance != "diagonal":
             return jax.vmap(lambda z: self.jet(z, required))(zs)
@@ -347,11 +413,12 @@ class PIG(eqx.Module):
     """Physics-Informed Gaussians: ``u(x) = MLP(FE(normalise(x)))``.
 
     **Arguments:**
+
     - `lower`, `upper`: the input box (normally the problem's domain).
     - `n_gaussians`, `n_features`, `layout`, `covariance`, `sigma0`, `sigma_min`, `weight_std`: see
       [`GaussianEmbedding`][].
     - `width`, `depth`: MLP hidden width and number of hidden layers (default 16 x 1, as in the paper).
-    - `key`, `dtype`.
+    - `key`: a JAX PRNG key; `dtype`: parameter dtype (default float32).
 
     `model(x)` evaluates one point ``x`` of shape ``(d,)``; `model.derivatives(xs, required)` returns the
     value and requested derivatives at a batch of points (closed-form features + jvp through the MLP);
@@ -395,10 +462,26 @@ class PIG(eqx.Module):
         return self.mlp(h)[0]
 
     def __call__(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+        """The solution at one point.
+
+        **Arguments:**
+
+        - `x`: a point of the box, shape `(d,)`.
+
+        **Returns:** a scalar.
+        """
         return self._head(self.embedding(self.normaliser(x)))
 
     def point_jet(self, x: Float[Array, " d"], required: tuple[Derivative, ...]) -> dict:
-        """Value and derivatives (w.r.t. the *unnormalised* x) at one point."""
+        """Value and derivatives (w.r.t. the *unnormalised* x) at one point.
+
+        **Arguments:**
+
+        - `x`: the point, shape `(d,)`.
+        - `required`: derivative requests `(i,)`, `(i, j)` (the value `()` is always included).
+
+        **Returns:** a dict from each request to a scalar.
+        """
         required = normalise_required(required)
         s = self.normaliser.scale(x.dtype)
         fe, first, second = self.embedding.jet(self.normaliser(x), required)
@@ -407,7 +490,15 @@ class PIG(eqx.Module):
         return _compose_jet(self._head, fe, first, second, required)
 
     def derivatives(self, xs: Float[Array, "P d"], required) -> dict:
-        """``{(): u, (i,): u_i, (i, j): u_ij}`` at a batch of points, each of shape (P,)."""
+        """``{(): u, (i,): u_i, (i, j): u_ij}`` at a batch of points (closed-form features, jvp through the MLP).
+
+        **Arguments:**
+
+        - `xs`: points, shape `(P, d)`.
+        - `required`: derivative requests `(i,)`, `(i, j)` (the value `()` is always included).
+
+        **Returns:** a dict from each request to an array of shape `(P,)`.
+        """
         required = normalise_required(required)
         s = self.normaliser.scale(xs.dtype)
         fe, first, second = self.embedding.jet_batch(self.normaliser(xs), required)
@@ -416,12 +507,32 @@ class PIG(eqx.Module):
         return jax.vmap(lambda h, f1, f2: _compose_jet(self._head, h, f1, f2, required))(fe, first, second)
 
     def predict(self, xs: Float[Array, "P d"], chunk_size: int | None = 4096) -> Float[Array, " P"]:
-        """Evaluate at many points; ``chunk_size`` bounds memory to chunk_size x (total Gaussians)."""
+        """Evaluate at many points in bounded memory.
+
+        **Arguments:**
+
+        - `xs`: points, shape `(P, d)`.
+        - `chunk_size`: points per chunk (default 4096; memory ~ chunk_size × total Gaussians); `None` = one chunk.
+
+        **Returns:** shape `(P,)`.
+        """
         return chunked_map(lambda x: self.derivatives(x, ((),))[()], xs, chunk_size, batched=True)
 
 
 class MLPPINN(eqx.Module):
-    """Plain tanh MLP PINN (the baseline) on box-normalised inputs; derivatives by autodiff (jvp)."""
+    """Plain tanh MLP PINN (the baseline) on box-normalised inputs; derivatives by autodiff (jvp).
+
+    **Arguments:**
+
+    - `lower`, `upper`: the input box (normally the problem's domain).
+    - `width`: hidden width (default 128).
+    - `depth`: number of hidden layers (default 4).
+    - `key`: a JAX PRNG key.
+    - `dtype`: parameter dtype (default float32).
+
+    Its methods `__call__`, `point_jet`, `derivatives` and `predict` are those of [`PIG`][sciml.pig.PIG]
+    (`predict`'s default `chunk_size` is 16384).
+    """
 
     normaliser: BoxNormaliser
     mlp: MLP
@@ -435,21 +546,65 @@ class MLPPINN(eqx.Module):
         return self.normaliser.ndim
 
     def __call__(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+        """The solution at one point.
+
+        **Arguments:**
+
+        - `x`: a point of the box, shape `(d,)`.
+
+        **Returns:** a scalar.
+        """
         return self.mlp(self.normaliser(x))[0]
 
     def point_jet(self, x, required) -> dict:
+        """Value and derivatives at one point, by nested forward-mode autodiff.
+
+        **Arguments:**
+
+        - `x`: the point, shape `(d,)`.
+        - `required`: derivative requests `(i,)`, `(i, j)` (the value `()` is always included).
+
+        **Returns:** a dict from each request to a scalar.
+        """
         return autodiff_jet(self, x, normalise_required(required))
 
     def derivatives(self, xs, required) -> dict:
+        """Value and derivatives at a batch of points.
+
+        **Arguments:**
+
+        - `xs`: points, shape `(P, d)`.
+        - `required`: derivative requests, as in `point_jet`.
+
+        **Returns:** a dict from each request to an array of shape `(P,)`.
+        """
         required = normalise_required(required)
         return jax.vmap(lambda x: self.point_jet(x, required))(xs)
 
     def predict(self, xs, chunk_size: int | None = 16384):
+        """Evaluate at many points in bounded memory.
+
+        **Arguments:**
+
+        - `xs`: points, shape `(P, d)`.
+        - `chunk_size`: points per chunk (default 16384); `None` = one chunk.
+
+        **Returns:** shape `(P,)`.
+        """
         return chunked_map(self, xs, chunk_size)
 
 
 def autodiff_jet(fn, x, required: tuple[Derivative, ...]) -> dict:
-    """Reference derivatives of a scalar function by plain (nested forward-mode) autodiff."""
+    """Reference derivatives of a scalar function by plain (nested forward-mode) autodiff.
+
+    **Arguments:**
+
+    - `fn`: callable `x (d,) -> scalar`.
+    - `x`: the point, shape `(d,)`.
+    - `required`: derivative requests `()`, `(i,)`, `(i, j)`.
+
+    **Returns:** a dict from `()` and each request to a scalar.
+    """
     d = x.shape[0]
     eye = jnp.eye(d, dtype=x.dtype)
     out = {(): fn(x)}

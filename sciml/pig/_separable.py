@@ -26,11 +26,17 @@ class SeparablePIG(eqx.Module):
     """Separable Physics-Informed Gaussians for tensor-grid collocation (e.g. (2+1)-D problems).
 
     **Arguments:**
+
     - `lower`, `upper`: the input box.
-    - `n_gaussians`: 1-D Gaussians per axis.
-    - `rank`: r, the number of separable terms.
-    - `sigma0`: initial scale in normalised units; `sigma_min` a hard floor (sigma > 0 always).
-    - `weight_std`: initial weight std (default: chosen so each per-axis factor is O(1)).
+    - `n_gaussians`: 1-D Gaussians per axis (default 64).
+    - `rank`: r, the number of separable terms (default 16).
+    - `sigma0`: initial scale in normalised units (default 0.1).
+    - `sigma_min`: hard floor of the scales, so sigma > 0 always (default `1e-4`, `< sigma0`).
+    - `weight_std`: initial weight std (default `None`: chosen so each per-axis factor is O(1)).
+    - `key`: a JAX PRNG key.
+    - `dtype`: parameter dtype (default float32).
+
+    **Raises:** `ValueError` when `sigma0 ≤ sigma_min`.
     """
 
     normaliser: BoxNormaliser
@@ -104,7 +110,12 @@ class SeparablePIG(eqx.Module):
     def grid_derivatives(self, axes: list[Float[Array, " n"]], required) -> tuple[dict, Array]:
         """Value and derivatives on the tensor grid ``axes[0] x axes[1] x ...`` (flattened, ij order).
 
-        Returns ``(derivs, points)`` with ``derivs[r]`` of shape ``(prod n_a,)`` and ``points`` ``(prod n_a, d)``.
+        **Arguments:**
+
+        - `axes`: one 1D coordinate array per axis.
+        - `required`: derivative requests `(i,)`, `(i, j)` (the value `()` is always included).
+
+        **Returns:** ``(derivs, points)`` with ``derivs[r]`` of shape ``(prod n_a,)`` and ``points`` ``(prod n_a, d)``.
         """
         required = normalise_required(required)
         if len(axes) != self.ndim:
@@ -128,7 +139,15 @@ class SeparablePIG(eqx.Module):
         return out, pts
 
     def derivatives(self, xs: Float[Array, "P d"], required) -> dict:
-        """Value and derivatives at scattered points (each (P,))."""
+        """Value and derivatives at scattered points.
+
+        **Arguments:**
+
+        - `xs`: points, shape `(P, d)`.
+        - `required`: derivative requests, as in `grid_derivatives`.
+
+        **Returns:** a dict from each request to an array of shape `(P,)`.
+        """
         required = normalise_required(required)
         order = self._orders(required)
         feats = [self._axis_features(a, xs[:, a], order[a]) for a in range(self.ndim)]
@@ -145,9 +164,26 @@ class SeparablePIG(eqx.Module):
         return out
 
     def __call__(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+        """The solution at one point.
+
+        **Arguments:**
+
+        - `x`: a point, shape `(d,)`.
+
+        **Returns:** a scalar.
+        """
         return self.derivatives(x[None, :], ((),))[()][0]
 
     def predict(self, xs, chunk_size: int | None = 65536):
+        """Evaluate at many points.
+
+        **Arguments:**
+
+        - `xs`: points, shape `(P, d)`.
+        - `chunk_size`: points per chunk (default 65536); `None` = one chunk.
+
+        **Returns:** shape `(P,)`.
+        """
         xs = jnp.asarray(xs)
         if chunk_size is None or xs.shape[0] <= chunk_size:
             return self.derivatives(xs, ((),))[()]

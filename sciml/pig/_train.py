@@ -62,15 +62,19 @@ class LossWeights(eqx.Module):
 
     **Arguments:**
 
-    - `residual`, `conditions` (one float or one per boundary condition), `periodic`, `observations`: fixed
-      weights, multiplied with the automatic scales below.
+    - `residual`, `periodic`, `observations`: fixed weights (reals ≥ 0, default 1) of the residual, periodic and
+      observation terms, multiplied with the automatic scales below.
+    - `conditions`: fixed weight of the boundary-condition terms: one real ≥ 0 (default 1) or one per boundary
+      condition.
     - `balance`: `"source"` (default) divides each term by the mean square of its data when that exceeds 1:
       the residual by that of the residual of `u = 0` (the source term, per equation), each condition by that
       of its target `g`. A fixed weight cannot suit every problem: the Helmholtz source grows like
       `π²(a₁² + a₂²)`, and with weight 1 the residual drowns the boundary terms (measured in
       docs/pig.md). `None` uses the fixed weights only.
-    - `causal`: causal weighting of the residual along the time axis (Wang, Sankaran & Perdikaris 2022) with
-      `causal_chunks` chunks and tolerance `causal_tol`.
+    - `causal`: causal weighting of the residual along the time axis (Wang, Sankaran & Perdikaris 2022); default
+      `False`.
+    - `causal_chunks`: number of time chunks of the causal weighting (default 16).
+    - `causal_tol`: its tolerance ε: chunk `i` is weighted by `exp(−ε Σ_{j<i} L_j)` (default 1.0).
 
     **Example:** `pig.train(problem, weights=pig.LossWeights(balance=None, residual=1e-3))`
     """
@@ -128,14 +132,18 @@ class LBFGS(eqx.Module):
 @dataclasses.dataclass
 class PINNResult(_train.TrainResult):
     """Result of [`train`][sciml.pig.train] / [`train_mlp_pinn`][sciml.pig.train_mlp_pinn]: a
-    [`train.TrainResult`][sciml.train.TrainResult] (`model`, `opt_state`, `history`, `losses`, `step`) with
+    [`train.TrainResult`][sciml.train.TrainResult] with extra fields.
 
+    **Fields:**
+
+    - `model`, `opt_state`, `history`, `losses`, `step`: as in [`train.TrainResult`][sciml.train.TrainResult].
     - `final_error`: rel-L2 of the final model on the evaluation grid (or `None`).
     - `best_error`: the minimum rel-L2 seen during training (test-set early stopping, reported only for
       comparison with the paper's numbers).
     - `seconds`: wall time of training; `n_params`: trainable parameter count; `config`: the settings used.
     - `params`: the problem's coefficients, with the identified values for those in `infer`.
-    - `predict(x)`: the model at points `(n, d)` (`(n, n_fields)` for systems).
+
+    `predict(x)` evaluates the model at points `(n, d)` (`(n, n_fields)` for systems).
     """
 
     final_error: float | None = None
@@ -146,19 +154,45 @@ class PINNResult(_train.TrainResult):
     params: dict = dataclasses.field(default_factory=dict)
 
     def predict(self, x, chunk_size: int | None = 4096):
-        """Evaluate the trained model at points `x` of shape (n, d) in bounded memory."""
+        """Evaluate the trained model in bounded memory.
+
+        **Arguments:**
+
+        - `x`: points, shape `(n, d)` (cast to the model's dtype).
+        - `chunk_size`: points per chunk (default 4096); `None` = one chunk.
+
+        **Returns:** shape `(n,)` (`(n, n_fields)` for systems).
+        """
         dtype = jax.tree.leaves(eqx.filter(self.model, eqx.is_inexact_array))[0].dtype
         return self.model.predict(jnp.asarray(x, dtype), chunk_size=chunk_size)
 
 
 def rel_l2(pred, ref) -> float:
-    """Relative L2 error ``||pred - ref|| / ||ref||`` over all points, as a float ([`sciml.nn.rel_l2`][])."""
+    """Relative L2 error ``||pred - ref|| / ||ref||`` over all points, as a float ([`sciml.nn.rel_l2`][]).
+
+    **Arguments:**
+
+    - `pred`, `ref`: arrays of one size (flattened before comparing).
+
+    **Returns:** a Python float.
+    """
     return float(_nn.rel_l2(np.ravel(pred), np.ravel(ref)))
 
 
 def eval_points(problem, shape: Sequence[int] | None = None, dtype=jnp.float32):
-    """Evaluation points and exact values: a 1001 / 250² / 41³ grid of the bounding box unless `shape` is
-    given, restricted to the domain for non-box domains."""
+    """Evaluation points and exact values on a grid of the domain.
+
+    **Arguments:**
+
+    - `problem`: a [`pde.Problem`][sciml.pde.Problem] with an exact solution.
+    - `shape`: grid points per axis (default `None`: 1001 / 250² / 41³ in 1D / 2D / 3D, 12 per axis above);
+      restricted to the domain for non-box domains.
+    - `dtype`: dtype of the returned points (default float32).
+
+    **Returns:** `(x, u)`: points `(n, d)` in `dtype` and the exact values as a float64 NumPy array.
+
+    **Raises:** `ValueError` when the problem has no exact solution.
+    """
     d = problem.ndim
     if shape is None:
         shape = {1: (1001,), 2: (250, 250), 3: (41, 41, 41)}.get(d, (12,) * d)
@@ -251,6 +285,18 @@ def make_loss(
     [`FieldStack`][sciml.pig.FieldStack] for systems, and a `WithParams` wrapper (identified coefficients).
     `chunk_size` evaluates the points in rematerialised chunks so memory stays bounded.
 
+    **Arguments:**
+
+    - `problem`: a [`pde.Problem`][sciml.pde.Problem].
+    - `residual_weight`: weight of the residual term, a real or one per equation (default 1).
+    - `condition_weights`: one real or one per boundary condition (default 1).
+    - `periodic_weight`, `observation_weight`: weights of the periodic and observation terms (default 1).
+    - `causal`, `causal_chunks`, `causal_tol`: causal weighting, as in [`LossWeights`][sciml.pig.LossWeights].
+    - `chunk_size`: points per rematerialised chunk (default `None`: all at once).
+    - `dtype`: dtype of the loss (default float32).
+
+    **Raises:** `ValueError` for a wrong number of condition weights or `causal=True` on a steady problem.
+
     **Returns:** `loss_fn(model, batch, key) -> (loss, metrics)` for `sciml.train.fit`.
     """
     nf = problem.n_fields
@@ -336,6 +382,21 @@ def make_sampler(
     A batch holds `res` (collocation points), `cond` (one `(x, normal, g)` per boundary condition),
     `periodic` pairs and the fixed `obs`. With `grid_points_per_axis` the residual batch is a per-axis set of
     coordinates (tensor grid, for separable models; box domains only).
+
+    **Arguments:**
+
+    - `problem`: a [`pde.Problem`][sciml.pde.Problem].
+    - `n_collocation`: interior points per draw.
+    - `n_boundary`: points per boundary condition (and per periodic axis) per draw.
+    - `key`: a JAX PRNG key; the draws are functions of it and of `step // resample_every` only.
+    - `resample_every`: redraw every so many steps (default 1).
+    - `grid_points_per_axis`: tensor-grid collocation with this many points per axis (default `None`: scattered).
+    - `observations`: fixed `(x_obs (n, d), u_obs (n,))` data included in every batch (default `None`).
+    - `dtype`: dtype of the points (default float32).
+
+    **Returns:** `batch_fn(key, step) -> dict` for [`sciml.train.fit`][sciml.train.fit].
+
+    **Raises:** `ValueError` for tensor-grid collocation on a non-box domain.
     """
     dom = problem.domain
     resample_every = max(int(resample_every), 1)
@@ -383,6 +444,17 @@ def lr_groups(model, lr_gauss, lr_mlp, *, decay_rate: float = 0.9, decay_every: 
     Leaves whose path mentions ``embedding`` (or any top-level Gaussian array of a separable model) are
     ``"gauss"``; the rest (MLP, identified coefficients) ``"mlp"``. Each group decays by `decay_rate` every
     `decay_every` steps (optax schedules).
+
+    **Arguments:**
+
+    - `model`: the model whose parameters are labelled.
+    - `lr_gauss`: learning rate of the Gaussian parameters.
+    - `lr_mlp`: learning rate of the MLP (and identified coefficients).
+    - `decay_rate`: staircase decay factor (default 0.9).
+    - `decay_every`: steps between decays (default 300).
+    - `warmup`: steps of linear warm-up from 0 (default 0: none).
+
+    **Returns:** an `optax.GradientTransformation`.
     """
 
     def sched(lr):
@@ -479,8 +551,18 @@ def fit_model(
 ) -> PINNResult:
     """Train any model with `derivatives(xs, required)` on `problem`: Adam (LR groups) then L-BFGS.
 
-    See [`train`][sciml.pig.train] for the arguments. `reference=(points, values)` (an option) supplies the
-    error target for problems without an exact solution.
+    `reference=(points, values)` (an option) supplies the error target for problems without an exact solution.
+
+    **Arguments:**
+
+    - `problem`: a [`pde.Problem`][sciml.pde.Problem].
+    - `model`: the model to train (`PIG`, `MLPPINN`, `SeparablePIG`, a `FieldStack`, ...).
+    - `steps`: Adam steps (default 2000), then the L-BFGS phase.
+    - `key`: a JAX PRNG key (default `None`: `jax.random.key(0)`).
+    - `optimizer`, `learning_rate`, `sampler`, `weights`, `lbfgs`, `observations`, `infer`, `**options`: as in
+      [`train`][sciml.pig.train].
+
+    **Returns:** a [`PINNResult`][sciml.pig.PINNResult].
     """
     unknown = set(options) - _LEGACY - _OPTIONS - {"lr_gauss_factor"}
     if unknown:
@@ -763,7 +845,19 @@ def train(
 
 
 def train_separable(problem, n_gaussians: int = 64, steps: int = 3000, key=None, *, rank: int = 16, **kw):
-    """[`train`][sciml.pig.train] with `separable=True` (our SPIG design; tensor-grid collocation)."""
+    """[`train`][sciml.pig.train] with `separable=True` (our SPIG design; tensor-grid collocation).
+
+    **Arguments:**
+
+    - `problem`: a [`pde.Problem`][sciml.pde.Problem] on a [`Box`][sciml.pde.Box].
+    - `n_gaussians`: 1D Gaussians per axis (default 64).
+    - `steps`: Adam steps (default 3000).
+    - `key`: a JAX PRNG key (default `None`: `jax.random.key(0)`).
+    - `rank`: number of separable terms (default 16).
+    - `**kw`: every other keyword of [`train`][sciml.pig.train].
+
+    **Returns:** a [`PINNResult`][sciml.pig.PINNResult].
+    """
     return train(problem, n_gaussians, steps, key, separable=True, rank=rank, **kw)
 
 
@@ -779,10 +873,15 @@ def train_mlp_pinn(
 ) -> PINNResult:
     """Baseline: a plain tanh MLP PINN trained in the same harness, loss and sampling as [`train`][sciml.pig.train].
 
-    **Arguments:** `problem`, `steps` (Adam steps, then the default L-BFGS phase), `key`, `width` × `depth`
-    hidden tanh layers, `learning_rate` (one rate for all weights, default 1e-3, ×0.9 every 300 steps);
-    every other keyword of `train` (`sampler`, `weights`, `lbfgs`, `observations`, `infer`, `optimizer`,
-    options).
+    **Arguments:**
+
+    - `problem`: a [`pde.Problem`][sciml.pde.Problem].
+    - `steps`: Adam steps (default 4000), then the default L-BFGS phase.
+    - `key`: a JAX PRNG key (default `None`: `jax.random.key(0)`).
+    - `width`, `depth`: hidden width (default 64) and number of hidden tanh layers (default 4).
+    - `learning_rate`: one rate for all weights (default 1e-3, ×0.9 every 300 steps).
+    - `**kwargs`: every other keyword of `train` (`sampler`, `weights`, `lbfgs`, `observations`, `infer`,
+      `optimizer`, options).
 
     **Returns:** a [`PINNResult`][sciml.pig.PINNResult].
     """
