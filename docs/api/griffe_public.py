@@ -5,6 +5,9 @@ name of the module, including names added later, without a hand-kept list."""
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
+import re
 
 import griffe
 
@@ -25,3 +28,43 @@ class RedundantAliasesArePublic(griffe.Extension):
         for sub in module.modules.values():
             if not sub.name.startswith("_") and not sub.is_alias:
                 self._visit(sub)
+
+
+class InheritDocstrings(griffe.Extension):
+    """A method that overrides a documented method without a docstring of its own (e.g. `Box.sdf` overriding
+    `Domain.sdf`) shows the base method's docstring, as `inspect.getdoc` does at run time, so its parameters are
+    documented in the reference too."""
+
+    def on_package(self, *, pkg: griffe.Module, **kwargs) -> None:
+        self._visit(pkg)
+
+    def _visit(self, obj) -> None:
+        for member in list(obj.members.values()):
+            if member.is_alias:
+                continue
+            if member.is_class:
+                self._inherit(member)
+            if member.is_module or member.is_class:
+                self._visit(member)
+
+    @staticmethod
+    def _inherit(cls) -> None:
+        try:
+            bases = cls.mro()
+        except Exception:  # a base outside the loaded packages
+            bases = []
+        for name, member in cls.members.items():
+            if member.is_alias or not member.is_function or member.docstring is not None:
+                continue
+            doc = next((b.members[name].docstring.value for b in bases if name in b.members
+                        and not b.members[name].is_alias and b.members[name].docstring is not None), None)
+            if doc is None:  # a base in another package (e.g. lineax's `mv`): what Python itself reports
+                try:
+                    runtime = getattr(getattr(importlib.import_module(cls.module.path), cls.name), name)
+                    doc = inspect.getdoc(runtime)
+                    # the other package's cross-references (`[lineax.X][]`) have no target here: keep the text
+                    doc = doc and re.sub(r"\[([^\]]+)\]\[[^\]]*\]", r"\1", doc)
+                except Exception:
+                    doc = None
+            if doc:
+                member.docstring = griffe.Docstring(doc, parent=member)
