@@ -306,7 +306,20 @@ def test_parameter_check_catches_a_gap():
         def method(self, r):
             """**Arguments:** none documented for `r` here: it is not at an entry's start."""
 
-    for fn in (f, h, C):
+    class R:
+        """A result module.
+
+        **Fields:**
+
+        - `value`: documented as a field.
+
+        **Example:** `R(value, extra)` names `extra` outside the fields.
+        """
+
+        def __init__(self, value, extra):
+            pass
+
+    for fn in (f, h, C, R):
         fn.__module__ = "sciml.fake"
-    mod = types.SimpleNamespace(f=f, h=h, C=C)
-    assert missing_parameters(mod) == {"f": ["b", "g"], "h": ["z"], "C": ["q"], "C.method": ["r"]}
+    mod = types.SimpleNamespace(f=f, h=h, C=C, R=R)
+    assert missing_parameters(mod) == {"f": ["b", "g"], "h": ["z"], "C": ["q"], "C.method": ["r"], "R": ["extra"]}
