@@ -103,6 +103,8 @@ def ritz_training_data(
     - `dtype`: dtype of the stored vectors/samples.
 
     **Returns:** a [`RitzData`][sciml.dcdm.RitzData].
+
+    **Example:** `data = dcdm.ritz_training_data(op, key=jax.random.key(0), n_lanczos=200, n_samples=1000)`
     """
     from .._errors import check_int, check_positive, check_real
     from ._validate import check_op

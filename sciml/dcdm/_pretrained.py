@@ -80,6 +80,8 @@ def load_pretrained(name: str, directory=None) -> DCDMNet:
     - `directory`: folder to read from (default: the package's shipped-weights folder).
 
     **Returns:** the `DCDMNet`.
+
+    **Example:** `net = dcdm.load_pretrained("dcdm-2d-64"); sol = dcdm.solve(net, op, b)`
     """
     cfg_path, cfg = _config(name, directory)
     import jax.numpy as jnp

@@ -450,6 +450,13 @@ def conjugate_directions(op: lx.AbstractLinearOperator, b: Float[ArrayLike, "*gr
 
     **Returns:** a [`Solution`][sciml.linalg.Solution] (differentiable w.r.t. `b` and the operator by the
     adjoint rule; not w.r.t. `direction_fn`'s parameters).
+
+    **Example:**
+
+    ```python
+    M = linalg.multigrid_preconditioner(op)
+    sol = linalg.conjugate_directions(op, b, M, k_orth=2, safeguard="cg")   # any r -> d map, here a V-cycle
+    ```
     """
     b, x0, maxiter, hist_len, rtol, atol = _prepare(op, b, x0, maxiter, history, rtol, atol, project_rhs)
     check_callable("direction_fn", direction_fn)

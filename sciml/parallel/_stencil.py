@@ -145,6 +145,13 @@ def sharded_cg(op: PoissonOperator, b: Float[ArrayLike, "*grid"], mesh: Mesh, pa
 
     **Returns:** `(value, iterations, converged)`; `value` is sharded like the grid. Works across processes
     after `jax.distributed.initialize` (a global mesh over all processes' devices).
+
+    **Example:**
+
+    ```python
+    mesh = parallel.make_mesh((4,), ("x",))                      # 4 devices along the first grid axis
+    x, iters, ok = parallel.sharded_cg(op, b, mesh, ("x", None), jacobi=True)
+    ```
     """
     _check_op_mesh(op, mesh)
     if op.n_null:

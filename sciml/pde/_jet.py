@@ -178,6 +178,8 @@ def required_derivatives(problem, by_field: bool = False):
       union over fields.
 
     **Returns:** a set (or list of sets) of derivative index tuples, e.g. `{(0, 0), (1, 1)}` for a Laplacian.
+
+    **Example:** `pde.required_derivatives(pde.helmholtz_2d())  # {(), (0, 0), (1, 1)}`
     """
     log, _ = trace_residual(problem)
     if by_field:

@@ -499,6 +499,14 @@ def manufactured(operator: Callable, exact: Callable) -> Callable:
     **Arguments:** `operator`: `(u, x) -> scalar` on a jet; `exact`: `x (d,) -> scalar`.
 
     **Returns:** a residual `(u, x) -> scalar` for [`Problem`][sciml.pde.Problem].
+
+    **Example:**
+
+    ```python
+    exact = lambda x: jnp.sin(3 * x[0]) * x[1]
+    residual = pde.manufactured(lambda u, x: u.d2(0) + u.d2(1) + u.value**3, exact)   # source from `exact`
+    problem = pde.Problem(pde.Box([0, 0], [1, 1]), residual, [pde.Dirichlet(exact)], exact=exact)
+    ```
     """
 
     def residual(u, x):

@@ -423,6 +423,15 @@ class PIG(eqx.Module):
     `model(x)` evaluates one point ``x`` of shape ``(d,)``; `model.derivatives(xs, required)` returns the
     value and requested derivatives at a batch of points (closed-form features + jvp through the MLP);
     `model.predict(xs, chunk_size=...)` evaluates many points in bounded memory.
+
+    **Example:**
+
+    ```python
+    problem = pde.helmholtz_2d()
+    box = problem.domain
+    model = pig.PIG(box.lower, box.upper, n_gaussians=400, covariance="full", key=jax.random.key(0))
+    res = pig.fit_model(problem, model, steps=2000)
+    ```
     """
 
     normaliser: BoxNormaliser

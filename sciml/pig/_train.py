@@ -563,6 +563,8 @@ def fit_model(
       [`train`][sciml.pig.train].
 
     **Returns:** a [`PINNResult`][sciml.pig.PINNResult].
+
+    **Example:** `res = pig.fit_model(problem, pig.SeparablePIG(lo, hi, key=key), sampler=pig.Sampler(grid_points_per_axis=32))`
     """
     unknown = set(options) - _LEGACY - _OPTIONS - {"lr_gauss_factor"}
     if unknown:
@@ -882,6 +884,8 @@ def train_mlp_pinn(
     - `learning_rate`: one rate for all weights (default 1e-3, ×0.9 every 300 steps).
     - `**kwargs`: every other keyword of `train` (`sampler`, `weights`, `lbfgs`, `observations`, `infer`,
       `optimizer`, options).
+
+    **Example:** `base = pig.train_mlp_pinn(pde.helmholtz_2d(), steps=3000, key=jax.random.key(0))`
 
     **Returns:** a [`PINNResult`][sciml.pig.PINNResult].
     """

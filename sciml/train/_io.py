@@ -135,6 +135,13 @@ def load_model(path: str | os.PathLike, like):
     objects, or its leaves (paths, shapes, dtypes; from the sidecar and the file's own headers) differ from
     `like`'s — the message names the differing leaves. Files written by `eqx.tree_serialise_leaves` without a
     sidecar are checked against their headers (shapes and dtypes, in order).
+
+    **Example:**
+
+    ```python
+    train.save_model("net.eqx", model)
+    same = train.load_model("net.eqx", like=eqx.filter_eval_shape(make_model, key))
+    ```
     """
     path = pathlib.Path(path)
     if not path.is_file():

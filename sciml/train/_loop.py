@@ -501,6 +501,8 @@ def restore(model, optimizer: optax.GradientTransformation, checkpoint_dir, step
 
     **Raises:** `FileNotFoundError` if there is no checkpoint, `ValueError` if the checkpoint was written for a
     different model or optimiser (the message names the differing leaves).
+
+    **Example:** `model, opt_state, step = train.restore(model, optax.adam(1e-3), "ckpt")`
     """
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"`optimizer` must be an optax GradientTransformation, got {type(optimizer).__name__}.")
