@@ -54,7 +54,8 @@ class InheritDocstrings(griffe.Extension):
         except Exception:  # a base outside the loaded packages
             bases = []
         for name, member in cls.members.items():
-            if member.is_alias or not member.is_function or member.docstring is not None:
+            if member.is_alias or not member.is_function or member.docstring is not None or (
+                    name.startswith("_") and name != "__call__"):  # e.g. object.__init__'s "Initialize self."
                 continue
             doc = next((b.members[name].docstring.value for b in bases if name in b.members
                         and not b.members[name].is_alias and b.members[name].docstring is not None), None)
