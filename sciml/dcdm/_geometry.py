@@ -303,7 +303,8 @@ def plume_rhs(flags: np.ndarray, key=None, *, n_blobs: int = 3, width_range=(0.0
 
     **Returns:** a NumPy array of the grid's shape with unit 2-norm.
 
-    **Raises:** `ValueError` when the result vanishes (no FLUID cell) or for a malformed `width_range`.
+    **Raises:** `ValueError` when the result vanishes (no FLUID cell) or `width_range` is not `0 < low ≤ high`;
+    `TypeError` when it is not a pair of numbers.
     """
     from .._errors import check_int
 

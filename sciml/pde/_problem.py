@@ -131,8 +131,8 @@ class Robin(_BoundaryCondition):
     - `g`: callable `x (d,) -> scalar`.
     - `faces`, `where`, `field`: as in [`Dirichlet`][sciml.pde.Dirichlet].
 
-    **Raises:** `ValueError` when `alpha` and `beta` are both zero or not finite reals; otherwise as
-    [`Dirichlet`][sciml.pde.Dirichlet].
+    **Raises:** `TypeError` when `alpha` or `beta` is not a real number; `ValueError` when one is not finite or
+    both are zero; otherwise as [`Dirichlet`][sciml.pde.Dirichlet].
 
     **Example:** `pde.Robin(1.0, 0.5, lambda x: jnp.sin(x[1]), faces=[(0, 0)])`
     """
