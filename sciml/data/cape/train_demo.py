@@ -103,9 +103,9 @@ def main(argv=None):
         if args.no_save:
             continue
         meta = {"recipe": "sciml/data/cape/train_demo.py", "model": kind, "architecture": _demo.ARCH[kind],
-                "params": cape.count_params(rep.model), "data": {**data, "pde": "burgers", "train_nu": _demo.TRAIN_NU,
-                                                                 "unseen_nu": _demo.UNSEEN_NU, "test_keys": _demo.TEST_KEYS,
-                                                                 "n_test_per_nu": _demo.N_TEST},
+                "params": cape.count_params(rep.model),
+                "data": {**data, "pde": "burgers", "train_nu": _demo.TRAIN_NU, "unseen_nu": _demo.UNSEEN_NU,
+                         "test_keys": _demo.TEST_KEYS, "n_test_per_nu": _demo.N_TEST},
                 "hyper": hyper, "wall_seconds": round(secs, 1), "best_epoch": best,
                 "epoch_loss": [round(v, 4) for v in rep.epoch_loss],
                 "val_nrmse": [round(v, 4) for v in rep.val_nrmse], "test": metrics,
