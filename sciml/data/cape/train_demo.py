@@ -16,6 +16,10 @@ instance norm, standardised log-nu), both built by ``sciml.cape._demo.demo_model
 1e-3), Adam with coupled weight decay 1e-4, gradient clipping at 1, learning rate halved every ``--lr-step``
 epochs. Keys: model init ``jax.random.key(3)``, training ``jax.random.key(4)``; deterministic on one backend.
 Hyper-parameters, wall time and final metrics go into each model's JSON sidecar (``sciml.train.save_model``).
+
+Measured with the defaults (2026-12-02, one core of the shared 2-core CPU under load ~12, data 116 s): Base FNO
+(61k parameters) 264 s, nRMSE seen 0.238 / unseen 0.220; CAPE-FNO (39k) 399 s, 0.137 / 0.174; persistence
+2.01 / 1.39 and the spatial mean of u^0 0.46 / 0.50 on the same demo test sets.
 """
 
 from __future__ import annotations
