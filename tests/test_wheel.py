@@ -74,6 +74,8 @@ assert "dcdm-3d-64" in names, names
 net = dcdm.load_pretrained("dcdm-3d-64")
 for name in names:
     dcdm.load_pretrained(name)
+from sciml.cape import _demo as cape_demo
+assert cape_demo.shipped_models() is not None, "the CAPE demo models are missing from the wheel"
 ref = load_reference("allen_cahn_1d")
 assert ref["u"].ndim == 2 and ref["u"].size > 1000
 print("OK", sorted(names), type(net).__name__)
