@@ -37,8 +37,8 @@ def test_data_parallel_matches_single_device():
     assert out.returncode == 0, out.stderr[-3000:]
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["devices"] == 2
-    # reductions over two shards round differently (1e-16); Adam's first steps move a parameter whose gradient
-    # is ~0 by ±lr depending on that rounding's sign, so agreement is to ~1e-7, not to the last bit
+    # float64: reductions over two shards only round differently (measured: losses agree to ~1e-15 relative
+    # over all 10 steps), so any larger gap is a sharding bug, not summation order
     for a, b in zip(r["one"], r["two"]):
-        assert abs(a - b) <= 1e-6 * max(1.0, abs(a))
-    assert abs(r["e1"] - r["e2"]) <= 1e-6 * max(1.0, abs(r["e1"]))
+        assert abs(a - b) <= 1e-9 * max(1.0, abs(a))
+    assert abs(r["e1"] - r["e2"]) <= 1e-9 * max(1.0, abs(r["e1"]))

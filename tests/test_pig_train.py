@@ -142,16 +142,20 @@ def test_chunked_loss_equals_full_loss_and_bounds_memory():
 SHORT = dict(steps=400, lbfgs=pig.LBFGS(steps=150, points=256), key=jax.random.key(0))
 
 
-@pytest.mark.xfail(reason="measured above 1e-2 at this reduced budget on the loaded machine (value not recorded, "
-                          "cause not diagnosed in time); see the report", strict=False)
 def test_default_neumann_robin_1d():
-    # u'' = f on [0, 1]; outward Neumann at x = 0 and Robin u + du/dn = g at x = 1 (no Dirichlet data at all)
+    # u'' = f on [0, 1]; outward Neumann at x = 0 and Robin u + du/dn = g at x = 1 (no Dirichlet data at all).
+    # Default budget on purpose: with these conditions the smallest eigenvalue of -d²/dx² is 0.74 (k tan k = 1)
+    # against π² for Dirichlet, so a residual error costs ~13x more solution error; 400 Adam + 150 L-BFGS steps
+    # reach 8e-3 with Dirichlet data but 0.39 here, the default 2,000 + 500 reach 5.4e-3 (measured, seed 0).
+    # The normals (-1 at x = 0, +1 at x = 1), targets and first derivatives were checked separately.
     exact = lambda x: jnp.sin(2.0 * x[0]) + x[0]  # noqa: E731
     du = lambda x: jax.grad(exact)(x)[0]  # noqa: E731
     p = pde.Problem(pde.Box([0.0], [1.0]), pde.manufactured(lambda u, x: u.d2(0), exact),
                     [pde.Neumann(lambda x: -du(x), faces=[(0, 0)]),
                      pde.Robin(1.0, 1.0, lambda x: exact(x) + du(x), faces=[(0, 1)])], exact=exact)
-    res = pig.train(p, n_gaussians=64, **SHORT)
+    b = p.sample_boundary_conditions(jax.random.key(0), 3)
+    assert np.allclose(np.asarray(b[0]["normal"]), -1.0) and np.allclose(np.asarray(b[1]["normal"]), 1.0)
+    res = pig.train(p, n_gaussians=64, key=jax.random.key(0))
     assert res.final_error < 1e-2, res.final_error
 
 
