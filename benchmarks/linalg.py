@@ -3,6 +3,7 @@ Kronecker vs dense.
 
     python benchmarks/linalg.py --size small      # CPU, a few minutes (MG-PCG table at 64³ and 128³)
     python benchmarks/linalg.py --size gpu        # + 256³, CG per-iteration time vs the bandwidth floor
+    python benchmarks/linalg.py --size mg         # the MG-PCG side-by-side table alone (64³, 128³)
 
 Writes benchmarks/results/linalg-<device>.json (api.md schema) and prints a table.
 """
@@ -304,10 +305,20 @@ def gpu_cases(sizes=(128, 256, 512)):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--size", default="small", choices=["small", "gpu", "tiny"])
+    ap.add_argument("--size", default="small", choices=["small", "gpu", "tiny", "mg"])
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
+    if args.size == "mg":
+        # the MG-PCG side-by-side table alone (64³ and 128³, held-out geometry at 32³/64³/128³)
+        import os
+
+        t1 = time.perf_counter()
+        cases = mg_cases((64, 128), held_out=(32, 64, 128))
+        write_results("linalg-mg", cases, args.out, size="mg",
+                      extra={"total_seconds": time.perf_counter() - t1, "load_average_1min": os.getloadavg()[0],
+                             "cpu_affinity": sorted(os.sched_getaffinity(0))})
+        return
     if args.size == "tiny":
         cases = poisson_cases([(32, 32), (16, 16, 16)]) + kronecker_cases(ns=(16,), big=200) + gpu_cases((32,))
         cases += mg_cases((16, 32), held_out=(16,))

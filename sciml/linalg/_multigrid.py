@@ -14,8 +14,9 @@ Cell-centred geometric multigrid in the spirit of McAdams, Sifakis & Teran (2010
   once instead of fusing it, recomputed, into the six neighbour reads of the next update).
   Pre-smoothing is (red, black)^ν, post-smoothing (black, red)^ν; the first red update from x = 0
   needs no stencil, and after the pre-smoother the black residual is zero, so only the red half of
-  the residual is computed.  Optional extra Gauss-Seidel sweeps on the FLUID cells next to a
-  wall/air face (``boundary_sweeps``, McAdams' boundary smoothing) run on a gathered list of those
+  the residual is computed; restriction and prolongation act on the colour-split layout directly, and
+  the post-smoothing sweeps run in one ``fori_loop``.  Optional extra Gauss-Seidel sweeps on the FLUID
+  cells next to a wall/air face (``boundary_sweeps``, McAdams' boundary smoothing) run on a gathered list of those
   cells only.
 * **Coarsest level**: a dense pseudo-inverse (handles pure-Neumann null spaces); it is the only dense work.
 
@@ -100,6 +101,22 @@ def _restrict_axis(f, axis, shift=_shift):
     fo = jax.lax.slice_in_dim(f, 1, n, 2, axis=axis)
     c = 0.75 * (fe + fo) + 0.25 * shift(fe, axis, 1) + 0.25 * shift(fo, axis, 0)
     return 0.5 * c
+
+
+def _restrict_axis_split(fe, fo, shift=_shift):
+    """`_restrict_axis` along the last axis from its even (`fe`) and odd (`fo`) samples."""
+    a = fe.ndim - 1
+    return 0.5 * (0.75 * (fe + fo) + 0.25 * shift(fe, a, 1) + 0.25 * shift(fo, a, 0))
+
+
+def _prolong_last_split(c, lev, shift=_shift):
+    """`_prolong_axis` along the last axis, returned in the fine level's colour-split layout (red, black)."""
+    a = c.ndim - 1
+    even = 0.75 * c + 0.25 * shift(c, a, 0)
+    odd = 0.75 * c + 0.25 * shift(c, a, 1)
+    m = lev.pshape[-1] // 2
+    even, odd = _pad_to(even, lev.pshape[:-1] + (m,)), _pad_to(odd, lev.pshape[:-1] + (m,))
+    return jnp.where(lev.par, odd, even), jnp.where(lev.par, even, odd)
 
 
 def _pad_to(x, shape):
@@ -213,18 +230,33 @@ def _band_sweep(lev, X, B, order):
 
 
 def _repeat(fn, n, X):
-    # Unrolled on purpose: on XLA:CPU a `fori_loop` around a sweep runs ~7x slower than the same sweeps
-    # unrolled (measured at 64³); n is small (the pre/post and band sweep counts).
+    # Unrolled: n is small (the band sweep counts). A plain `fori_loop` lets XLA:CPU hoist the tables'
+    # int8 -> float conversion out of the loop (much slower); see `_sweep_loop` for the barrier that stops it.
     for _ in range(n):
         X = fn(X)
     return X
 
 
+def _sweep_loop(lev, Xp, B, order, halo, n):
+    """`n` sweeps in a `fori_loop` (compiled once, whatever `n`). The level's tables pass through an
+    optimization barrier with the loop state, so XLA does not hoist their int8 -> float conversion out of
+    the loop (8x the memory traffic)."""
+    dyn, static = eqx.partition((lev, B), eqx.is_array)
+
+    def body(k, Xp):
+        d, Xp = jax.lax.optimization_barrier((dyn, Xp))
+        lv, Bv = eqx.combine(d, static)
+        return _sweep(lv, Xp, Bv, order, halo)
+
+    return jax.lax.fori_loop(0, n, body, Xp)
+
+
 class _Ctx:
     """What differs between the single-device and the domain-decomposed V-cycle."""
 
-    def __init__(self, shift=_shift, halo=lambda xp: xp, stop=None, on_stop=None):
+    def __init__(self, shift=_shift, halo=lambda xp: xp, stop=None, on_stop=None, materialise=True):
         self.shift = shift
+        self.materialise = materialise  # False inside shard_map: a per-device `cond` around ppermutes
         self.halo = halo
         self.stop = stop
         self.on_stop = on_stop
@@ -265,22 +297,33 @@ def _vcycle(levels, coarse_pinv, i, b, nu, band_sweeps, ctx: _Ctx):
     xr = _unghost(Xp[0])
     xbp = halo(Xp[1])
     rr = (lev.h2 * B[0] + _ghost_neighbour_sum(lev.w[0], lev.par, xbp) - lev.diag[0].astype(xr.dtype) * xr) / lev.h2
-    r = _merge(rr, jnp.zeros_like(rr), lev.par)
-    nd = r.ndim
-    for a in range(nd):
-        r = _restrict_axis(r, a, shift)
+    # restrict the last axis straight from the colour-split layout (black residual = 0), then the others
+    nd = rr.ndim
     cmask = levels[i + 1].mask if i + 1 < len(levels) else None
-    if cmask is not None:
-        r = jnp.where(_crop(cmask, r.shape), r, 0)
+
+    def restrict(rr):
+        r = _restrict_axis_split(jnp.where(lev.par, 0, rr), jnp.where(lev.par, rr, 0), shift)
+        for a in range(nd - 1):
+            r = _restrict_axis(r, a, shift)
+        return r if cmask is None else jnp.where(_crop(cmask, r.shape), r, 0)
+
+    if ctx.materialise:
+        # The coarse right-hand side is read by every coarse colour update; XLA:CPU would fuse (recompute) the
+        # whole restriction into each of them (`optimization_barrier` does not stop it). A conditional is a
+        # fusion boundary, so it is computed once. (A NaN residual gives a NaN correction either way.)
+        nan = lambda rr: jnp.full(tuple(s // 2 for s in lev.pshape), jnp.nan, rr.dtype)  # noqa: E731
+        r = jax.lax.cond(jnp.isnan(rr.reshape(-1)[0]), nan, restrict, rr)
+    else:
+        r = restrict(rr)
     e = _vcycle(levels, coarse_pinv, i + 1, r, nu, band_sweeps, ctx)
-    for a in range(nd):
+    for a in range(nd - 1):
         e = _prolong_axis(e, a, shift)
-    er, eb = _split(_pad_to(e, lev.pshape), lev.par)
+    er, eb = _prolong_last_split(e, lev, shift)
     Xp = (jax.lax.dynamic_update_slice(Xp[0], xr + er, (1,) * nd),
           jax.lax.dynamic_update_slice(Xp[1], _unghost(Xp[1]) + eb, (1,) * nd))
 
     # post-smoothing: (black, red)^nu then the band sweeps, the adjoint of the pre-smoother
-    Xp = _repeat(lambda X: _sweep(lev, X, B, (1, 0), halo), nu, Xp)
+    Xp = _sweep_loop(lev, Xp, B, (1, 0), halo, nu)
     X = (_unghost(Xp[0]), _unghost(Xp[1]))
     if use_band:
         X = _repeat(lambda X: _band_sweep(lev, X, B, (1, 0)), band_sweeps, X)
