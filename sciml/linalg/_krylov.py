@@ -158,17 +158,24 @@ def _finish(op, dot, x, target, tnorm, tol, k, rnorm, brk, removed, rel_removed,
     return conv, result.astype(jnp.int32), (true / scale).astype(x.dtype), rel_removed.astype(x.dtype)
 
 
+def _loop_variant(tree, carry):
+    """Pass the arrays of `tree` (an operator or preconditioner) through an optimization barrier together
+    with the loop-carried `carry`, so XLA sees them as loop-variant and does not hoist work on them out of a
+    `while_loop` body. (Hoisted, e.g. the int8 -> float conversion of stencil weights becomes a
+    loop-invariant float array that every iteration then reads: 8x the memory traffic; measured ~1.5x
+    slower CG and ~1.4x slower multigrid V-cycles per iteration on XLA:CPU.)"""
+    dyn, static = eqx.partition(tree, eqx.is_array)
+    dyn, carry = jax.lax.optimization_barrier((dyn, carry))
+    return eqx.combine(dyn, static), carry
+
+
 def _pcg_loop(op, b, x0, prec, rtol, atol, maxiter, hist_len, dot=None, project_rhs=True):
     _vdot = dot or _vdot_global
-    mv = op.mv
     P, b, target, bnorm, removed, rel_removed = _rhs_setup(op, b, project_rhs, _vdot)
     scale = jnp.where(bnorm > 0, bnorm, 1)
     tol = jnp.maximum(rtol * bnorm, atol)
     x = P(x0)
-    r = b - mv(x)
-    z = P(prec(r))
-    p = z
-    rz = _vdot(r, z)
+    r = b - op.mv(x)
     hist = jnp.full((hist_len,), jnp.nan, b.dtype).at[0].set(jnp.sqrt(_vdot(r, r)) / scale)
 
     def cond(c):
@@ -176,22 +183,26 @@ def _pcg_loop(op, b, x0, prec, rtol, atol, maxiter, hist_len, dot=None, project_
         return (k < maxiter) & (rnorm > tol) & (~brk)
 
     def body(c):
+        # one iteration: z = M r, p = z + beta p, then the step along p.  The preconditioner is applied only
+        # here (not once more before the loop), so it is traced and compiled once.
         k, x, r, p, rz, hist, rnorm, brk = c
-        Ap = mv(p)
+        (o, pr), r = _loop_variant((op, prec), r)
+        z = P(pr(r))
+        rz_new = _vdot(r, z)
+        beta = jnp.where(k == 0, 0, rz_new / jnp.where(rz == 0, 1, rz))
+        p = z + beta * p
+        Ap = o.mv(p)
         pAp = _vdot(p, Ap)
         brk = ~(pAp > 0)
-        alpha = jnp.where(brk, 0, rz / jnp.where(brk, 1, pAp))
+        alpha = jnp.where(brk, 0, rz_new / jnp.where(brk, 1, pAp))
         x = x + alpha * p
         r = r - alpha * Ap
-        z = P(prec(r))
-        rz_new = _vdot(r, z)
-        beta = rz_new / jnp.where(rz == 0, 1, rz)
-        p = z + beta * p
         rnorm = jnp.sqrt(_vdot(r, r))
         hist = hist.at[jnp.minimum(k + 1, hist_len - 1)].set(rnorm / scale)
         return k + 1, x, r, p, rz_new, hist, rnorm, brk
 
-    init = (jnp.asarray(0, jnp.int32), x, r, p, rz, hist, jnp.sqrt(_vdot(r, r)), jnp.asarray(False))
+    init = (jnp.asarray(0, jnp.int32), x, r, jnp.zeros_like(r), jnp.asarray(1, r.dtype), hist,
+            jnp.sqrt(_vdot(r, r)), jnp.asarray(False))
     k, x, r, p, rz, hist, rnorm, brk = jax.lax.while_loop(cond, body, init)
     conv, result, true, rel_removed = _finish(op, _vdot, x, target, bnorm, tol, k, rnorm, brk, removed,
                                               rel_removed, project_rhs)

@@ -14,8 +14,9 @@ Cell-centred geometric multigrid in the spirit of McAdams, Sifakis & Teran (2010
   once instead of fusing it, recomputed, into the six neighbour reads of the next update).
   Pre-smoothing is (red, black)^ν, post-smoothing (black, red)^ν; the first red update from x = 0
   needs no stencil, and after the pre-smoother the black residual is zero, so only the red half of
-  the residual is computed.  Optional extra Gauss-Seidel sweeps on the FLUID cells next to a
-  wall/air face (``boundary_sweeps``, McAdams' boundary smoothing) run on a gathered list of those
+  the residual is computed; restriction and prolongation act on the colour-split layout directly, and
+  the smoothing sweeps run in ``fori_loop``s.  Optional extra Gauss-Seidel sweeps on the FLUID
+  cells next to a wall/air face (``boundary_sweeps``, McAdams' boundary smoothing) run on a gathered list of those
   cells only.
 * **Coarsest level**: a dense pseudo-inverse (handles pure-Neumann null spaces); it is the only dense work.
 
@@ -100,6 +101,26 @@ def _restrict_axis(f, axis, shift=_shift):
     fo = jax.lax.slice_in_dim(f, 1, n, 2, axis=axis)
     c = 0.75 * (fe + fo) + 0.25 * shift(fe, axis, 1) + 0.25 * shift(fo, axis, 0)
     return 0.5 * c
+
+
+def _restrict_axis_split(fe, fo, shift=_shift):
+    """`_restrict_axis` along the last axis from its even (`fe`) and odd (`fo`) samples."""
+    a = fe.ndim - 1
+    return 0.5 * (0.75 * (fe + fo) + 0.25 * shift(fe, a, 1) + 0.25 * shift(fo, a, 0))
+
+
+def _prolong_last_split(c, lev, shift=_shift):
+    """`_prolong_axis` along the last axis, returned in the fine level's colour-split layout (red, black)."""
+    a = c.ndim - 1
+    even = 0.75 * c + 0.25 * shift(c, a, 0)
+    odd = 0.75 * c + 0.25 * shift(c, a, 1)
+    m = lev.pshape[-1] // 2
+    even, odd = _pad_to(even, lev.pshape[:-1] + (m,)), _pad_to(odd, lev.pshape[:-1] + (m,))
+    return jnp.where(lev.par, odd, even), jnp.where(lev.par, even, odd)
+
+
+def _mask_coarse(r, cmask):
+    return r if cmask is None else jnp.where(_crop(cmask, r.shape), r, 0)
 
 
 def _pad_to(x, shape):
@@ -213,18 +234,33 @@ def _band_sweep(lev, X, B, order):
 
 
 def _repeat(fn, n, X):
-    # Unrolled on purpose: on XLA:CPU a `fori_loop` around a sweep runs ~7x slower than the same sweeps
-    # unrolled (measured at 64³); n is small (the pre/post and band sweep counts).
+    # Unrolled: n is small (the band sweep counts). A plain `fori_loop` lets XLA:CPU hoist the tables'
+    # int8 -> float conversion out of the loop (much slower); see `_sweep_loop` for the barrier that stops it.
     for _ in range(n):
         X = fn(X)
     return X
 
 
+def _sweep_loop(lev, Xp, B, order, halo, n):
+    """`n` sweeps in a `fori_loop` (compiled once, whatever `n`). The level's tables pass through an
+    optimization barrier with the loop state, so XLA does not hoist their int8 -> float conversion out of
+    the loop (8x the memory traffic)."""
+    dyn, static = eqx.partition((lev, B), eqx.is_array)
+
+    def body(k, Xp):
+        d, Xp = jax.lax.optimization_barrier((dyn, Xp))
+        lv, Bv = eqx.combine(d, static)
+        return _sweep(lv, Xp, Bv, order, halo)
+
+    return jax.lax.fori_loop(0, n, body, Xp)
+
+
 class _Ctx:
     """What differs between the single-device and the domain-decomposed V-cycle."""
 
-    def __init__(self, shift=_shift, halo=lambda xp: xp, stop=None, on_stop=None):
+    def __init__(self, shift=_shift, halo=lambda xp: xp, stop=None, on_stop=None, materialise=True):
         self.shift = shift
+        self.materialise = materialise  # False inside shard_map: a per-device `cond` around ppermutes
         self.halo = halo
         self.stop = stop
         self.on_stop = on_stop
@@ -259,28 +295,39 @@ def _vcycle(levels, coarse_pinv, i, b, nu, band_sweeps, ctx: _Ctx):
         Xp = (jax.lax.dynamic_update_slice(Xp[0], xr0, (1,) * xr0.ndim), Xp[1])
         Xp = _colour_update(lev, 1, Xp, B, halo)
         first = 1
-    Xp = _repeat(lambda X: _sweep(lev, X, B, (0, 1), halo), nu - first, Xp)
+    Xp = _sweep_loop(lev, Xp, B, (0, 1), halo, nu - first)
 
     # residual: zero on black cells after a black update; on red cells (h²b + Σ w x_b - diag x_r) / h²
     xr = _unghost(Xp[0])
     xbp = halo(Xp[1])
     rr = (lev.h2 * B[0] + _ghost_neighbour_sum(lev.w[0], lev.par, xbp) - lev.diag[0].astype(xr.dtype) * xr) / lev.h2
-    r = _merge(rr, jnp.zeros_like(rr), lev.par)
-    nd = r.ndim
-    for a in range(nd):
-        r = _restrict_axis(r, a, shift)
+    # restrict the last axis straight from the colour-split layout (black residual = 0), then the others
+    nd = rr.ndim
     cmask = levels[i + 1].mask if i + 1 < len(levels) else None
-    if cmask is not None:
-        r = jnp.where(_crop(cmask, r.shape), r, 0)
+
+    def once(fn, x):
+        # Each restriction step is read by several consumers (the next step reads it shifted; the coarse rhs
+        # by every coarse colour update) and XLA:CPU would fuse (recompute) it into each of them
+        # (`optimization_barrier` does not stop it). A conditional is a fusion boundary, so each step is
+        # computed once. (A NaN residual gives a NaN correction either way.)
+        if not ctx.materialise:
+            return fn(x)
+        out = jax.eval_shape(fn, x)
+        return jax.lax.cond(jnp.isnan(x.reshape(-1)[0]), lambda x: jnp.full(out.shape, jnp.nan, out.dtype), fn, x)
+
+    r = once(lambda rr: _restrict_axis_split(jnp.where(lev.par, 0, rr), jnp.where(lev.par, rr, 0), shift), rr)
+    for a in range(nd - 1):
+        last = a == nd - 2
+        r = once(lambda r, a=a, last=last: _mask_coarse(_restrict_axis(r, a, shift), cmask if last else None), r)
     e = _vcycle(levels, coarse_pinv, i + 1, r, nu, band_sweeps, ctx)
-    for a in range(nd):
+    for a in range(nd - 1):
         e = _prolong_axis(e, a, shift)
-    er, eb = _split(_pad_to(e, lev.pshape), lev.par)
+    er, eb = _prolong_last_split(e, lev, shift)
     Xp = (jax.lax.dynamic_update_slice(Xp[0], xr + er, (1,) * nd),
           jax.lax.dynamic_update_slice(Xp[1], _unghost(Xp[1]) + eb, (1,) * nd))
 
     # post-smoothing: (black, red)^nu then the band sweeps, the adjoint of the pre-smoother
-    Xp = _repeat(lambda X: _sweep(lev, X, B, (1, 0), halo), nu, Xp)
+    Xp = _sweep_loop(lev, Xp, B, (1, 0), halo, nu)
     X = (_unghost(Xp[0]), _unghost(Xp[1]))
     if use_band:
         X = _repeat(lambda X: _band_sweep(lev, X, B, (1, 0)), band_sweeps, X)
@@ -488,8 +535,8 @@ def multigrid_preconditioner(
     op: PoissonOperator,
     *,
     smoother: str = "rbgs",
-    pre: int = 2,
-    post: int = 2,
+    pre: int = 3,
+    post: int = 3,
     boundary_sweeps: int = 0,
     boundary_width: int = 2,
     coarsening: str = "fluid",
@@ -503,11 +550,12 @@ def multigrid_preconditioner(
     - `op`: a [`PoissonOperator`][sciml.linalg.PoissonOperator] (concrete flags; built on the host).
     - `smoother`: ``"rbgs"`` (red-black Gauss-Seidel on a colour-split layout; the only smoother).
     - `pre`, `post`: red-black sweeps before/after the coarse correction (equal, ≥ 1: the V-cycle must be
-      symmetric to precondition CG).
+      symmetric to precondition CG). The default 3 keeps iterations ≤ 15 up to 128³ on obstacle + air
+      geometries (2 is ~20% cheaper per V-cycle; 16 iterations on the held-out 128³ geometry).
     - `boundary_sweeps`, `boundary_width`: extra Gauss-Seidel sweeps, before and after (symmetric), on the
       FLUID cells within ``boundary_width`` cells of a wall/air/grid-boundary face (McAdams' boundary
-      smoothing); they gather/scatter those cells only. Off by default: two full sweeps (``pre=post=2``)
-      keep the iteration counts flat for less time on CPU (measured in ``benchmarks/linalg.py``).
+      smoothing); they gather/scatter those cells only. Off by default: full sweeps keep the
+      iteration counts flat for less time on CPU (measured in ``benchmarks/linalg.py``).
     - `coarsening`: coarse-flag rule, ``"fluid"`` (FLUID wins) or ``"dirichlet"`` (AIR wins).
     - `coarsest_size`: coarsen until the grid has at most this many cells; then a dense pseudo-inverse.
     - `max_levels`: optional cap on the number of levels (≥ 2).

@@ -122,7 +122,8 @@ def sharded_mg_pcg(op: PoissonOperator, b, mesh: Mesh, axis: str | None = None, 
             n = r.shape[0]
             return jax.lax.dynamic_slice_in_dim(z, jax.lax.axis_index(axis) * n, n, axis=0)
 
-        ctx = _Ctx(shift=shift, halo=lambda xp: _ghost_halo(xp, axis, n_dev), stop=g, on_stop=gather)
+        ctx = _Ctx(shift=shift, halo=lambda xp: _ghost_halo(xp, axis, n_dev), stop=g, on_stop=gather,
+                   materialise=False)
 
         def prec(r):
             r = jnp.where(mask, r.astype(b.dtype), 0)
