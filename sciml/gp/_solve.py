@@ -521,7 +521,30 @@ def _fit_profiled(setup: _Setup, solver: Profiled, progress: bool) -> GPResult:
     _, best_step, u, theta_b, lt1, lt2 = best
     info.update(selected_step=best_step, selected_by=key, steps_run=step, seconds=time.perf_counter() - t0)
     post = Posterior(u, theta_b, lt1, lt2, kind, spec, jitter, lam_b, strategy, 1 if linear else inner, cg)
+    _check_grid_reproduction(post, info)
     return GPResult(model=post, opt_state=opt_state, history=history, losses=np.asarray(losses), step=step, info=info)
+
+
+REPRODUCTION_TOL = 1e-2
+
+
+def _check_grid_reproduction(post: Posterior, info: dict) -> None:
+    """Record how well the fitted kernel's interpolant k(x, X) C^{-1} U reproduces the grid solution U at the
+    nodes, and warn when it does not: `predict` off the grid is then unreliable although `u_grid` may be accurate
+    (seen with Neumann data on both faces of an axis, where the selected kernel is too smooth for its jitter)."""
+    u = post.u_grid
+    with post._x64():
+        s = post.predict_grid(post.spec.coords)
+        scale = float(jnp.max(jnp.abs(u)))
+        rep = float(jnp.max(jnp.abs(s - u))) / scale if scale > 0 else 0.0
+    info["grid_reproduction"] = rep
+    if not math.isfinite(rep) or rep > REPRODUCTION_TOL:
+        warnings.warn(
+            f"gp.solve: the fitted kernel's interpolant differs from the grid solution at the grid nodes by "
+            f"{rep:.2g} (relative, max norm; tolerance {REPRODUCTION_TOL:g}), so `predict` off the grid is "
+            "unreliable; use `u_grid` on the grid (more steps, a finer grid, or Dirichlet data on one face of each "
+            "axis may help).",
+            RuntimeWarning, stacklevel=3)
 
 
 def _fit_adam(setup: _Setup, solver: Adam, progress: bool) -> GPResult:
@@ -569,4 +592,5 @@ def _fit_adam(setup: _Setup, solver: Adam, progress: bool) -> GPResult:
     p = fit.model
     post = Posterior(p.u, p.kernels, p.log_tau1, p.log_tau2, kind, spec, solver.jitter, solver.lam_b,
                      "dense" if spec.size <= 2048 else "cg", 4)
+    _check_grid_reproduction(post, info)
     return GPResult.from_result(fit, model=post, info=info)
