@@ -318,6 +318,13 @@ class Dataset(eqx.Module):
     pde: str = eqx.field(static=True, default="")
     param_names: tuple = eqx.field(static=True, default=())
 
+    def __check_init__(self):
+        u_shape, p_shape = tuple(getattr(self.u, "shape", ())), tuple(getattr(self.params, "shape", ()))
+        if len(u_shape) < 4:
+            raise ValueError(f"`u` must have shape (n_trajectories, n_frames, n_channels, *grid), got {u_shape}.")
+        if len(p_shape) != 2 or p_shape[0] != u_shape[0]:
+            raise ValueError(f"`params` must have shape (n_trajectories={u_shape[0]}, n_params), got {p_shape}.")
+
     def __len__(self) -> int:
         return int(self.u.shape[0])
 
