@@ -14,10 +14,12 @@ import optax
 
 from .. import train as _train
 from ._data import Dataset
-from .._errors import check_choice, check_int, check_positive, check_real
+from .._errors import check_callable, check_choice, check_int, check_positive, check_real
 from ._metrics import nrmse as _nrmse
 from ._metrics import predict as _predict
 from ._models import CAPEModel
+from ._checks import check_dataset, check_t_init
+from ..nn._checks import check_instance, check_key
 
 __all__ = ["curriculum_t_ar", "rollout_loss", "warmup_loss", "train", "TrainReport", "param_stats",
            "warmup_filter", "Warmup", "RolloutLoss", "default_optimizer"]
@@ -26,7 +28,20 @@ __all__ = ["curriculum_t_ar", "rollout_loss", "warmup_loss", "train", "TrainRepo
 def curriculum_t_ar(epoch, n_frames: int, epochs: int, warmup: int = 0, mode="tanh") -> int:
     """Autoregressive prefix length for ``epoch`` (spec §2): ``s = (e - W)/(E - W)``,
     ``tau = (1 + tanh((s - 0.5)/0.2))/2``, ``t_AR = clip(floor(T tau), 1, T)``. ``mode="tf"`` -> 1 (pure teacher
-    forcing), ``"ar"`` -> T (fully autoregressive)."""
+    forcing), ``"ar"`` -> T (fully autoregressive).
+
+    **Arguments:** `epoch` (0-based, of the curriculum phase), `n_frames` (T >= 1), `epochs` (E >= 1), `warmup`
+    (W >= 0 epochs before the curriculum starts, counted in `epoch`), `mode`.
+
+    **Returns:** `t_AR`, an int in [1, T].
+
+    **Example:** `cape.curriculum_t_ar(10, 41, 50)`
+    """
+    check_choice("mode", mode, (True, False, "tanh", "tf", "ar"))
+    check_int("epoch", epoch, minimum=0)
+    n_frames = check_int("n_frames", n_frames, minimum=1)
+    check_int("epochs", epochs, minimum=1)
+    check_int("warmup", warmup, minimum=0)
     if mode in (False, "tf"):
         return 1
     if mode == "ar":
@@ -40,13 +55,36 @@ def curriculum_t_ar(epoch, n_frames: int, epochs: int, warmup: int = 0, mode="ta
 
 def param_stats(ds: Dataset, transform: str = "log"):
     """Mean and standard deviation of ``log lam`` (or ``lam`` for ``transform="raw"``) over the distinct
-    parameter values of ``ds``: the statistics for standardised parameter inputs."""
+    parameter values of ``ds``: the statistics for standardised parameter inputs.
+
+    **Arguments:** `ds` (a [`Dataset`][]), `transform` (`"log"` or `"raw"`).
+
+    **Returns:** `(mean, std)` arrays of shape (n_params,) (a zero std is returned as 1).
+
+    **Example:** `mean, std = cape.param_stats(train_ds)`
+    """
+    check_dataset("ds", ds)
+    check_choice("transform", transform, ("log", "raw"))
     vals = ds.unique_params().astype(np.float64)
+    if not np.all(np.isfinite(vals)):
+        raise ValueError("`ds`: its parameters must be finite.")
+    if transform == "log" and np.any(vals <= 0):
+        raise ValueError(f"`ds`: transform='log' needs positive parameters, got min {vals.min()}; use transform='raw'.")
     if transform == "log":
         vals = np.log(vals)
     mean = vals.mean(0)
     std = vals.std(0)
     return mean, np.where(std > 0, std, 1.0)
+
+
+def _check_batch(batch, keys):
+    if not isinstance(batch, dict) or any(k not in batch for k in keys):
+        got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+        raise ValueError(f"`batch` must be a dict with keys {list(keys)}, got {got}.")
+    u, lam = batch["u"], batch["lam"]
+    if len(getattr(u, "shape", ())) < 4 or len(getattr(lam, "shape", ())) != 2 or lam.shape[0] != u.shape[0]:
+        raise ValueError(f"`batch`: u must be (B, T, c, *grid) and lam (B, n_params), got "
+                         f"{getattr(u, 'shape', None)} and {getattr(lam, 'shape', None)}.")
 
 
 def _rel(pred, true, norm):
@@ -74,8 +112,14 @@ def rollout_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "fr
     (``aux_cumulative=True``: the reference's quirk of adding the running sum at every step). Inputs get
     Gaussian noise of std ``noise``. Returns ``(loss, {"main": ..., "aux": ...})``.
     """
+    _check_batch(batch, ("u", "lam", "t_ar"))
+    check_real("noise", noise, minimum=0.0)
+    check_choice("loss_norm", loss_norm, ("frame", "trajectory"))
+    check_real("aux_weight", aux_weight, minimum=0.0)
     u, lam, t_ar = batch["u"], batch["lam"], batch["t_ar"]
     t_init = int(getattr(model, "t_init", 1))
+    if t_init >= u.shape[1]:
+        raise ValueError(f"`batch`: u has {u.shape[1]} frames, the model needs more than t_init={t_init}.")
     T = u.shape[1]
     is_cape = isinstance(model, CAPEModel)
     ell = model.cape.ell if is_cape else 1
@@ -110,8 +154,14 @@ def rollout_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "fr
 
 def warmup_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "frame"):
     """Teacher-forced one-step loss of the CAPE block alone (warm-up), all frames in one parallel batch."""
+    check_instance("model", model, CAPEModel, "cape.CAPEModel (the warm-up trains its CAPE block)")
+    _check_batch(batch, ("u", "lam"))
+    check_real("noise", noise, minimum=0.0)
+    check_choice("loss_norm", loss_norm, ("frame", "trajectory"))
     u, lam = batch["u"], batch["lam"]
     t_init = int(model.t_init)
+    if t_init >= u.shape[1]:
+        raise ValueError(f"`batch`: u has {u.shape[1]} frames, the model needs more than t_init={t_init}.")
     T = u.shape[1]
     wins = jnp.stack([u[:, i : T - t_init + i] for i in range(t_init)], axis=2)  # (B, T-t_init, t_init, c, *g)
     if noise:
@@ -201,6 +251,11 @@ def default_optimizer(learning_rate: float, steps_per_epoch: int, *, weight_deca
     """
     check_positive("learning_rate", learning_rate)
     steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    check_real("weight_decay", weight_decay, minimum=0.0)
+    check_int("step_epochs", step_epochs, minimum=1)
+    check_real("decay", decay, minimum=0.0, maximum=1.0, strict_min=True)
+    if clip_norm is not None:
+        check_positive("clip_norm", clip_norm)
     sched = optax.exponential_decay(learning_rate, transition_steps=max(step_epochs * steps_per_epoch, 1),
                                     decay_rate=decay, staircase=True)
     opt = optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(sched))
@@ -259,6 +314,18 @@ def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, learni
     check_int("epochs", epochs, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
     check_positive("learning_rate", learning_rate)
+    check_callable("model", model)
+    check_dataset("ds", ds)
+    check_t_init("model.t_init", getattr(model, "t_init", 1), ds.n_frames)
+    if val is not None:
+        check_dataset("val", val)
+        if val.u.shape[2:] != ds.u.shape[2:] or val.params.shape[1] != ds.params.shape[1]:
+            raise ValueError(f"`val` must match `ds` in channels, grid and parameters, got u {val.u.shape} / params "
+                             f"{val.params.shape} vs {ds.u.shape} / {ds.params.shape}.")
+    if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"`optimizer` must be an optax.GradientTransformation, got {type(optimizer).__name__}.")
+    if key is not None:
+        check_key("key", key)
     if not isinstance(loss, RolloutLoss):
         raise TypeError(f"`loss` must be a cape.RolloutLoss, got {type(loss).__name__}.")
     if warmup is not None and not isinstance(warmup, Warmup):

@@ -109,6 +109,12 @@ def generate_dataset(material: str, n_trajectories: int, *, n_particles: int = 2
     n_frames = check_int("n_frames", n_frames, minimum=3)
     if radius is not None:
         check_positive("radius", radius)
+    if config is not None and not isinstance(config, MPMConfig):
+        raise TypeError(f"`config` must be a giorom.MPMConfig or None, got {type(config).__name__}.")
+    if key is not None:
+        from ..nn._checks import check_key
+
+        check_key("key", key)
     cfg = config or MPMConfig()
     key = jax.random.key(0) if key is None else key
     keys = jax.random.split(key, n_trajectories)

@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..nn import MLP
+from .._errors import check_int, check_positive, check_real
+from ..nn._checks import check_dtype, check_key
 
 
 class DecodePlan(eqx.Module):
@@ -36,7 +38,14 @@ class KernelDecoder(eqx.Module):
     def __init__(self, bandwidth: float, *, k: int = 12, kind: str = "mls", learned: bool = True, ridge: float = 1e-2,
                  width: int = 32, key=None, dtype=jnp.float32):
         if kind not in ("mls", "shepard"):
-            raise ValueError(f"kind must be 'mls' or 'shepard', got {kind!r}")
+            raise ValueError(f"`kind` must be 'mls' or 'shepard', got {kind!r}")
+        check_positive("bandwidth", bandwidth)
+        check_int("k", k, minimum=1)
+        check_real("ridge", ridge, minimum=0.0)
+        check_int("width", width, minimum=1)
+        if key is not None:
+            check_key("key", key)
+        check_dtype("dtype", dtype)
         self.bandwidth = float(bandwidth)
         self.k = int(k)
         self.kind = kind

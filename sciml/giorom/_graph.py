@@ -176,9 +176,33 @@ def segment_aggregate(messages, receivers, mask, n_nodes: int, reduce: str = "su
     raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
 
 
-@functools.partial(jax.jit, static_argnames=("n",))
 def farthest_point_sampling(points, n: int, start: int | jax.Array = 0):
-    """Indices (n,) of a farthest-point sample of `points` (N, d), starting from index `start`."""
+    """Indices (n,) of a farthest-point sample of `points` (N, d), starting from index `start`.
+
+    **Arguments:** `points` (N, d) floats; `n` (1 <= n <= N); `start` (first index, 0 <= start < N).
+
+    **Returns:** (n,) int32 indices.
+
+    **Example:** `idx = giorom.farthest_point_sampling(x, 200)`
+    """
+    from .._errors import check_float, check_int, is_concrete
+    from ..nn._checks import check_array
+
+    check_array("points", points)
+    if len(points.shape) != 2 or points.shape[0] < 1:
+        raise ValueError(f"`points` must have shape (N, d) with N >= 1, got {tuple(points.shape)}.")
+    check_float("points", points)
+    N = points.shape[0]
+    n = check_int("n", n, minimum=1, maximum=N)
+    if is_concrete(start):
+        if np.ndim(start) != 0 or np.asarray(start).dtype.kind not in "iu":
+            raise TypeError(f"`start` must be an integer index, got {start!r}.")
+        check_int("start", int(start), minimum=0, maximum=N - 1)
+    return _fps(points, n, start)
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _fps(points, n: int, start):
     idx0 = jnp.zeros((n,), jnp.int32).at[0].set(start)
     d0 = jnp.sum((points - points[start]) ** 2, -1)
 

@@ -13,6 +13,9 @@ import numpy as np
 from ._decoder import KernelDecoder
 from ._graph import cell_list_neighbors, radius_neighbors
 from ..nn import FNO, MLP
+from .._errors import check_choice, check_int, check_positive, check_real
+from ..nn._checks import check_dtype, check_key
+from ._checks import check_metadata, check_particle_type, check_window
 
 def _mlp(n_in: int, n_out: int, width: int, depth: int, *, key, layer_norm: bool = True, activation: str = "relu",
          out_scale: float = 1.0, dtype=jnp.float32) -> MLP:
@@ -137,6 +140,17 @@ class GNS(eqx.Module):
     def __init__(self, metadata: dict, *, latent: int = 32, n_mp: int = 3, mlp_depth: int = 2, k: int = 24,
                  noise_std: float = 3e-4, radius: float | None = None, cell_capacity: int = 16, key,
                  dtype=jnp.float32):
+        check_metadata(metadata, need_radius=radius is None)
+        latent = check_int("latent", latent, minimum=1)
+        n_mp = check_int("n_mp", n_mp, minimum=0)
+        mlp_depth = check_int("mlp_depth", mlp_depth, minimum=0)
+        check_int("k", k, minimum=1)
+        check_real("noise_std", noise_std, minimum=0.0)
+        if radius is not None:
+            check_positive("radius", radius)
+        check_int("cell_capacity", cell_capacity, minimum=1)
+        check_key("key", key)
+        check_dtype("dtype", dtype)
         norm = Normalisation.from_metadata(metadata, noise_std)
         d = norm.dim
         keys = jax.random.split(key, 4 + 2 * n_mp)
@@ -158,6 +172,8 @@ class GNS(eqx.Module):
                                    cell_capacity=self.cell_capacity)
 
     def __call__(self, window, particle_type, nbrs=None):
+        check_window("GNS", window, C_WINDOW + 1, self.norm.dim)
+        check_particle_type("GNS", particle_type, window.shape[1])
         x = window[-1]
         nbrs = self.neighbors(x) if nbrs is None else nbrs
         idx, mask = nbrs.idx, nbrs.mask
@@ -243,10 +259,29 @@ class GIOROM(eqx.Module):
                  modes: int = 8, k: int = 16, k_gno: int = 16, radius: float | None = None, noise_std: float = 3e-4,
                  sampling: str = "fps", decoder_kind: str = "mls", decoder_k: int = 12, key,
                  dtype=jnp.float32):
+        check_metadata(metadata)
+        n_full = check_int("n_full", n_full, minimum=1)
+        n_sample = check_int("n_sample", n_sample, minimum=1)
+        if n_sample > n_full:
+            raise ValueError(f"`n_sample` must be <= n_full ({n_full}), got {n_sample}.")
+        for name, v, lo in (("latent", latent, 1), ("n_mp", n_mp, 0), ("mlp_depth", mlp_depth, 0),
+                            ("grid_channels", grid_channels, 1), ("modes", modes, 1), ("k", k, 1), ("k_gno", k_gno, 1),
+                            ("decoder_k", decoder_k, 1)):
+            check_int(name, v, minimum=lo)
+        check_choice("operator", operator, ("fno", "conv"))
+        check_choice("sampling", sampling, ("fps", "random"))
+        check_choice("decoder_kind", decoder_kind, ("mls", "shepard"))
+        check_real("noise_std", noise_std, minimum=0.0)
+        if radius is not None:
+            check_positive("radius", radius)
+        check_key("key", key)
+        check_dtype("dtype", dtype)
         norm = Normalisation.from_metadata(metadata, noise_std)
         d = norm.dim
-        if len(grid) != d:
-            raise ValueError(f"grid must have {d} entries, got {grid}")
+        if not isinstance(grid, (tuple, list)) or len(grid) != d:
+            raise ValueError(f"`grid` must have {d} entries, got {grid}")
+        for i, g in enumerate(grid):
+            check_int(f"grid[{i}]", g, minimum=1)
         R = float(metadata["default_connectivity_radius"])
         self.radius = float(radius if radius is not None else R * (n_full / n_sample) ** (1.0 / d))
         keys = list(jax.random.split(key, 12 + 2 * n_mp))
@@ -345,6 +380,8 @@ class GIOROM(eqx.Module):
 
     def __call__(self, window, particle_type, nbrs=None):
         """Normalised accelerations (n, d) of the sparse nodes from their (C+1, n, d) window."""
+        check_window("GIOROM", window, C_WINDOW + 1, self.norm.dim)
+        check_particle_type("GIOROM", particle_type, window.shape[1])
         x = window[-1]
         nbrs = self.neighbors(x) if nbrs is None else nbrs
         idx, mask = nbrs.idx, nbrs.mask
