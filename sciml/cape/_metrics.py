@@ -120,7 +120,7 @@ def nrmse(model, ds: Dataset, *, normalise: str = "frame", per_param: bool = Fal
 def rmse(model, ds: Dataset, *, per_param: bool = False, batch_size: int = 256):
     """RMSE over space, averaged over samples, channels and predicted frames (autoregressive rollout).
 
-    **Arguments:** as [`nrmse`][]. **Returns:** a float (or `{param: RMSE}`).
+    **Arguments:** `model`, `ds`, `per_param`, `batch_size` as [`nrmse`][]. **Returns:** a float (or `{param: RMSE}`).
 
     **Example:** `cape.rmse(model, test_ds)`
     """

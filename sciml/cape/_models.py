@@ -111,6 +111,24 @@ class CAPE(eqx.Module):
     inputs on another grid are Fourier-resampled to ``ref_grid`` for the block and its output resampled back,
     so the grid-point stencils of the trunk and depthwise convolutions keep their physical size (resolution
     transfer); ``None`` runs the block at the input's own resolution.
+
+    **Arguments:**
+
+    - `n_channels` (c), `n_params` (p): field channels and PDE parameters.
+    - `ndim`: 1, 2 or 3 spatial axes; `grid_shape`: the training grid (needed by `norm="layer_grid"`).
+    - `width`: channels of the branches (the trunk has `width // 2`); `kernel_size`: odd stencil of the trunk and
+      depthwise convolutions; `modes`: Fourier modes per axis (default 16 in 1D, 9 otherwise).
+    - `ell`: frames the block predicts; `t_init`: input frames.
+    - `variant`: `"faithful"` or `"improved"` (defaults above); `padding_mode`, `pooling`, `norm`, `gate`, `film`,
+      `combine` (`"add"`/`"mul"`), `param_transform` (`raw`, `sigmoid_log`, `standardized_log`, `standardized`)
+      override it; `param_mean`, `param_std` (> 0): statistics for the standardised transforms (scalar or one
+      per parameter); `ref_grid`: see above.
+    - `key`: PRNG key; `dtype`: parameter dtype.
+
+    Called as `block(window, lam)` with `window` (t_init, c, *grid) and `lam` (n_params,); returns `u_cape`
+    (ell, c, *grid). Shapes are checked against the block (statically, also under jit).
+
+    **Example:** `blk = cape.CAPE(1, 1, variant="improved", width=16, key=jax.random.key(0))`
     """
 
     mlps: list  # [spec, 1x1, dw]; each outputs w (or 2w with film)
@@ -331,7 +349,15 @@ def _flatten_window(window, ndim):
 class CAPEModel(eqx.Module):
     """CAPE coupled to a base network (spec §1.5): the base net sees ``[window, u_cape]`` as channels and outputs
     as many channels, a final 1x1 conv maps them to the next state. ``base`` must have
-    ``in_channels == out_channels == (t_init + ell) * c``."""
+    ``in_channels == out_channels == (t_init + ell) * c``.
+
+    **Arguments:** `base` (an `nn.FNO` / `nn.UNet`), `cape` (a [`CAPE`][] block), `t_init` (input frames, as the
+    block's), `key` (the head's initialisation; default `key(0)`), `dtype`.
+
+    `model(window, lam)` -> `(u_next (c, *grid), u_cape (ell, c, *grid))`.
+
+    **Example:** `m = cape.CAPEModel(cape.FNO(2, 2, width=8, key=k1), cape.CAPE(1, 1, variant="improved", key=k2))`
+    """
 
     base: eqx.Module
     cape: CAPE
@@ -368,7 +394,13 @@ class CAPEModel(eqx.Module):
 
 
 class Base(eqx.Module):
-    """The base network alone (parameter-blind); ``net`` maps ``t_init * c`` channels to ``c``."""
+    """The base network alone (parameter-blind); ``net`` maps ``t_init * c`` channels to ``c``.
+
+    **Arguments:** `net` (an `nn.FNO` / `nn.UNet`), `t_init` (input frames). `model(window, lam)` ->
+    `(u_next, None)`.
+
+    **Example:** `m = cape.Base(cape.FNO(1, 1, width=36, key=jax.random.key(0)))`
+    """
 
     net: eqx.Module
     t_init: int = eqx.field(static=True, default=1)
@@ -384,7 +416,13 @@ class Base(eqx.Module):
 
 class Conditional(eqx.Module):
     """Parameters as extra constant input channels (transformed like CAPE's: ``param_transform``);
-    ``net`` maps ``t_init * c + n_params`` channels to ``c``."""
+    ``net`` maps ``t_init * c + n_params`` channels to ``c``.
+
+    **Arguments:** `net`, `t_init`, `param_transform` (as [`CAPE`][]'s), `param_mean`, `param_std` (> 0),
+    `dtype` (unused; kept for a uniform signature).
+
+    **Example:** `m = cape.Conditional(cape.FNO(2, 1, width=36, key=jax.random.key(0)))`
+    """
 
     net: eqx.Module
     param_mean: tuple = eqx.field(static=True)
@@ -415,7 +453,13 @@ class Conditional(eqx.Module):
 
 class FiLM(eqx.Module):
     """FiLM conditioning of an FNO: an MLP maps transformed parameters to a per-layer (scale, shift) of the
-    Fourier layers' channels (``v * (1 + s) + b``; zero-initialised last layer, so it starts as the base FNO)."""
+    Fourier layers' channels (``v * (1 + s) + b``; zero-initialised last layer, so it starts as the base FNO).
+
+    **Arguments:** `net` (an `nn.FNO`), `n_params`, `hidden` (MLP width), `t_init`, `param_transform`,
+    `param_mean`, `param_std` (> 0), `key`, `dtype`.
+
+    **Example:** `m = cape.FiLM(cape.FNO(1, 1, width=36, key=k1), 1, key=k2)`
+    """
 
     net: FNO
     mlp: MLP
@@ -461,6 +505,14 @@ def make_model(kind: str = "cape", *, base: str = "fno", ndim: int = 1, n_channe
     ``kind``: ``"cape"`` (base width 20 FNO / 32-feature U-Net + CAPE block), ``"base"`` (parameter-matched width
     36 in 1D, 28 in 2D), ``"conditional"``, ``"film"``. ``width`` overrides the FNO width / U-Net features.
     ``param_mean``/``param_std``: statistics of ``log lam`` of the training set (for standardised transforms).
+
+    **Arguments:** `kind`; `base` (`"fno"` or `"unet"`); `ndim`, `n_channels`, `n_params`, `t_init`; `width`;
+    `modes` (FNO); `cape_width`, `cape_variant`, `grid_shape` and `**cape_kw` (the [`CAPE`][] block's); `param_mean`,
+    `param_std`; `key`; `dtype`.
+
+    **Returns:** a [`CAPEModel`][], [`Base`][], [`Conditional`][] or [`FiLM`][].
+
+    **Example:** `m = cape.make_model("cape", n_params=1, key=jax.random.key(0))`
     """
     check_choice("kind", kind, ("cape", "base", "conditional", "film"))
     check_choice("base", base, ("fno", "unet"))

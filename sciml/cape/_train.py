@@ -111,6 +111,11 @@ def rollout_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "fr
     ``sum_t mean_b relL2(pred_t, u_t)`` plus ``aux_weight * sum_t mean_b relL2(u_cape_t, u_t)`` for CAPE models
     (``aux_cumulative=True``: the reference's quirk of adding the running sum at every step). Inputs get
     Gaussian noise of std ``noise``. Returns ``(loss, {"main": ..., "aux": ...})``.
+
+    **Arguments:** `model` (a one-step model), `batch` (above), `key` (noise), `noise` (>= 0), `loss_norm`
+    (`"frame"` or `"trajectory"`), `aux_weight` (>= 0), `aux_cumulative`.
+
+    **Example:** `loss, parts = cape.rollout_loss(model, {"u": u, "lam": lam, "t_ar": 1}, key)`
     """
     _check_batch(batch, ("u", "lam", "t_ar"))
     check_real("noise", noise, minimum=0.0)
@@ -153,7 +158,15 @@ def rollout_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "fr
 
 
 def warmup_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "frame"):
-    """Teacher-forced one-step loss of the CAPE block alone (warm-up), all frames in one parallel batch."""
+    """Teacher-forced one-step loss of the CAPE block alone (warm-up), all frames in one parallel batch.
+
+    **Arguments:** `model` (a [`CAPEModel`][]), `batch` (`{"u": (B, T, c, *grid), "lam": (B, p)}`), `key`,
+    `noise` (>= 0), `loss_norm` (`"frame"` or `"trajectory"`).
+
+    **Returns:** the scalar loss.
+
+    **Example:** `cape.warmup_loss(model, {"u": u, "lam": lam}, key)`
+    """
     check_instance("model", model, CAPEModel, "cape.CAPEModel (the warm-up trains its CAPE block)")
     _check_batch(batch, ("u", "lam"))
     check_real("noise", noise, minimum=0.0)
@@ -179,7 +192,13 @@ def warmup_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "fra
 
 
 def warmup_filter(model: CAPEModel):
-    """``filter_spec`` selecting only the CAPE block's floating-point leaves (the warm-up phase's trainables)."""
+    """``filter_spec`` selecting only the CAPE block's floating-point leaves (the warm-up phase's trainables).
+
+    **Arguments:** `model`, a [`CAPEModel`][]. **Returns:** a pytree of bools shaped like `model`.
+
+    **Example:** `spec = cape.warmup_filter(model)`
+    """
+    check_instance("model", model, CAPEModel, "cape.CAPEModel")
     spec = jax.tree_util.tree_map(lambda _: False, model)
     return eqx.tree_at(lambda m: m.cape, spec, replace=jax.tree_util.tree_map(eqx.is_inexact_array, model.cape))
 
@@ -224,7 +243,13 @@ class TrainReport(_train.TrainResult):
     """What [`train`][sciml.cape.train] returns: a [`sciml.train.TrainResult`][] of the main phase (`model` is the
     best model by validation nRMSE when `val` was given, else the last) plus per-epoch mean losses `epoch_loss`,
     the curriculum's `t_ar` per epoch, validation nRMSE per epoch `val_nrmse` (if `val`), the warm-up phase's
-    per-epoch losses `warmup_loss` and wall `seconds`. `predict(ds)` rolls the model out on a data set."""
+    per-epoch losses `warmup_loss` and wall `seconds`. `predict(ds)` rolls the model out on a data set.
+
+    **Fields:** `model`, `opt_state`, `history`, `losses`, `step` (as `sciml.train.TrainResult`), `epoch_loss`,
+    `t_ar`, `val_nrmse`, `warmup_loss`, `seconds`.
+
+    **Example:** `rep = cape.train(model, ds, epochs=10); rep.epoch_loss[-1]`
+    """
 
     epoch_loss: list = dataclasses.field(default_factory=list)
     t_ar: list = dataclasses.field(default_factory=list)
@@ -246,6 +271,9 @@ def default_optimizer(learning_rate: float, steps_per_epoch: int, *, weight_deca
     """The CAPE reference optimiser: Adam with coupled L2 `weight_decay`, learning rate `learning_rate` multiplied
     by `decay` every `step_epochs` epochs (optax staircase exponential decay); `clip_norm` (not in the reference)
     clips the global gradient norm first, which steadies short runs.
+
+    **Arguments:** `learning_rate` (> 0), `steps_per_epoch` (>= 1), `weight_decay` (>= 0), `step_epochs` (>= 1),
+    `decay` (in (0, 1]), `clip_norm` (> 0 or `None`).
 
     **Example:** `opt = cape.default_optimizer(3e-3, steps_per_epoch=len(ds) // 50, clip_norm=1.0)`
     """

@@ -29,6 +29,16 @@ class DecodePlan(eqx.Module):
 
 
 class KernelDecoder(eqx.Module):
+    """Arbitrary-point decoder (module docstring above): displacements at query rest positions from the sparse
+    nodes' displacements, linear in them.
+
+    **Arguments:** `bandwidth` (> 0, kernel length h), `k` (nearest sparse nodes per query), `kind` ("mls" or
+    "shepard"), `learned` (a kernel MLP on top of the Gaussian), `ridge` (>= 0, MLS regularisation), `width` (MLP
+    width), `key`, `dtype`.
+
+    **Example:** `dec = giorom.KernelDecoder(0.02, k=12)`
+    """
+
     mlp: MLP | None
     bandwidth: float = eqx.field(static=True)
     k: int = eqx.field(static=True)

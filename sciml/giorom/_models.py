@@ -123,7 +123,15 @@ class GNS(eqx.Module):
     """Encode-process-decode GNS (Sanchez-Gonzalez et al. 2020) on a fixed-K radius graph.
 
     `__call__(window, particle_type)` maps a (6, N, d) position window to normalised accelerations
-    (N, d). The neighbour list is a jit cell list on the last positions (`n_cells`, `cell_capacity`)."""
+    (N, d). The neighbour list is a jit cell list on the last positions (`n_cells`, `cell_capacity`).
+
+    **Arguments:** `metadata` (GNS dict: `bounds`, `default_connectivity_radius`, `vel_mean`/`vel_std`,
+    `acc_mean`/`acc_std`; checked), `latent` (width), `n_mp` (message-passing steps), `mlp_depth`, `k` (neighbour
+    cap), `noise_std` (>= 0, training noise folded into the normalisation), `radius` (> 0; default the metadata's),
+    `cell_capacity`, `key`, `dtype`.
+
+    **Example:** `gns = giorom.GNS(ds.metadata, key=jax.random.key(0))`
+    """
 
     type_embedding: jax.Array
     node_enc: MLP
@@ -229,7 +237,12 @@ class GIOROM(eqx.Module):
 
     **Arguments:** `metadata` (GNS dict of the full data set), `n_full` (N), `n_sample` (n),
     `latent`, `n_mp`, `grid` (latent grid shape), `operator` ("fno" or "conv"), `k` (neighbour cap of
-    the sparse graph), `radius` (default R (N/n)^(1/d)), `sampling` ("fps" or "random").
+    the sparse graph), `radius` (default R (N/n)^(1/d)), `sampling` ("fps" or "random"), `mlp_depth` (IN layer
+    MLPs), `grid_channels` (latent grid width), `modes` (FNO modes), `k_gno` (density normaliser of the GNO
+    encoder), `noise_std` (>= 0), `decoder_kind` ("mls" or "shepard") and `decoder_k` (the query decoder's), `key`,
+    `dtype`. `model(window (6, n, d), particle_type (n,))` -> normalised accelerations (n, d).
+
+    **Example:** `gio = giorom.GIOROM(ds.metadata, n_full=2000, n_sample=500, key=jax.random.key(0))`
     """
 
     type_embedding: jax.Array

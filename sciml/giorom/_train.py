@@ -54,7 +54,14 @@ def acceleration_loss(model, batch, key, noise_std: float | None = None):
     entries `future` (B, U, n, d: the ground-truth frames after `target`) and `unroll` (() int32, at most U).
     With `unroll` = u > 0 the model is first rolled forward u steps from the noisy window without gradient
     (push-forward, Brandstetter et al. 2022, as in LagrangeBench), and the loss is taken on its next step
-    against ground-truth frame u after `target`; every target is shifted by the last input frame's noise."""
+    against ground-truth frame u after `target`; every target is shifted by the last input frame's noise.
+
+    **Arguments:** `model` (GNS/GIOROM), `batch` (above), `key` (noise), `noise_std` (default the model's).
+
+    **Returns:** `(loss, {"acc_mse": loss})`.
+
+    **Example:** `loss, _ = giorom.acceleration_loss(model, batch_fn(key), key)`
+    """
     if not isinstance(batch, dict) or any(k not in batch for k in ("window", "target", "particle_type")):
         got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
         raise ValueError(f"`batch` must be a dict with keys window, target, particle_type, got {got}.")
@@ -91,7 +98,12 @@ def acceleration_loss(model, batch, key, noise_std: float | None = None):
 class PushForward:
     """Push-forward schedule (LagrangeBench defaults): at a training step past `start[i]` (a fraction of the run),
     unroll counts `unrolls[:i+1]` are drawn with weights `probs[:i+1]`. LagrangeBench's steps 0 / 20k / 300k /
-    400k of a 500k-step run are the fractions 0 / 0.04 / 0.6 / 0.8."""
+    400k of a 500k-step run are the fractions 0 / 0.04 / 0.6 / 0.8.
+
+    **Arguments:** `unrolls` (counts >= 0), `probs` (weights > 0), `start` (increasing fractions from 0).
+
+    **Example:** `giorom.train(model, ds, pushforward=giorom.PushForward())`
+    """
 
     unrolls: tuple = (0, 1, 2, 3)
     probs: tuple = (18.0, 2.0, 1.0, 1.0)
@@ -140,7 +152,13 @@ def window_sampler(positions, particle_type, batch_size: int, window: int = C_WI
     """batch_fn(key, step) drawing random (trajectory, time) windows from (B, T, n, d) positions:
     dict(window (batch, window, n, d), target (batch, n, d), particle_type (batch, n)). With a
     [`PushForward`][] schedule (and the run's `total_steps`) the batch also holds `future` (batch, U, n, d)
-    ground-truth frames and the step's `unroll` count (see [`acceleration_loss`][])."""
+    ground-truth frames and the step's `unroll` count (see [`acceleration_loss`][]).
+
+    **Arguments:** `positions` (B, T, N, d), `particle_type` (B, N), `batch_size`, `window` (input frames),
+    `pushforward`, `total_steps`.
+
+    **Example:** `bf = giorom.window_sampler(pos, ptype, 4); batch = bf(jax.random.key(0))`
+    """
     positions = jnp.asarray(check_positions("positions", positions, 4))
     particle_type = jnp.asarray(particle_type, jnp.int32)
     if particle_type.shape != positions.shape[:1] + positions.shape[2:3]:
@@ -322,6 +340,9 @@ def finetune(model: GIOROM, dataset, *, steps: int = 200, horizon: int = 3, batc
     `optimizer`), through `sciml.train.fit` (`**fit_kwargs`: checkpoints, resume, `progress` (default False),
     `log_every` (default 50), metrics). With `train_stepper=False` only the decoder's kernel learns, on the
     stepper's own predictions instead of ground-truth sparse positions.
+
+    **Arguments:** `model`, `dataset`, `steps`, `horizon`, `batch_size`, `learning_rate`, `optimizer`, `copies`
+    (subsets per trajectory), `train_stepper`, `key`, `**fit_kwargs` (above).
 
     **Returns:** the `sciml.train.TrainResult` (`.model` the fine-tuned model).
 
