@@ -57,7 +57,13 @@ C_WINDOW = 5  # velocities in the input window (6 positions)
 
 @dataclasses.dataclass(frozen=True)
 class Normalisation:
-    """Statistics (GNS metadata) and bounds; hashable so it can be a static field."""
+    """Statistics (GNS metadata) and bounds; hashable so it can be a static field.
+
+    **Fields:** `vel_mean`, `vel_std`, `acc_mean`, `acc_std` (per dimension), `bounds` ((lo, hi) per dimension),
+    `noise_std` (training noise, added in quadrature to the stds).
+
+    **Example:** `norm = giorom.Normalisation.from_metadata(ds.metadata)`
+    """
 
     vel_mean: tuple
     vel_std: tuple
@@ -87,7 +93,11 @@ class Normalisation:
 
 def node_features(window, type_emb, norm: Normalisation, radius: float):
     """GNS node features from a (C+1, n, d) window: normalised velocities (C d), wall distances
-    / R clipped to [-1, 1] (2 d), type embedding (16)."""
+    / R clipped to [-1, 1] (2 d), type embedding (16).
+
+    **Arguments:** `window` (C+1, n, d), `type_emb` (n, 16) embedded types, `norm` (a [`Normalisation`][]),
+    `radius` (wall-distance scale). **Example:** `f = giorom.node_features(w, emb[ptype], model.norm, model.radius)`
+    """
     dtype = window.dtype
     vm, vs = norm.vel_scale(dtype)
     vel = (window[1:] - window[:-1] - vm) / vs  # (C, n, d)

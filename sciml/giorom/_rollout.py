@@ -94,7 +94,13 @@ def rollout(model, initial_window, n_steps: int, query_points=None, *, particle_
 
 @eqx.filter_jit
 def decode_frames(decoder, plan, disp, query_points):
-    """Positions at the queries: rest position + decoded displacement, for every frame of `disp`."""
+    """Positions at the queries: rest position + decoded displacement, for every frame of `disp`.
+
+    **Arguments:** `decoder` (a [`KernelDecoder`][]), `plan` (its `plan(ref_sparse, query_points)`), `disp`
+    (..., n, d) sparse displacements, `query_points` (Q, d) rest positions.
+
+    **Example:** `xs = giorom.decode_frames(dec, dec.plan(ref_s, q), disp, q)`
+    """
     return query_points + decoder(plan, disp)
 
 
