@@ -15,6 +15,12 @@ def periodogram(f_grid: np.ndarray, axis: int, spacing: float, derivative_order:
     For Poisson, u_hat(s) ~ f_hat(s) / (2 pi s)^2, so dividing by the symbol of the highest derivative
     gives the solution's spectrum. Returns (frequencies in cycles per unit, power), s > 0 only.
     """
+    from .._errors import check_int, check_positive
+
+    check_positive("spacing", spacing)
+    check_int("pad", pad, minimum=1)
+    check_int("derivative_order", derivative_order, minimum=0)
+    check_int("axis", axis, minimum=-np.ndim(f_grid), maximum=np.ndim(f_grid) - 1)
     f = np.moveaxis(np.asarray(f_grid, dtype=np.float64), axis, -1)
     n = f.shape[-1]
     f = f - f.mean(axis=-1, keepdims=True)
