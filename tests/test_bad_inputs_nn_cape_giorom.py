@@ -131,6 +131,8 @@ def test_mlp_unet_spectral_calls():
         unet(jnp.ones((1, 10)))
     with pytest.raises(ValueError, match="film"):
         unet(jnp.ones((1, 8)), film=[])
+    with pytest.raises(TypeError, match="`x` has dtype float64"):   # convolutions do not promote: say so
+        unet(jnp.ones((1, 8), jnp.float64))
     sc = nn.SpectralConv(2, 2, 3, 1, key=K)
     with pytest.raises(ValueError, match="in_channels=2"):
         sc(jnp.ones((1, 16)))
@@ -251,6 +253,8 @@ def test_cape_block_call_under_jit(blk):
         eqx.filter_jit(blk)(jnp.ones((2, 3, 16)), jnp.ones(1))
     with pytest.raises(TypeError, match="window"):
         blk(jnp.ones((2, 2, 16), jnp.int32), jnp.ones(1))
+    with pytest.raises(TypeError, match="`window` has dtype float64"):
+        blk(jnp.ones((2, 2, 16), jnp.float64), jnp.ones(1))
 
 
 def test_cape_models_and_make_model():

@@ -18,7 +18,7 @@ import numpy as np
 from ..nn import FNO, MLP, SpectralConv, UNet
 from ..nn._util import _conv, _upsample
 from .._errors import check_choice, check_int
-from ..nn._checks import check_bool, check_dtype, check_instance, check_key
+from ..nn._checks import check_bool, check_dtype, check_instance, check_key, check_param_dtype
 from ._checks import TRANSFORMS, check_grid, check_lam, check_stats, check_window
 
 __all__ = [
@@ -275,6 +275,7 @@ class CAPE(eqx.Module):
         """``window`` (t_init, c, *grid) or (c, *grid); returns ``u_cape`` (ell, c, *grid)."""
         check_window("CAPE", window, self.ndim, self.in_channels, self.n_channels)
         check_lam("CAPE", lam, self.mlps[0].in_size)
+        check_param_dtype("CAPE block", "window", window, self.trunk.weight.dtype)
         grid = tuple(window.shape[-self.ndim:])
         run_grid = grid if self.ref_grid is None else self.ref_grid
         if self.norm == "layer_grid" and run_grid != tuple(self.norm_weight.shape):

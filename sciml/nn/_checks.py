@@ -62,6 +62,13 @@ def check_field(who: str, name: str, x, ndim: int, channels: int | None, what: s
     check_float(name, x)
 
 
+def check_param_dtype(who: str, name: str, x, dtype) -> None:
+    """`x` has the model's parameter dtype (its convolutions do not promote): a clear error instead of XLA's."""
+    if np.dtype(x.dtype) != np.dtype(dtype):
+        raise TypeError(f"`{name}` has dtype {np.dtype(x.dtype)} but the {who}'s parameters are {np.dtype(dtype)}: cast "
+                        f"it (`{name}.astype(jnp.{np.dtype(dtype)})`) or build the model with dtype=jnp.{np.dtype(x.dtype)}.")
+
+
 def check_instance(name: str, x, cls, what: str | None = None) -> None:
     if not isinstance(x, cls):
         want = what or (cls.__name__ if isinstance(cls, type) else " or ".join(c.__name__ for c in cls))

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._errors import check_choice, check_int
-from ._checks import check_dtype, check_field, check_key
+from ._checks import check_dtype, check_field, check_key, check_param_dtype
 from ._util import _conv, _upsample
 
 __all__ = ["UNet"]
@@ -99,6 +99,7 @@ class UNet(eqx.Module):
         if film is not None:
             raise ValueError("`film`: UNet has no FiLM hooks; use an FNO base (or the CAPE block's film=True).")
         check_field("UNet", "x", x, self.ndim, self.in_channels, "in_channels")
+        check_param_dtype("UNet", "x", x, self.out.weight.dtype)
         div = 2**self.levels
         if any(n % div for n in x.shape[1:]):
             raise ValueError(f"`x`: UNet with levels={self.levels} needs grid sizes divisible by {div}, got {x.shape[1:]}.")
