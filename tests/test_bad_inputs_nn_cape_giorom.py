@@ -126,9 +126,9 @@ def test_mlp_unet_spectral_calls():
         mlp(jnp.ones((5, 3), jnp.int32))
     with pytest.raises(TypeError, match="`x`"):
         mlp([1.0, 2.0, 3.0])
-    unet = nn.UNet(1, 1, features=2, levels=2, key=K)
-    with pytest.raises(ValueError, match="divisible by 4"):
-        unet(jnp.ones((1, 10)))
+    unet = nn.UNet(1, 1, features=2, levels=1, key=K)
+    with pytest.raises(ValueError, match="divisible by 2"):
+        unet(jnp.ones((1, 9)))
     with pytest.raises(ValueError, match="film"):
         unet(jnp.ones((1, 8)), film=[])
     with pytest.raises(TypeError, match="`x` has dtype float64"):   # convolutions do not promote: say so
@@ -480,7 +480,8 @@ def test_giorom_train_args(gns):
         giorom.train(gns, pos)
     with pytest.raises(TypeError, match="model"):
         giorom.train(object(), ds)
-    gio = giorom.GIOROM(MD, n_full=40, n_sample=30, latent=4, n_mp=1, grid=(4, 4), grid_channels=4, modes=2, key=K)
+    gio = giorom.GIOROM(MD, n_full=40, n_sample=30, latent=2, n_mp=0, mlp_depth=0, grid=(2, 2), grid_channels=2,
+                        modes=1, decoder_k=2, key=K)
     with pytest.raises(ValueError, match="n_sample"):
         giorom.train(gio, ds)
     dec = giorom.KernelDecoder(0.1, key=K)

@@ -275,7 +275,6 @@ class CAPE(eqx.Module):
         """``window`` (t_init, c, *grid) or (c, *grid); returns ``u_cape`` (ell, c, *grid)."""
         check_window("CAPE", window, self.ndim, self.in_channels, self.n_channels)
         check_lam("CAPE", lam, self.mlps[0].in_size)
-        check_param_dtype("CAPE block", "window", window, self.trunk.weight.dtype)
         grid = tuple(window.shape[-self.ndim:])
         run_grid = grid if self.ref_grid is None else self.ref_grid
         if self.norm == "layer_grid" and run_grid != tuple(self.norm_weight.shape):
@@ -283,6 +282,7 @@ class CAPE(eqx.Module):
                              f"{tuple(self.norm_weight.shape)}, got grid {grid}; pass ref_grid= or use norm='instance'.")
         if self.pooling == "avg4" and any(n % 4 for n in run_grid):
             raise ValueError(f"`window`: pooling='avg4' needs grid sizes divisible by 4, got {run_grid}.")
+        check_param_dtype("CAPE block", "window", window, self.trunk.weight.dtype)
         u = window.reshape((-1,) + window.shape[-self.ndim :])
         last = u[-self.n_channels :]
         native = u.shape[1:]

@@ -99,10 +99,10 @@ class UNet(eqx.Module):
         if film is not None:
             raise ValueError("`film`: UNet has no FiLM hooks; use an FNO base (or the CAPE block's film=True).")
         check_field("UNet", "x", x, self.ndim, self.in_channels, "in_channels")
-        check_param_dtype("UNet", "x", x, self.out.weight.dtype)
         div = 2**self.levels
         if any(n % div for n in x.shape[1:]):
             raise ValueError(f"`x`: UNet with levels={self.levels} needs grid sizes divisible by {div}, got {x.shape[1:]}.")
+        check_param_dtype("UNet", "x", x, self.out.weight.dtype)
         skips = []
         for enc in self.encoders:
             x = enc(x)
