@@ -342,6 +342,9 @@ def make_sampler(
     """
     dom = problem.domain
     resample_every = max(int(resample_every), 1)
+    if not grid_points_per_axis:
+        check_int("n_collocation", n_collocation, minimum=1)
+    check_int("n_boundary", n_boundary, minimum=0)
     if grid_points_per_axis and not dom.is_box:
         raise ValueError("tensor-grid collocation (`grid_points_per_axis`, separable models) needs a pde.Box domain.")
     obs = None if observations is None else (jnp.asarray(observations[0], dtype), jnp.asarray(observations[1], dtype))
