@@ -46,7 +46,10 @@ __all__ = [
 # Grid and initial conditions
 # ----------------------------------------------------------------------------------------------------------
 def cell_centres(n_cells: int, dtype=jnp.float32) -> jax.Array:
-    """Cell centres ``(i + 1/2)/n`` of ``n_cells`` (>= 1) uniform cells on the periodic unit interval."""
+    """Cell centres ``(i + 1/2)/n`` of ``n_cells`` (>= 1) uniform cells on the periodic unit interval.
+
+    **Arguments:** `n_cells`, `dtype`. **Example:** `x = cape.datasets.cell_centres(128)`
+    """
     n_cells = check_int("n_cells", n_cells, minimum=1)
     return ((jnp.arange(n_cells) + 0.5) / n_cells).astype(dtype)
 
@@ -98,6 +101,10 @@ def initial_condition(key, x: jax.Array, *, normalise: bool = False) -> jax.Arra
     often ``n`` was drawn in two draws from {1..4}; with p=0.1 ``|u|``; a random sign; with p=0.1 a tanh
     window. ``normalise=True`` (reaction-diffusion) min-max normalises to [0, 1]. PDEBench's quirks are kept:
     undrawn modes add a constant ``A_n sin(phi_n)`` and the period is ``x_N - x_1`` (slightly non-periodic).
+
+    **Arguments:** `key` (PRNG key), `x` (N,) points, `normalise`.
+
+    **Example:** `u0 = cape.datasets.initial_condition(jax.random.key(0), cape.datasets.cell_centres(256))`
     """
     check_ndim("x", x, 1)
     if np.shape(x)[0] < 2:
@@ -318,6 +325,13 @@ class Dataset(eqx.Module):
     pde: str = eqx.field(static=True, default="")
     param_names: tuple = eqx.field(static=True, default=())
 
+    def __check_init__(self):
+        u_shape, p_shape = tuple(getattr(self.u, "shape", ())), tuple(getattr(self.params, "shape", ()))
+        if len(u_shape) < 4:
+            raise ValueError(f"`u` must have shape (n_trajectories, n_frames, n_channels, *grid), got {u_shape}.")
+        if len(p_shape) != 2 or p_shape[0] != u_shape[0]:
+            raise ValueError(f"`params` must have shape (n_trajectories={u_shape[0]}, n_params), got {p_shape}.")
+
     def __len__(self) -> int:
         return int(self.u.shape[0])
 
@@ -352,7 +366,11 @@ class Dataset(eqx.Module):
 
 
 def concatenate(datasets: Sequence[Dataset]) -> Dataset:
-    """Concatenate datasets on the same grid and times."""
+    """Concatenate datasets on the same grid and times.
+
+    **Arguments:** `datasets`, a non-empty sequence of [`Dataset`][sciml.cape.Dataset]s. **Example:**
+    `ds = cape.datasets.concatenate([ds_a, ds_b])`
+    """
     datasets = list(datasets)
     if not datasets:
         raise ValueError("`datasets` must hold at least one Dataset.")
@@ -449,7 +467,13 @@ def burgers_1d(nus, n_trajectories: int, key, *, n_cells: int = 256, n_points: i
     ``nus`` (fresh seed per value), solved on ``n_cells`` cells, decimated by striding to ``n_points``.
 
     PDEBench itself: 1024 cells, t in [0, 2], 201 frames; CAPE uses ``::8`` in space and ``::5`` in time.
+    **Arguments:** `nus` (viscosities >= 0), `n_trajectories` (per value), `key`, `n_cells`, `n_points` (divides
+    `n_cells`), `t_final` (> 0), `n_frames` (stored, >= 2), `cfl` (in (0, 1]), `dtype`, `chunk` (trajectories
+    solved together).
+
     **Returns:** a :class:`Dataset` with ``u`` of shape (len(nus) * n_trajectories, n_frames, 1, n_points).
+
+    **Example:** `ds = cape.datasets.burgers_1d([0.01, 0.1], 8, jax.random.key(0))`
     """
     cfl = check_real("cfl", cfl, minimum=0.0, maximum=1.0, strict_min=True)
     return _make("burgers", nus, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype,
@@ -458,7 +482,13 @@ def burgers_1d(nus, n_trajectories: int, key, *, n_cells: int = 256, n_points: i
 
 def advection_1d(betas, n_trajectories: int, key, *, n_cells: int = 1024, n_points: int = 128,
                  t_final: float = 2.0, n_frames: int = 41, dtype=jnp.float32, chunk: int = 256) -> Dataset:
-    """PDEBench-style 1D advection data, exact: the analytic initial condition evaluated at ``(x - beta t) mod 1``."""
+    """PDEBench-style 1D advection data, exact: the analytic initial condition evaluated at ``(x - beta t) mod 1``.
+
+    **Arguments:** `betas` (velocities), `n_trajectories` (per value), `key`, `n_cells`, `n_points`, `t_final`,
+    `n_frames`, `dtype`, `chunk` (as [`burgers_1d`][sciml.cape.datasets.burgers_1d]).
+
+    **Example:** `ds = cape.datasets.advection_1d([0.4, 1.0], 8, jax.random.key(0))`
+    """
     return _make("advection", betas, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype,
                  _batched(_advection_traj), ("beta",), chunk=chunk, arg="betas")
 
@@ -467,7 +497,13 @@ def diffusion_reaction_1d(params, n_trajectories: int, key, *, n_cells: int = 25
                           t_final: float = 1.0, n_frames: int = 101, dt_max: float = 1e-3, dtype=jnp.float32,
                           chunk: int = 256) -> Dataset:
     """PDEBench-style 1D diffusion-reaction data; ``params`` is a list of ``(nu, rho)`` pairs. Initial conditions
-    are min-max normalised to [0, 1] as in PDEBench."""
+    are min-max normalised to [0, 1] as in PDEBench.
+
+    **Arguments:** `params` (`(nu >= 0, rho)` pairs), `n_trajectories`, `key`, `n_cells`, `n_points`, `t_final`,
+    `n_frames`, `dt_max` (> 0, largest internal step), `dtype`, `chunk`.
+
+    **Example:** `ds = cape.datasets.diffusion_reaction_1d([(0.5, 1.0)], 8, jax.random.key(0))`
+    """
 
     dt_max = check_positive("dt_max", dt_max)
     return _make("diffusion_reaction", params, n_trajectories, key, n_cells, n_points, t_final, n_frames, dtype,

@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import check_callable, check_choice, check_int
+from ._checks import check_dataset, check_t_init
 from ._data import Dataset
 
 __all__ = ["rollout", "predict", "nrmse", "rmse", "evaluate", "persistence_nrmse", "frame_errors"]
@@ -14,7 +16,17 @@ __all__ = ["rollout", "predict", "nrmse", "rmse", "evaluate", "persistence_nrmse
 
 def rollout(model, window, lam, n_steps: int):
     """Autoregressive rollout of a one-step model from ``window`` (t_init, c, *grid): returns the ``n_steps``
-    predicted frames (n_steps, c, *grid)."""
+    predicted frames (n_steps, c, *grid).
+
+    **Arguments:** `model` (a one-step model `model(window, lam) -> (next, aux)`), `window` (t_init, c, *grid),
+    `lam` (n_params,), `n_steps` (>= 1).
+
+    **Returns:** the predicted frames, (n_steps, c, *grid).
+
+    **Example:** `frames = cape.rollout(model, ds.u[0, :1], ds.params[0], 20)`
+    """
+    check_callable("model", model)
+    n_steps = check_int("n_steps", n_steps, minimum=1)
 
     def body(win, _):
         nxt, _aux = model(win, lam)
@@ -31,8 +43,19 @@ def _predict_batch(model, u, lam, t_init, n_steps):
 
 def predict(model, ds: Dataset, *, batch_size: int = 256) -> jax.Array:
     """Roll ``model`` out on every trajectory of ``ds`` from its first ``t_init`` frames; returns the full
-    predicted trajectories (n, n_frames, c, *grid) with the given initial frames in front."""
-    t_init = int(getattr(model, "t_init", 1))
+    predicted trajectories (n, n_frames, c, *grid) with the given initial frames in front.
+
+    **Arguments:** `model` (a one-step model), `ds` (a [`Dataset`][]), `batch_size` (trajectories per compiled
+    call).
+
+    **Returns:** (n, n_frames, c, *grid) predictions.
+
+    **Example:** `pred = cape.predict(model, test_ds)`
+    """
+    check_callable("model", model)
+    check_dataset("ds", ds)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    t_init = check_t_init("model.t_init", getattr(model, "t_init", 1), ds.n_frames)
     n_steps = ds.n_frames - t_init
     outs = []
     for i in range(0, len(ds), batch_size):
@@ -46,7 +69,19 @@ def frame_errors(pred, true, t_init: int = 1, normalise: str = "frame"):
     """Per sample, channel and predicted frame: ``||pred_t - u_t||_2 / ||u_t||_2`` over space
     (``normalise="frame"``, PDEBench's nRMSE), divided by the trajectory's RMS frame norm instead
     (``"trajectory"``: robust when a frame decays to ~0), or the plain RMSE (``"none"``).
-    Returns (n, n_frames - t_init, c)."""
+    Returns (n, n_frames - t_init, c).
+
+    **Arguments:** `pred`, `true` (n, n_frames, c, *grid) of one shape; `t_init` (given frames, skipped);
+    `normalise` (`"frame"`, `"trajectory"` or `"none"`).
+
+    **Example:** `e = cape.frame_errors(cape.predict(model, ds), ds.u)`
+    """
+    check_choice("normalise", normalise, ("frame", "trajectory", "none"))
+    if np.shape(pred) != np.shape(true):
+        raise ValueError(f"`pred` and `true` must have the same shape, got {np.shape(pred)} and {np.shape(true)}.")
+    if np.ndim(true) < 4:
+        raise ValueError(f"`true` must have shape (n, n_frames, c, *grid), got {np.shape(true)}.")
+    t_init = check_t_init("t_init", t_init, np.shape(true)[1])
     pred = jnp.asarray(pred)[:, t_init:]
     true = jnp.asarray(true)[:, t_init:]
     axes = tuple(range(3, pred.ndim))
@@ -65,7 +100,16 @@ def frame_errors(pred, true, t_init: int = 1, normalise: str = "frame"):
 def nrmse(model, ds: Dataset, *, normalise: str = "frame", per_param: bool = False, batch_size: int = 256):
     """nRMSE (PDEBench): mean over samples, channels and predicted frames ``t_init..T-1`` of
     ``||pred_t - u_t|| / ||u_t||`` with a fully autoregressive rollout from the first ``t_init`` frames.
-    ``per_param=True`` returns ``{param tuple: nRMSE}``."""
+    ``per_param=True`` returns ``{param tuple: nRMSE}``.
+
+    **Arguments:** `model`, `ds` (a [`Dataset`][]), `normalise` (`"frame"`, `"trajectory"`, `"none"`: see
+    [`frame_errors`][]), `per_param`, `batch_size`.
+
+    **Returns:** a float (or a dict with `per_param=True`).
+
+    **Example:** `err = cape.nrmse(model, test_ds)`
+    """
+    check_choice("normalise", normalise, ("frame", "trajectory", "none"))
     pred = predict(model, ds, batch_size=batch_size)
     e = np.asarray(frame_errors(pred, ds.u, int(getattr(model, "t_init", 1)), normalise)).mean(axis=(1, 2))
     if not per_param:
@@ -74,7 +118,12 @@ def nrmse(model, ds: Dataset, *, normalise: str = "frame", per_param: bool = Fal
 
 
 def rmse(model, ds: Dataset, *, per_param: bool = False, batch_size: int = 256):
-    """RMSE over space, averaged over samples, channels and predicted frames (autoregressive rollout)."""
+    """RMSE over space, averaged over samples, channels and predicted frames (autoregressive rollout).
+
+    **Arguments:** `model`, `ds`, `per_param`, `batch_size` as [`nrmse`][]. **Returns:** a float (or `{param: RMSE}`).
+
+    **Example:** `cape.rmse(model, test_ds)`
+    """
     return nrmse(model, ds, normalise="none", per_param=per_param, batch_size=batch_size)
 
 
@@ -88,14 +137,30 @@ def _per_param(e, ds):
 
 
 def persistence_nrmse(ds: Dataset, t_init: int = 1, normalise: str = "frame") -> float:
-    """nRMSE of the trivial predictor ``u^t = u^{t_init - 1}`` (a floor every model must beat)."""
+    """nRMSE of the trivial predictor ``u^t = u^{t_init - 1}`` (a floor every model must beat).
+
+    **Arguments:** `ds` (a [`Dataset`][]), `t_init` (1 <= t_init < n_frames), `normalise` (see [`frame_errors`][]).
+
+    **Returns:** a float.
+
+    **Example:** `cape.persistence_nrmse(test_ds)`
+    """
+    check_dataset("ds", ds)
+    t_init = check_t_init("t_init", t_init, ds.n_frames)
     pred = jnp.broadcast_to(ds.u[:, t_init - 1 : t_init], ds.u.shape)
     return float(np.asarray(frame_errors(pred, ds.u, t_init, normalise)).mean())
 
 
 def evaluate(model, ds: Dataset, *, batch_size: int = 256) -> dict:
     """All metrics from one rollout: ``nrmse``, ``nrmse_traj`` (trajectory-normalised), ``rmse`` and
-    ``per_param`` (``{param: nRMSE}``)."""
+    ``per_param`` (``{param: nRMSE}``).
+
+    **Arguments:** `model`, `ds` (a [`Dataset`][]), `batch_size`.
+
+    **Returns:** a dict of the metrics.
+
+    **Example:** `cape.evaluate(model, test_ds)["nrmse"]`
+    """
     pred = predict(model, ds, batch_size=batch_size)
     t_init = int(getattr(model, "t_init", 1))
     e = np.asarray(frame_errors(pred, ds.u, t_init, "frame")).mean(axis=(1, 2))

@@ -17,6 +17,9 @@ import numpy as np
 
 from ..nn import FNO, MLP, SpectralConv, UNet
 from ..nn._util import _conv, _upsample
+from .._errors import check_choice, check_int
+from ..nn._checks import check_bool, check_dtype, check_instance, check_key, check_param_dtype
+from ._checks import TRANSFORMS, check_grid, check_lam, check_stats, check_window
 
 __all__ = [
     "CAPE",
@@ -108,6 +111,24 @@ class CAPE(eqx.Module):
     inputs on another grid are Fourier-resampled to ``ref_grid`` for the block and its output resampled back,
     so the grid-point stencils of the trunk and depthwise convolutions keep their physical size (resolution
     transfer); ``None`` runs the block at the input's own resolution.
+
+    **Arguments:**
+
+    - `n_channels` (c), `n_params` (p): field channels and PDE parameters.
+    - `ndim`: 1, 2 or 3 spatial axes; `grid_shape`: the training grid (needed by `norm="layer_grid"`).
+    - `width`: channels of the branches (the trunk has `width // 2`); `kernel_size`: odd stencil of the trunk and
+      depthwise convolutions; `modes`: Fourier modes per axis (default 16 in 1D, 9 otherwise).
+    - `ell`: frames the block predicts; `t_init`: input frames.
+    - `variant`: `"faithful"` or `"improved"` (defaults above); `padding_mode`, `pooling`, `norm`, `gate`, `film`,
+      `combine` (`"add"`/`"mul"`), `param_transform` (`raw`, `sigmoid_log`, `standardized_log`, `standardized`)
+      override it; `param_mean`, `param_std` (> 0): statistics for the standardised transforms (scalar or one
+      per parameter); `ref_grid`: see above.
+    - `key`: PRNG key; `dtype`: parameter dtype.
+
+    Called as `block(window, lam)` with `window` (t_init, c, *grid) and `lam` (n_params,); returns `u_cape`
+    (ell, c, *grid). Shapes are checked against the block (statically, also under jit).
+
+    **Example:** `blk = cape.CAPE(1, 1, variant="improved", width=16, key=jax.random.key(0))`
     """
 
     mlps: list  # [spec, 1x1, dw]; each outputs w (or 2w with film)
@@ -143,7 +164,35 @@ class CAPE(eqx.Module):
                  combine: str | None = None, param_transform: str | None = None, param_mean=0.0, param_std=1.0,
                  ref_grid: Sequence[int] | None = None, key, dtype=jnp.float32):
         if variant not in _VARIANTS:
-            raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, got {variant!r}")
+            raise ValueError(f"`variant` must be one of {sorted(_VARIANTS)}, got {variant!r}")
+        n_channels = check_int("n_channels", n_channels, minimum=1)
+        n_params = check_int("n_params", n_params, minimum=1)
+        ndim = check_int("ndim", ndim, minimum=1, maximum=3)
+        width = check_int("width", width, minimum=2)
+        kernel_size = check_int("kernel_size", kernel_size, minimum=1)
+        if kernel_size % 2 == 0:
+            raise ValueError(f"`kernel_size` must be odd ('SAME' padding), got {kernel_size}.")
+        if modes is not None:
+            check_int("modes", modes, minimum=1)
+        ell = check_int("ell", ell, minimum=1)
+        t_init = check_int("t_init", t_init, minimum=1)
+        for name, val, ok in (("padding_mode", padding_mode, ("CIRCULAR", "ZEROS", "REFLECT", "REPLICATE")),
+                              ("pooling", pooling, ("avg4", "spectral", "none")),
+                              ("norm", norm, ("layer_grid", "instance", "none")),
+                              ("gate", gate, ("none", "sigmoid", "tanh")), ("combine", combine, ("add", "mul")),
+                              ("param_transform", param_transform, TRANSFORMS)):
+            if val is not None:
+                check_choice(name, val, ok)
+        if film is not None:
+            check_bool("film", film)
+        if grid_shape is not None:
+            grid_shape = check_grid("grid_shape", grid_shape, ndim)
+        if ref_grid is not None:
+            ref_grid = check_grid("ref_grid", ref_grid, ndim)
+        check_stats("param_mean", param_mean, n_params)
+        check_stats("param_std", param_std, n_params, positive=True)
+        check_key("key", key)
+        check_dtype("dtype", dtype)
         cfg = dict(_VARIANTS[variant])
         for name, val in dict(padding_mode=padding_mode, pooling=pooling, norm=norm, gate=gate, film=film).items():
             if val is not None:
@@ -154,6 +203,8 @@ class CAPE(eqx.Module):
             combine = "add" if ndim == 1 else "mul"
         if modes is None:
             modes = 16 if ndim == 1 else 9
+        if cfg["pooling"] == "avg4" and ndim == 3:
+            raise ValueError("`pooling`: 'avg4' (faithful CAPE) is 1D/2D only; use pooling='spectral' in 3D.")
         if cfg["norm"] == "layer_grid" and grid_shape is None:
             raise ValueError("norm='layer_grid' (faithful CAPE) has a per-grid-point affine: pass grid_shape=(N,...) "
                              "or use variant='improved' / norm='instance' for a resolution-agnostic block")
@@ -222,6 +273,16 @@ class CAPE(eqx.Module):
 
     def __call__(self, window, lam):
         """``window`` (t_init, c, *grid) or (c, *grid); returns ``u_cape`` (ell, c, *grid)."""
+        check_window("CAPE", window, self.ndim, self.in_channels, self.n_channels)
+        check_lam("CAPE", lam, self.mlps[0].in_size)
+        grid = tuple(window.shape[-self.ndim:])
+        run_grid = grid if self.ref_grid is None else self.ref_grid
+        if self.norm == "layer_grid" and run_grid != tuple(self.norm_weight.shape):
+            raise ValueError(f"`window`: this CAPE block (norm='layer_grid') was built for grid_shape "
+                             f"{tuple(self.norm_weight.shape)}, got grid {grid}; pass ref_grid= or use norm='instance'.")
+        if self.pooling == "avg4" and any(n % 4 for n in run_grid):
+            raise ValueError(f"`window`: pooling='avg4' needs grid sizes divisible by 4, got {run_grid}.")
+        check_param_dtype("CAPE block", "window", window, self.trunk.weight.dtype)
         u = window.reshape((-1,) + window.shape[-self.ndim :])
         last = u[-self.n_channels :]
         native = u.shape[1:]
@@ -263,6 +324,25 @@ class CAPE(eqx.Module):
 # ----------------------------------------------------------------------------------------------------------
 # One-step models
 # ----------------------------------------------------------------------------------------------------------
+def _check_net(net):
+    if not isinstance(net, eqx.Module) or not all(hasattr(net, a) for a in ("in_channels", "out_channels", "ndim")):
+        raise TypeError(f"`net` must be a channels-first network with in_channels/out_channels/ndim (nn.FNO, nn.UNet), "
+                        f"got {type(net).__name__}.")
+
+
+def _check_net_window(who, model, window, extra, lam=None):
+    """`window` (t_init, c, *grid) for a Base/Conditional/FiLM model whose net takes `t_init * c + extra` channels
+    (`extra=None`: the parameters' count, read from `lam`); returns the number of parameters."""
+    net, nd = model.net, model.net.ndim
+    if lam is not None:
+        check_lam(who, lam, None)
+        extra = lam.shape[0]
+    cin = net.in_channels - extra
+    c = cin // model.t_init if cin % model.t_init == 0 else -1
+    check_window(who, window, nd, cin, c if c > 0 else window.shape[-nd - 1])
+    return extra
+
+
 def _flatten_window(window, ndim):
     return window.reshape((-1,) + window.shape[-ndim:])
 
@@ -270,7 +350,15 @@ def _flatten_window(window, ndim):
 class CAPEModel(eqx.Module):
     """CAPE coupled to a base network (spec §1.5): the base net sees ``[window, u_cape]`` as channels and outputs
     as many channels, a final 1x1 conv maps them to the next state. ``base`` must have
-    ``in_channels == out_channels == (t_init + ell) * c``."""
+    ``in_channels == out_channels == (t_init + ell) * c``.
+
+    **Arguments:** `base` (an `nn.FNO` / `nn.UNet`), `cape` (a [`CAPE`][] block), `t_init` (input frames, as the
+    block's), `key` (the head's initialisation; default `key(0)`), `dtype`.
+
+    `model(window, lam)` -> `(u_next (c, *grid), u_cape (ell, c, *grid))`.
+
+    **Example:** `m = cape.CAPEModel(cape.FNO(2, 2, width=8, key=k1), cape.CAPE(1, 1, variant="improved", key=k2))`
+    """
 
     base: eqx.Module
     cape: CAPE
@@ -279,13 +367,22 @@ class CAPEModel(eqx.Module):
     n_channels: int = eqx.field(static=True)
 
     def __init__(self, base, cape: CAPE, *, t_init: int = 1, key=None, dtype=jnp.float32):
+        check_instance("cape", cape, CAPE, "cape.CAPE block")
+        check_instance("base", base, eqx.Module, "Equinox module (e.g. cape.FNO / cape.UNet)")
+        if not all(hasattr(base, a) for a in ("in_channels", "out_channels")):
+            raise TypeError(f"`base` must have `in_channels` and `out_channels` (an nn.FNO or nn.UNet), got "
+                            f"{type(base).__name__}.")
+        t_init = check_int("t_init", t_init, minimum=1)
+        if key is not None:
+            check_key("key", key)
+        check_dtype("dtype", dtype)
         c, ell = cape.n_channels, cape.ell
         need = (t_init + ell) * c
         if base.in_channels != need or base.out_channels != need:
-            raise ValueError(f"CAPEModel: base must map (t_init + ell) * c = {need} channels to {need}; got "
+            raise ValueError(f"`base`: CAPEModel: base must map (t_init + ell) * c = {need} channels to {need}; got "
                              f"{base.in_channels} -> {base.out_channels}. Build it e.g. as FNO({need}, {need}, ...)")
         if cape.in_channels != t_init * c:
-            raise ValueError(f"CAPE block built for t_init={cape.in_channels // c}, model has t_init={t_init}")
+            raise ValueError(f"`t_init`: CAPE block built for t_init={cape.in_channels // c}, model has t_init={t_init}")
         self.base, self.cape, self.t_init, self.n_channels = base, cape, t_init, c
         key = jax.random.key(0) if key is None else key
         self.head = _conv(cape.ndim, need, c, 1, key, dtype=dtype)
@@ -298,18 +395,35 @@ class CAPEModel(eqx.Module):
 
 
 class Base(eqx.Module):
-    """The base network alone (parameter-blind); ``net`` maps ``t_init * c`` channels to ``c``."""
+    """The base network alone (parameter-blind); ``net`` maps ``t_init * c`` channels to ``c``.
+
+    **Arguments:** `net` (an `nn.FNO` / `nn.UNet`), `t_init` (input frames). `model(window, lam)` ->
+    `(u_next, None)`.
+
+    **Example:** `m = cape.Base(cape.FNO(1, 1, width=36, key=jax.random.key(0)))`
+    """
 
     net: eqx.Module
     t_init: int = eqx.field(static=True, default=1)
 
+    def __check_init__(self):
+        _check_net(self.net)
+        check_int("t_init", self.t_init, minimum=1)
+
     def __call__(self, window, lam):
+        _check_net_window("Base", self, window, 0)
         return self.net(_flatten_window(window, self.net.ndim)), None
 
 
 class Conditional(eqx.Module):
     """Parameters as extra constant input channels (transformed like CAPE's: ``param_transform``);
-    ``net`` maps ``t_init * c + n_params`` channels to ``c``."""
+    ``net`` maps ``t_init * c + n_params`` channels to ``c``.
+
+    **Arguments:** `net`, `t_init`, `param_transform` (as [`CAPE`][]'s), `param_mean`, `param_std` (> 0),
+    `dtype` (unused; kept for a uniform signature).
+
+    **Example:** `m = cape.Conditional(cape.FNO(2, 1, width=36, key=jax.random.key(0)))`
+    """
 
     net: eqx.Module
     param_mean: tuple = eqx.field(static=True)
@@ -319,19 +433,34 @@ class Conditional(eqx.Module):
 
     def __init__(self, net, *, t_init: int = 1, param_transform: str = "standardized_log", param_mean=0.0,
                  param_std=1.0, dtype=jnp.float32):
+        _check_net(net)
+        t_init = check_int("t_init", t_init, minimum=1)
+        check_choice("param_transform", param_transform, TRANSFORMS)
+        check_stats("param_mean", param_mean, None)
+        check_stats("param_std", param_std, None, positive=True)
         self.net, self.t_init, self.param_transform = net, t_init, param_transform
         self.param_mean, self.param_std = _stats(param_mean), _stats(param_std)
 
     def __call__(self, window, lam):
+        n_params = _check_net_window("Conditional", self, window, None, lam)
         x = _flatten_window(window, self.net.ndim)
         lp = _transform_params(lam, self.param_transform, self.param_mean, self.param_std).astype(x.dtype)
+        if x.shape[0] + n_params != self.net.in_channels:
+            raise ValueError(f"`lam`: Conditional's net takes {self.net.in_channels} channels = window channels "
+                             f"{x.shape[0]} + n_params, got lam of shape {tuple(lam.shape)}.")
         chans = jnp.broadcast_to(lp.reshape((-1,) + (1,) * self.net.ndim), (lp.shape[0],) + x.shape[1:])
         return self.net(jnp.concatenate([x, chans], axis=0)), None
 
 
 class FiLM(eqx.Module):
     """FiLM conditioning of an FNO: an MLP maps transformed parameters to a per-layer (scale, shift) of the
-    Fourier layers' channels (``v * (1 + s) + b``; zero-initialised last layer, so it starts as the base FNO)."""
+    Fourier layers' channels (``v * (1 + s) + b``; zero-initialised last layer, so it starts as the base FNO).
+
+    **Arguments:** `net` (an `nn.FNO`), `n_params`, `hidden` (MLP width), `t_init`, `param_transform`,
+    `param_mean`, `param_std` (> 0), `key`, `dtype`.
+
+    **Example:** `m = cape.FiLM(cape.FNO(1, 1, width=36, key=k1), 1, key=k2)`
+    """
 
     net: FNO
     mlp: MLP
@@ -343,7 +472,15 @@ class FiLM(eqx.Module):
     def __init__(self, net: FNO, n_params: int = 1, *, hidden: int = 32, t_init: int = 1,
                  param_transform: str = "standardized_log", param_mean=0.0, param_std=1.0, key, dtype=jnp.float32):
         if not isinstance(net, FNO):
-            raise ValueError("FiLM needs an FNO base (it modulates the Fourier layers)")
+            raise ValueError("`net`: FiLM needs an FNO base (it modulates the Fourier layers)")
+        n_params = check_int("n_params", n_params, minimum=1)
+        hidden = check_int("hidden", hidden, minimum=1)
+        t_init = check_int("t_init", t_init, minimum=1)
+        check_choice("param_transform", param_transform, TRANSFORMS)
+        check_stats("param_mean", param_mean, n_params)
+        check_stats("param_std", param_std, n_params, positive=True)
+        check_key("key", key)
+        check_dtype("dtype", dtype)
         n = len(net.spectral)
         mlp = _mlp2(n_params, hidden, 2 * n * net.width, key, dtype)
         mlp = eqx.tree_at(lambda m: (m.layers[-1].weight, m.layers[-1].bias), mlp,
@@ -352,6 +489,8 @@ class FiLM(eqx.Module):
         self.param_mean, self.param_std = _stats(param_mean), _stats(param_std)
 
     def __call__(self, window, lam):
+        _check_net_window("FiLM", self, window, 0)
+        check_lam("FiLM", lam, self.mlp.in_size)
         x = _flatten_window(window, self.net.ndim)
         lp = _transform_params(lam, self.param_transform, self.param_mean, self.param_std).astype(x.dtype)
         sb = self.mlp(lp).reshape(len(self.net.spectral), 2, self.net.width)
@@ -367,7 +506,28 @@ def make_model(kind: str = "cape", *, base: str = "fno", ndim: int = 1, n_channe
     ``kind``: ``"cape"`` (base width 20 FNO / 32-feature U-Net + CAPE block), ``"base"`` (parameter-matched width
     36 in 1D, 28 in 2D), ``"conditional"``, ``"film"``. ``width`` overrides the FNO width / U-Net features.
     ``param_mean``/``param_std``: statistics of ``log lam`` of the training set (for standardised transforms).
+
+    **Arguments:** `kind`; `base` (`"fno"` or `"unet"`); `ndim`, `n_channels`, `n_params`, `t_init`; `width`;
+    `modes` (FNO); `cape_width`, `cape_variant`, `grid_shape` and `**cape_kw` (the [`CAPE`][] block's); `param_mean`,
+    `param_std`; `key`; `dtype`.
+
+    **Returns:** a [`CAPEModel`][], [`Base`][], [`Conditional`][] or [`FiLM`][].
+
+    **Example:** `m = cape.make_model("cape", n_params=1, key=jax.random.key(0))`
     """
+    check_choice("kind", kind, ("cape", "base", "conditional", "film"))
+    check_choice("base", base, ("fno", "unet"))
+    if kind == "film" and base != "fno":
+        raise ValueError("`base`: kind='film' needs base='fno'")
+    ndim = check_int("ndim", ndim, minimum=1, maximum=3)
+    n_channels = check_int("n_channels", n_channels, minimum=1)
+    n_params = check_int("n_params", n_params, minimum=1)
+    t_init = check_int("t_init", t_init, minimum=1)
+    if width is not None:
+        check_int("width", width, minimum=1)
+    check_int("modes", modes, minimum=1)
+    check_int("cape_width", cape_width, minimum=2)
+    check_key("key", key)
     k1, k2, k3 = jax.random.split(key, 3)
     c = n_channels
 

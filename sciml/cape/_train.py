@@ -14,10 +14,12 @@ import optax
 
 from .. import train as _train
 from ._data import Dataset
-from .._errors import check_choice, check_int, check_positive, check_real
+from .._errors import check_callable, check_choice, check_int, check_positive, check_real
 from ._metrics import nrmse as _nrmse
 from ._metrics import predict as _predict
 from ._models import CAPEModel
+from ._checks import check_dataset, check_t_init
+from ..nn._checks import check_instance, check_key
 
 __all__ = ["curriculum_t_ar", "rollout_loss", "warmup_loss", "train", "TrainReport", "param_stats",
            "warmup_filter", "Warmup", "RolloutLoss", "default_optimizer"]
@@ -26,7 +28,20 @@ __all__ = ["curriculum_t_ar", "rollout_loss", "warmup_loss", "train", "TrainRepo
 def curriculum_t_ar(epoch, n_frames: int, epochs: int, warmup: int = 0, mode="tanh") -> int:
     """Autoregressive prefix length for ``epoch`` (spec §2): ``s = (e - W)/(E - W)``,
     ``tau = (1 + tanh((s - 0.5)/0.2))/2``, ``t_AR = clip(floor(T tau), 1, T)``. ``mode="tf"`` -> 1 (pure teacher
-    forcing), ``"ar"`` -> T (fully autoregressive)."""
+    forcing), ``"ar"`` -> T (fully autoregressive).
+
+    **Arguments:** `epoch` (0-based, of the curriculum phase), `n_frames` (T >= 1), `epochs` (E >= 1), `warmup`
+    (W >= 0 epochs before the curriculum starts, counted in `epoch`), `mode`.
+
+    **Returns:** `t_AR`, an int in [1, T].
+
+    **Example:** `cape.curriculum_t_ar(10, 41, 50)`
+    """
+    check_choice("mode", mode, (True, False, "tanh", "tf", "ar"))
+    check_int("epoch", epoch, minimum=0)
+    n_frames = check_int("n_frames", n_frames, minimum=1)
+    check_int("epochs", epochs, minimum=1)
+    check_int("warmup", warmup, minimum=0)
     if mode in (False, "tf"):
         return 1
     if mode == "ar":
@@ -40,13 +55,36 @@ def curriculum_t_ar(epoch, n_frames: int, epochs: int, warmup: int = 0, mode="ta
 
 def param_stats(ds: Dataset, transform: str = "log"):
     """Mean and standard deviation of ``log lam`` (or ``lam`` for ``transform="raw"``) over the distinct
-    parameter values of ``ds``: the statistics for standardised parameter inputs."""
+    parameter values of ``ds``: the statistics for standardised parameter inputs.
+
+    **Arguments:** `ds` (a [`Dataset`][]), `transform` (`"log"` or `"raw"`).
+
+    **Returns:** `(mean, std)` arrays of shape (n_params,) (a zero std is returned as 1).
+
+    **Example:** `mean, std = cape.param_stats(train_ds)`
+    """
+    check_dataset("ds", ds)
+    check_choice("transform", transform, ("log", "raw"))
     vals = ds.unique_params().astype(np.float64)
+    if not np.all(np.isfinite(vals)):
+        raise ValueError("`ds`: its parameters must be finite.")
+    if transform == "log" and np.any(vals <= 0):
+        raise ValueError(f"`ds`: transform='log' needs positive parameters, got min {vals.min()}; use transform='raw'.")
     if transform == "log":
         vals = np.log(vals)
     mean = vals.mean(0)
     std = vals.std(0)
     return mean, np.where(std > 0, std, 1.0)
+
+
+def _check_batch(batch, keys):
+    if not isinstance(batch, dict) or any(k not in batch for k in keys):
+        got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+        raise ValueError(f"`batch` must be a dict with keys {list(keys)}, got {got}.")
+    u, lam = batch["u"], batch["lam"]
+    if len(getattr(u, "shape", ())) < 4 or len(getattr(lam, "shape", ())) != 2 or lam.shape[0] != u.shape[0]:
+        raise ValueError(f"`batch`: u must be (B, T, c, *grid) and lam (B, n_params), got "
+                         f"{getattr(u, 'shape', None)} and {getattr(lam, 'shape', None)}.")
 
 
 def _rel(pred, true, norm):
@@ -73,9 +111,20 @@ def rollout_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "fr
     ``sum_t mean_b relL2(pred_t, u_t)`` plus ``aux_weight * sum_t mean_b relL2(u_cape_t, u_t)`` for CAPE models
     (``aux_cumulative=True``: the reference's quirk of adding the running sum at every step). Inputs get
     Gaussian noise of std ``noise``. Returns ``(loss, {"main": ..., "aux": ...})``.
+
+    **Arguments:** `model` (a one-step model), `batch` (above), `key` (noise), `noise` (>= 0), `loss_norm`
+    (`"frame"` or `"trajectory"`), `aux_weight` (>= 0), `aux_cumulative`.
+
+    **Example:** `loss, parts = cape.rollout_loss(model, {"u": u, "lam": lam, "t_ar": 1}, key)`
     """
+    _check_batch(batch, ("u", "lam", "t_ar"))
+    check_real("noise", noise, minimum=0.0)
+    check_choice("loss_norm", loss_norm, ("frame", "trajectory"))
+    check_real("aux_weight", aux_weight, minimum=0.0)
     u, lam, t_ar = batch["u"], batch["lam"], batch["t_ar"]
     t_init = int(getattr(model, "t_init", 1))
+    if t_init >= u.shape[1]:
+        raise ValueError(f"`batch`: u has {u.shape[1]} frames, the model needs more than t_init={t_init}.")
     T = u.shape[1]
     is_cape = isinstance(model, CAPEModel)
     ell = model.cape.ell if is_cape else 1
@@ -109,9 +158,23 @@ def rollout_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "fr
 
 
 def warmup_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "frame"):
-    """Teacher-forced one-step loss of the CAPE block alone (warm-up), all frames in one parallel batch."""
+    """Teacher-forced one-step loss of the CAPE block alone (warm-up), all frames in one parallel batch.
+
+    **Arguments:** `model` (a [`CAPEModel`][]), `batch` (`{"u": (B, T, c, *grid), "lam": (B, p)}`), `key`,
+    `noise` (>= 0), `loss_norm` (`"frame"` or `"trajectory"`).
+
+    **Returns:** the scalar loss.
+
+    **Example:** `cape.warmup_loss(model, {"u": u, "lam": lam}, key)`
+    """
+    check_instance("model", model, CAPEModel, "cape.CAPEModel (the warm-up trains its CAPE block)")
+    _check_batch(batch, ("u", "lam"))
+    check_real("noise", noise, minimum=0.0)
+    check_choice("loss_norm", loss_norm, ("frame", "trajectory"))
     u, lam = batch["u"], batch["lam"]
     t_init = int(model.t_init)
+    if t_init >= u.shape[1]:
+        raise ValueError(f"`batch`: u has {u.shape[1]} frames, the model needs more than t_init={t_init}.")
     T = u.shape[1]
     wins = jnp.stack([u[:, i : T - t_init + i] for i in range(t_init)], axis=2)  # (B, T-t_init, t_init, c, *g)
     if noise:
@@ -129,7 +192,13 @@ def warmup_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "fra
 
 
 def warmup_filter(model: CAPEModel):
-    """``filter_spec`` selecting only the CAPE block's floating-point leaves (the warm-up phase's trainables)."""
+    """``filter_spec`` selecting only the CAPE block's floating-point leaves (the warm-up phase's trainables).
+
+    **Arguments:** `model`, a [`CAPEModel`][]. **Returns:** a pytree of bools shaped like `model`.
+
+    **Example:** `spec = cape.warmup_filter(model)`
+    """
+    check_instance("model", model, CAPEModel, "cape.CAPEModel")
     spec = jax.tree_util.tree_map(lambda _: False, model)
     return eqx.tree_at(lambda m: m.cape, spec, replace=jax.tree_util.tree_map(eqx.is_inexact_array, model.cape))
 
@@ -174,7 +243,13 @@ class TrainReport(_train.TrainResult):
     """What [`train`][sciml.cape.train] returns: a [`sciml.train.TrainResult`][] of the main phase (`model` is the
     best model by validation nRMSE when `val` was given, else the last) plus per-epoch mean losses `epoch_loss`,
     the curriculum's `t_ar` per epoch, validation nRMSE per epoch `val_nrmse` (if `val`), the warm-up phase's
-    per-epoch losses `warmup_loss` and wall `seconds`. `predict(ds)` rolls the model out on a data set."""
+    per-epoch losses `warmup_loss` and wall `seconds`. `predict(ds)` rolls the model out on a data set.
+
+    **Fields:** `model`, `opt_state`, `history`, `losses`, `step` (as `sciml.train.TrainResult`), `epoch_loss`,
+    `t_ar`, `val_nrmse`, `warmup_loss`, `seconds`.
+
+    **Example:** `rep = cape.train(model, ds, epochs=10); rep.epoch_loss[-1]`
+    """
 
     epoch_loss: list = dataclasses.field(default_factory=list)
     t_ar: list = dataclasses.field(default_factory=list)
@@ -197,10 +272,18 @@ def default_optimizer(learning_rate: float, steps_per_epoch: int, *, weight_deca
     by `decay` every `step_epochs` epochs (optax staircase exponential decay); `clip_norm` (not in the reference)
     clips the global gradient norm first, which steadies short runs.
 
+    **Arguments:** `learning_rate` (> 0), `steps_per_epoch` (>= 1), `weight_decay` (>= 0), `step_epochs` (>= 1),
+    `decay` (in (0, 1]), `clip_norm` (> 0 or `None`).
+
     **Example:** `opt = cape.default_optimizer(3e-3, steps_per_epoch=len(ds) // 50, clip_norm=1.0)`
     """
     check_positive("learning_rate", learning_rate)
     steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    check_real("weight_decay", weight_decay, minimum=0.0)
+    check_int("step_epochs", step_epochs, minimum=1)
+    check_real("decay", decay, minimum=0.0, maximum=1.0, strict_min=True)
+    if clip_norm is not None:
+        check_positive("clip_norm", clip_norm)
     sched = optax.exponential_decay(learning_rate, transition_steps=max(step_epochs * steps_per_epoch, 1),
                                     decay_rate=decay, staircase=True)
     opt = optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(sched))
@@ -259,6 +342,18 @@ def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, learni
     check_int("epochs", epochs, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
     check_positive("learning_rate", learning_rate)
+    check_callable("model", model)
+    check_dataset("ds", ds)
+    check_t_init("model.t_init", getattr(model, "t_init", 1), ds.n_frames)
+    if val is not None:
+        check_dataset("val", val)
+        if val.u.shape[2:] != ds.u.shape[2:] or val.params.shape[1] != ds.params.shape[1]:
+            raise ValueError(f"`val` must match `ds` in channels, grid and parameters, got u {val.u.shape} / params "
+                             f"{val.params.shape} vs {ds.u.shape} / {ds.params.shape}.")
+    if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"`optimizer` must be an optax.GradientTransformation, got {type(optimizer).__name__}.")
+    if key is not None:
+        check_key("key", key)
     if not isinstance(loss, RolloutLoss):
         raise TypeError(f"`loss` must be a cape.RolloutLoss, got {type(loss).__name__}.")
     if warmup is not None and not isinstance(warmup, Warmup):

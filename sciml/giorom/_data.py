@@ -57,7 +57,13 @@ class ParticleDataset:
 
 def compute_metadata(positions, *, dt: float, radius: float, bounds=((0.0, 1.0), (0.0, 1.0)), **extra) -> dict:
     """GNS `metadata.json` statistics from a list of (T, N, d) trajectories (pooled over all
-    particles and frames; not the 'std of per-trajectory stds' of the reference parser)."""
+    particles and frames; not the 'std of per-trajectory stds' of the reference parser).
+
+    **Arguments:** `positions` (list of (T >= 3, N, d) arrays), `dt` (> 0), `radius` (> 0, connectivity),
+    `bounds` ((lo, hi) per dimension), `**extra` (stored as given).
+
+    **Example:** `md = giorom.compute_metadata([traj], dt=1e-3, radius=0.015)`
+    """
     check_positive("dt", dt)
     check_positive("radius", radius)
     if len(positions) == 0:
@@ -90,7 +96,11 @@ def compute_metadata(positions, *, dt: float, radius: float, bounds=((0.0, 1.0),
 
 def default_radius(n_particles: int) -> float:
     """Connectivity radius for the random block scenes: 0.013 at 2000 particles (about 10-16
-    neighbours in the initial block), scaled as sqrt(2000 / N)."""
+    neighbours in the initial block), scaled as sqrt(2000 / N).
+
+    **Arguments:** `n_particles` (>= 1). **Example:** `giorom.default_radius(500)`
+    """
+    n_particles = check_int("n_particles", n_particles, minimum=1)
     return 0.013 * (2000.0 / n_particles) ** 0.5
 
 
@@ -109,6 +119,12 @@ def generate_dataset(material: str, n_trajectories: int, *, n_particles: int = 2
     n_frames = check_int("n_frames", n_frames, minimum=3)
     if radius is not None:
         check_positive("radius", radius)
+    if config is not None and not isinstance(config, MPMConfig):
+        raise TypeError(f"`config` must be a giorom.MPMConfig or None, got {type(config).__name__}.")
+    if key is not None:
+        from ..nn._checks import check_key
+
+        check_key("key", key)
     cfg = config or MPMConfig()
     key = jax.random.key(0) if key is None else key
     keys = jax.random.split(key, n_trajectories)
@@ -122,7 +138,12 @@ def generate_dataset(material: str, n_trajectories: int, *, n_particles: int = 2
 
 def save_dataset(path, splits: dict, *, format: str = "h5") -> pathlib.Path:
     """Write `{split: ParticleDataset}` to `path/metadata.json` + `path/<split>.h5` (or `.npz`).
-    The metadata written is the first split's (train statistics)."""
+    The metadata written is the first split's (train statistics).
+
+    **Arguments:** `path` (folder), `splits` (`{name: ParticleDataset}`, plain names), `format` ("h5" or "npz").
+
+    **Example:** `giorom.save_dataset("data/water", {"train": tr, "test": te})`
+    """
     check_choice("format", format, ("h5", "npz"))
     if not isinstance(splits, dict) or not splits:
         raise ValueError("`splits` must be a non-empty dict {split_name: ParticleDataset}.")
@@ -216,7 +237,12 @@ def _load_npz(file):
 
 def load_dataset(path, split: str = "train") -> ParticleDataset:
     """Load `path/metadata.json` and `path/<split>.h5|.npz` (our files, LagrangeBench HDF5, or
-    geoelements-GNS npz). Metadata keys missing in older files are filled where derivable."""
+    geoelements-GNS npz). Metadata keys missing in older files are filled where derivable.
+
+    **Arguments:** `path` (the data set folder), `split` (a plain name: "train", "valid", "test", ...).
+
+    **Example:** `ds = giorom.load_dataset("data/water", "train")`
+    """
     check_safe_name("split", split)
     path = pathlib.Path(path)
     if not (path / "metadata.json").is_file():

@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..nn import MLP
+from .._errors import check_int, check_positive, check_real
+from ..nn._checks import check_dtype, check_key
 
 
 class DecodePlan(eqx.Module):
@@ -27,6 +29,16 @@ class DecodePlan(eqx.Module):
 
 
 class KernelDecoder(eqx.Module):
+    """Arbitrary-point decoder (module docstring above): displacements at query rest positions from the sparse
+    nodes' displacements, linear in them.
+
+    **Arguments:** `bandwidth` (> 0, kernel length h), `k` (nearest sparse nodes per query), `kind` ("mls" or
+    "shepard"), `learned` (a kernel MLP on top of the Gaussian), `ridge` (>= 0, MLS regularisation), `width` (MLP
+    width), `key`, `dtype`.
+
+    **Example:** `dec = giorom.KernelDecoder(0.02, k=12)`
+    """
+
     mlp: MLP | None
     bandwidth: float = eqx.field(static=True)
     k: int = eqx.field(static=True)
@@ -36,7 +48,14 @@ class KernelDecoder(eqx.Module):
     def __init__(self, bandwidth: float, *, k: int = 12, kind: str = "mls", learned: bool = True, ridge: float = 1e-2,
                  width: int = 32, key=None, dtype=jnp.float32):
         if kind not in ("mls", "shepard"):
-            raise ValueError(f"kind must be 'mls' or 'shepard', got {kind!r}")
+            raise ValueError(f"`kind` must be 'mls' or 'shepard', got {kind!r}")
+        check_positive("bandwidth", bandwidth)
+        check_int("k", k, minimum=1)
+        check_real("ridge", ridge, minimum=0.0)
+        check_int("width", width, minimum=1)
+        if key is not None:
+            check_key("key", key)
+        check_dtype("dtype", dtype)
         self.bandwidth = float(bandwidth)
         self.k = int(k)
         self.kind = kind

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._errors import check_int, check_positive, is_concrete
+
 
 class Neighbors(eqx.Module):
     """Fixed-K padded neighbour list.
@@ -57,12 +59,39 @@ def _select(d2, r, k, cand=None, fill=None, buffer_factor: int = 4, min_buffer: 
     return idx, mask, count
 
 
-@functools.partial(jax.jit, static_argnames=("k", "block"))
 def radius_neighbors(points, r, k: int, query=None, *, block: int = 4096) -> Neighbors:
     """Up to `k` `points` within radius `r` of every query (default: the points themselves, self
     included), by blocked brute force under jit. When more than k are in range, the k nearest are
     kept (exact up to max(4k, 64) in range, see `_select`) and `overflow` is set. O(Q N) work, fine up to a few thousand points;
-    use [`cell_list_neighbors`][] beyond."""
+    use [`cell_list_neighbors`][] beyond.
+
+    **Arguments:** `points` (N, d), `r` (> 0), `k` (>= 1), `query` (Q, d) (default `points`), `block` (queries per
+    block).
+
+    **Returns:** a [`Neighbors`][] list of shape (Q, k).
+
+    **Example:** `nbrs = giorom.radius_neighbors(x, 0.05, 16)`
+    """
+    _check_points("points", points)
+    if query is not None:
+        _check_points("query", query, points.shape[-1])
+    k = check_int("k", k, minimum=1)
+    block = check_int("block", block, minimum=1)
+    if is_concrete(r):
+        check_positive("r", r)
+    return _radius_neighbors(points, r, k, query, block=block)
+
+
+def _check_points(name, x, d=None):
+    from ..nn._checks import check_array
+
+    check_array(name, x)
+    if len(x.shape) != 2 or x.shape[0] < 1 or (d is not None and x.shape[1] != d):
+        raise ValueError(f"`{name}` must have shape (N, {'d' if d is None else d}) with N >= 1, got {tuple(x.shape)}.")
+
+
+@functools.partial(jax.jit, static_argnames=("k", "block"))
+def _radius_neighbors(points, r, k: int, query=None, *, block: int = 4096) -> Neighbors:
     q = points if query is None else query
     nq = q.shape[0]
 
@@ -86,7 +115,12 @@ def cell_list_neighbors(points, r, k: int, *, bounds, n_cells: tuple, cell_capac
 
     The box `bounds` ((lo, hi) per dim) is cut into `n_cells` cells per dimension (each must be at
     least `r` wide); each cell holds at most `cell_capacity` points. Every point looks at the 3^d
-    surrounding cells. `overflow` is also set when a cell is over capacity."""
+    surrounding cells. `overflow` is also set when a cell is over capacity.
+
+    **Arguments:** `points` (N, d), `r` (radius), `k` (neighbour cap), `bounds`, `n_cells`, `cell_capacity`.
+
+    **Example:** `giorom.cell_list_neighbors(x, 0.05, 16, bounds=((0, 1), (0, 1)), n_cells=(20, 20), cell_capacity=32)`
+    """
     n, d = points.shape
     lo = jnp.asarray([b[0] for b in bounds], points.dtype)
     hi = jnp.asarray([b[1] for b in bounds], points.dtype)
@@ -115,7 +149,14 @@ def cell_list_neighbors(points, r, k: int, *, bounds, n_cells: tuple, cell_capac
 
 
 def radius_neighbors_host(points, r: float, k: int, query=None) -> Neighbors:
-    """Same contract as [`radius_neighbors`][] with scipy's cKDTree on the host (preprocessing)."""
+    """Same contract as [`radius_neighbors`][] with scipy's cKDTree on the host (preprocessing).
+
+    **Arguments:** `points` (N, d), `r` (> 0), `k` (>= 1), `query` (Q, d) or `None`.
+
+    **Example:** `nbrs = giorom.radius_neighbors_host(x, 0.05, 16)`
+    """
+    k = check_int("k", k, minimum=1)
+    check_positive("r", r)
     from scipy.spatial import cKDTree
 
     points = np.asarray(points, np.float64)
@@ -137,7 +178,10 @@ def radius_neighbors_host(points, r: float, k: int, query=None) -> Neighbors:
 
 
 def check_overflow(nbrs: Neighbors) -> Neighbors:
-    """Raise (under jit via `eqx.error_if`) when the neighbour list dropped in-radius points."""
+    """Raise (under jit via `eqx.error_if`) when the neighbour list dropped in-radius points.
+
+    **Arguments:** `nbrs`, a [`Neighbors`][]. **Returns:** `nbrs`. **Example:** `nbrs = giorom.check_overflow(nbrs)`
+    """
     return eqx.error_if(nbrs, nbrs.overflow, "neighbour list overflow: more than K points within the radius; "
                         "increase k (capacity)")
 
@@ -166,6 +210,14 @@ class Graph(eqx.Module):
 
 
 def segment_aggregate(messages, receivers, mask, n_nodes: int, reduce: str = "sum"):
+    """Masked sum (or mean) of per-edge `messages` (E, ...) onto `receivers` (E,) node ids; `mask` (E,) drops
+    padding edges; `n_nodes` (static) output rows; `reduce` ("sum" or "mean").
+
+    **Example:** `giorom.segment_aggregate(m, g.receivers, g.edge_mask, g.n_nodes, "mean")`
+    """
+    if reduce not in ("sum", "mean"):
+        raise ValueError(f"`reduce` must be 'sum' or 'mean', got {reduce!r}")
+    check_int("n_nodes", n_nodes, minimum=1)
     m = jnp.where(mask.reshape(mask.shape + (1,) * (messages.ndim - 1)), messages, 0)
     s = jax.ops.segment_sum(m, receivers, n_nodes)
     if reduce == "sum":
@@ -176,9 +228,33 @@ def segment_aggregate(messages, receivers, mask, n_nodes: int, reduce: str = "su
     raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
 
 
-@functools.partial(jax.jit, static_argnames=("n",))
 def farthest_point_sampling(points, n: int, start: int | jax.Array = 0):
-    """Indices (n,) of a farthest-point sample of `points` (N, d), starting from index `start`."""
+    """Indices (n,) of a farthest-point sample of `points` (N, d), starting from index `start`.
+
+    **Arguments:** `points` (N, d) floats; `n` (1 <= n <= N); `start` (first index, 0 <= start < N).
+
+    **Returns:** (n,) int32 indices.
+
+    **Example:** `idx = giorom.farthest_point_sampling(x, 200)`
+    """
+    from .._errors import check_float, check_int, is_concrete
+    from ..nn._checks import check_array
+
+    check_array("points", points)
+    if len(points.shape) != 2 or points.shape[0] < 1:
+        raise ValueError(f"`points` must have shape (N, d) with N >= 1, got {tuple(points.shape)}.")
+    check_float("points", points)
+    N = points.shape[0]
+    n = check_int("n", n, minimum=1, maximum=N)
+    if is_concrete(start):
+        if np.ndim(start) != 0 or np.asarray(start).dtype.kind not in "iu":
+            raise TypeError(f"`start` must be an integer index, got {start!r}.")
+        check_int("start", int(start), minimum=0, maximum=N - 1)
+    return _fps(points, n, start)
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _fps(points, n: int, start):
     idx0 = jnp.zeros((n,), jnp.int32).at[0].set(start)
     d0 = jnp.sum((points - points[start]) ** 2, -1)
 
@@ -194,17 +270,35 @@ def farthest_point_sampling(points, n: int, start: int | jax.Array = 0):
 
 
 def random_sampling(key, n_points: int, n: int):
-    """n distinct random indices out of n_points (sorted)."""
+    """n distinct random indices out of n_points (sorted).
+
+    **Arguments:** `key`, `n_points` (>= 1), `n` (1 <= n <= n_points). **Example:** `giorom.random_sampling(key, 2000, 500)`
+    """
+    n_points = check_int("n_points", n_points, minimum=1)
+    check_int("n", n, minimum=1, maximum=n_points)
     return jnp.sort(jax.random.choice(key, n_points, (n,), replace=False)).astype(jnp.int32)
 
 
 def scaled_radius(radius: float, n_full: int, n_sparse: int, dim: int = 2) -> float:
-    """Radius for a sparse graph: R_s = R (N / n)^(1/d), keeping the neighbour count constant."""
+    """Radius for a sparse graph: R_s = R (N / n)^(1/d), keeping the neighbour count constant.
+
+    **Arguments:** `radius` (> 0, R), `n_full` (N), `n_sparse` (n, 1 <= n <= N), `dim` (d).
+
+    **Example:** `giorom.scaled_radius(0.015, 2000, 500)`
+    """
+    check_positive("radius", radius)
+    n_full = check_int("n_full", n_full, minimum=1)
+    check_int("n_sparse", n_sparse, minimum=1, maximum=n_full)
+    check_int("dim", dim, minimum=1)
     return float(radius) * (n_full / n_sparse) ** (1.0 / dim)
 
 
 def connected_components(points, r: float) -> int:
-    """Number of connected components of the radius-r graph (host, cKDTree + scipy.sparse.csgraph)."""
+    """Number of connected components of the radius-r graph (host, cKDTree + scipy.sparse.csgraph).
+
+    **Arguments:** `points` (N, d), `r` (> 0). **Example:** `giorom.connected_components(x, 0.05)`
+    """
+    check_positive("r", r)
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components as cc
     from scipy.spatial import cKDTree
@@ -219,7 +313,16 @@ def sample_reduced_graph(points, n: int, radius: float, *, method: str = "fps", 
                          max_tries: int = 5):
     """Sample n of the N `points` (method "fps" or "random") and return (indices, R_s) with
     R_s = radius (N/n)^(1/d). With `check`, the radius is grown by 10 % until the sparse radius graph
-    is one connected component (at most `max_tries` times; a warning is issued if it still is not)."""
+    is one connected component (at most `max_tries` times; a warning is issued if it still is not).
+
+    **Arguments:** `points` (N, d), `n` (1 <= n <= N), `radius` (> 0, full-graph radius), `method` ("fps" or
+    "random"), `key` (start point / sample), `check`, `max_tries`.
+
+    **Example:** `idx, rs = giorom.sample_reduced_graph(x, 500, 0.015)`
+    """
+    if method not in ("fps", "random"):
+        raise ValueError(f"`method` must be 'fps' or 'random', got {method!r}")
+    check_positive("radius", radius)
     pts = jnp.asarray(points)
     N, d = pts.shape
     if method == "fps":

@@ -13,6 +13,9 @@ import numpy as np
 from ._decoder import KernelDecoder
 from ._graph import cell_list_neighbors, radius_neighbors
 from ..nn import FNO, MLP
+from .._errors import check_choice, check_int, check_positive, check_real
+from ..nn._checks import check_dtype, check_key
+from ._checks import check_metadata, check_particle_type, check_window
 
 def _mlp(n_in: int, n_out: int, width: int, depth: int, *, key, layer_norm: bool = True, activation: str = "relu",
          out_scale: float = 1.0, dtype=jnp.float32) -> MLP:
@@ -54,7 +57,13 @@ C_WINDOW = 5  # velocities in the input window (6 positions)
 
 @dataclasses.dataclass(frozen=True)
 class Normalisation:
-    """Statistics (GNS metadata) and bounds; hashable so it can be a static field."""
+    """Statistics (GNS metadata) and bounds; hashable so it can be a static field.
+
+    **Fields:** `vel_mean`, `vel_std`, `acc_mean`, `acc_std` (per dimension), `bounds` ((lo, hi) per dimension),
+    `noise_std` (training noise, added in quadrature to the stds).
+
+    **Example:** `norm = giorom.Normalisation.from_metadata(ds.metadata)`
+    """
 
     vel_mean: tuple
     vel_std: tuple
@@ -84,7 +93,11 @@ class Normalisation:
 
 def node_features(window, type_emb, norm: Normalisation, radius: float):
     """GNS node features from a (C+1, n, d) window: normalised velocities (C d), wall distances
-    / R clipped to [-1, 1] (2 d), type embedding (16)."""
+    / R clipped to [-1, 1] (2 d), type embedding (16).
+
+    **Arguments:** `window` (C+1, n, d), `type_emb` (n, 16) embedded types, `norm` (a [`Normalisation`][]),
+    `radius` (wall-distance scale). **Example:** `f = giorom.node_features(w, emb[ptype], model.norm, model.radius)`
+    """
     dtype = window.dtype
     vm, vs = norm.vel_scale(dtype)
     vel = (window[1:] - window[:-1] - vm) / vs  # (C, n, d)
@@ -120,7 +133,15 @@ class GNS(eqx.Module):
     """Encode-process-decode GNS (Sanchez-Gonzalez et al. 2020) on a fixed-K radius graph.
 
     `__call__(window, particle_type)` maps a (6, N, d) position window to normalised accelerations
-    (N, d). The neighbour list is a jit cell list on the last positions (`n_cells`, `cell_capacity`)."""
+    (N, d). The neighbour list is a jit cell list on the last positions (`n_cells`, `cell_capacity`).
+
+    **Arguments:** `metadata` (GNS dict: `bounds`, `default_connectivity_radius`, `vel_mean`/`vel_std`,
+    `acc_mean`/`acc_std`; checked), `latent` (width), `n_mp` (message-passing steps), `mlp_depth`, `k` (neighbour
+    cap), `noise_std` (>= 0, training noise folded into the normalisation), `radius` (> 0; default the metadata's),
+    `cell_capacity`, `key`, `dtype`.
+
+    **Example:** `gns = giorom.GNS(ds.metadata, key=jax.random.key(0))`
+    """
 
     type_embedding: jax.Array
     node_enc: MLP
@@ -137,6 +158,17 @@ class GNS(eqx.Module):
     def __init__(self, metadata: dict, *, latent: int = 32, n_mp: int = 3, mlp_depth: int = 2, k: int = 24,
                  noise_std: float = 3e-4, radius: float | None = None, cell_capacity: int = 16, key,
                  dtype=jnp.float32):
+        check_metadata(metadata, need_radius=radius is None)
+        latent = check_int("latent", latent, minimum=1)
+        n_mp = check_int("n_mp", n_mp, minimum=0)
+        mlp_depth = check_int("mlp_depth", mlp_depth, minimum=0)
+        check_int("k", k, minimum=1)
+        check_real("noise_std", noise_std, minimum=0.0)
+        if radius is not None:
+            check_positive("radius", radius)
+        check_int("cell_capacity", cell_capacity, minimum=1)
+        check_key("key", key)
+        check_dtype("dtype", dtype)
         norm = Normalisation.from_metadata(metadata, noise_std)
         d = norm.dim
         keys = jax.random.split(key, 4 + 2 * n_mp)
@@ -158,6 +190,8 @@ class GNS(eqx.Module):
                                    cell_capacity=self.cell_capacity)
 
     def __call__(self, window, particle_type, nbrs=None):
+        check_window("GNS", window, C_WINDOW + 1, self.norm.dim)
+        check_particle_type("GNS", particle_type, window.shape[1])
         x = window[-1]
         nbrs = self.neighbors(x) if nbrs is None else nbrs
         idx, mask = nbrs.idx, nbrs.mask
@@ -213,7 +247,12 @@ class GIOROM(eqx.Module):
 
     **Arguments:** `metadata` (GNS dict of the full data set), `n_full` (N), `n_sample` (n),
     `latent`, `n_mp`, `grid` (latent grid shape), `operator` ("fno" or "conv"), `k` (neighbour cap of
-    the sparse graph), `radius` (default R (N/n)^(1/d)), `sampling` ("fps" or "random").
+    the sparse graph), `radius` (default R (N/n)^(1/d)), `sampling` ("fps" or "random"), `mlp_depth` (IN layer
+    MLPs), `grid_channels` (latent grid width), `modes` (FNO modes), `k_gno` (density normaliser of the GNO
+    encoder), `noise_std` (>= 0), `decoder_kind` ("mls" or "shepard") and `decoder_k` (the query decoder's), `key`,
+    `dtype`. `model(window (6, n, d), particle_type (n,))` -> normalised accelerations (n, d).
+
+    **Example:** `gio = giorom.GIOROM(ds.metadata, n_full=2000, n_sample=500, key=jax.random.key(0))`
     """
 
     type_embedding: jax.Array
@@ -243,10 +282,29 @@ class GIOROM(eqx.Module):
                  modes: int = 8, k: int = 16, k_gno: int = 16, radius: float | None = None, noise_std: float = 3e-4,
                  sampling: str = "fps", decoder_kind: str = "mls", decoder_k: int = 12, key,
                  dtype=jnp.float32):
+        check_metadata(metadata)
+        n_full = check_int("n_full", n_full, minimum=1)
+        n_sample = check_int("n_sample", n_sample, minimum=1)
+        if n_sample > n_full:
+            raise ValueError(f"`n_sample` must be <= n_full ({n_full}), got {n_sample}.")
+        for name, v, lo in (("latent", latent, 1), ("n_mp", n_mp, 0), ("mlp_depth", mlp_depth, 0),
+                            ("grid_channels", grid_channels, 1), ("modes", modes, 1), ("k", k, 1), ("k_gno", k_gno, 1),
+                            ("decoder_k", decoder_k, 1)):
+            check_int(name, v, minimum=lo)
+        check_choice("operator", operator, ("fno", "conv"))
+        check_choice("sampling", sampling, ("fps", "random"))
+        check_choice("decoder_kind", decoder_kind, ("mls", "shepard"))
+        check_real("noise_std", noise_std, minimum=0.0)
+        if radius is not None:
+            check_positive("radius", radius)
+        check_key("key", key)
+        check_dtype("dtype", dtype)
         norm = Normalisation.from_metadata(metadata, noise_std)
         d = norm.dim
-        if len(grid) != d:
-            raise ValueError(f"grid must have {d} entries, got {grid}")
+        if not isinstance(grid, (tuple, list)) or len(grid) != d:
+            raise ValueError(f"`grid` must have {d} entries, got {grid}")
+        for i, g in enumerate(grid):
+            check_int(f"grid[{i}]", g, minimum=1)
         R = float(metadata["default_connectivity_radius"])
         self.radius = float(radius if radius is not None else R * (n_full / n_sample) ** (1.0 / d))
         keys = list(jax.random.split(key, 12 + 2 * n_mp))
@@ -345,6 +403,8 @@ class GIOROM(eqx.Module):
 
     def __call__(self, window, particle_type, nbrs=None):
         """Normalised accelerations (n, d) of the sparse nodes from their (C+1, n, d) window."""
+        check_window("GIOROM", window, C_WINDOW + 1, self.norm.dim)
+        check_particle_type("GIOROM", particle_type, window.shape[1])
         x = window[-1]
         nbrs = self.neighbors(x) if nbrs is None else nbrs
         idx, mask = nbrs.idx, nbrs.mask

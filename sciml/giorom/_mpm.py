@@ -28,7 +28,14 @@ PARTICLE_TYPE = {"water": 5, "sand": 6, "jelly": 7}
 
 @dataclasses.dataclass(frozen=True)
 class MPMConfig:
-    """Numerical parameters of the simulator (defaults: the calibrated 2D setup of the spec)."""
+    """Numerical parameters of the simulator (defaults: the calibrated 2D setup of the spec).
+
+    **Fields:** `n_grid` (cells per axis, >= 4), `dt` (substep, > 0), `substeps` (per stored frame), `gravity`
+    ((gx, gy)), `youngs` (Young's modulus, > 0), `poisson` (ratio in [0, 0.5)), `density` (> 0), `bound` (wall
+    thickness in cells), `friction_angle` (degrees in (0, 90), sand only).
+
+    **Example:** `cfg = giorom.MPMConfig(n_grid=32, substeps=10)`
+    """
 
     n_grid: int = 64
     dt: float = 1e-4
@@ -92,14 +99,20 @@ class Trajectory(eqx.Module):
 
 
 def polar_rotation_2x2(F):
-    """Rotation R of the polar decomposition F = R S (closed form, det F > 0)."""
+    """Rotation R of the polar decomposition F = R S (closed form, det F > 0).
+
+    **Arguments:** `F` (..., 2, 2) deformation gradients. **Example:** `R = giorom.polar_rotation_2x2(F)`
+    """
     theta = jnp.arctan2(F[..., 1, 0] - F[..., 0, 1], F[..., 0, 0] + F[..., 1, 1])
     c, s = jnp.cos(theta), jnp.sin(theta)
     return jnp.stack([jnp.stack([c, -s], -1), jnp.stack([s, c], -1)], -2)
 
 
 def svd_2x2(F):
-    """Closed-form 2x2 SVD F = U diag(sig) V^T via the polar decomposition and a symmetric eigenproblem."""
+    """Closed-form 2x2 SVD F = U diag(sig) V^T via the polar decomposition and a symmetric eigenproblem.
+
+    **Arguments:** `F` (..., 2, 2). **Returns:** `(U, sig, V)`. **Example:** `U, s, V = giorom.svd_2x2(F)`
+    """
     R = polar_rotation_2x2(F)
     S = jnp.swapaxes(R, -1, -2) @ F
     p, q, r = S[..., 0, 0], 0.5 * (S[..., 0, 1] + S[..., 1, 0]), S[..., 1, 1]
@@ -221,7 +234,11 @@ def _simulate(x0, v0, gravity, *, material: str, n_frames: int, cfg: MPMConfig):
 def random_block_scene(key, n_particles: int, dtype=jnp.float32):
     """Random block-drop scene: w, h ~ U[0.15, 0.3], bottom edge ~ U[0.08, 0.30], horizontal
     position ~ uniform inside [0.1, 0.9], velocity ~ U([-1.5, 1.5] x [-2, 0]); particles uniform
-    in the block. Returns (positions (N, 2), velocities (N, 2))."""
+    in the block. Returns (positions (N, 2), velocities (N, 2)).
+
+    **Arguments:** `key` (PRNG key), `n_particles` (>= 1), `dtype`. **Example:** `x, v = giorom.random_block_scene(key, 500)`
+    """
+    n_particles = check_int("n_particles", n_particles, minimum=1)
     k1, k2, k3, k4, k5 = jax.random.split(key, 5)
     wh = jax.random.uniform(k1, (2,), dtype, 0.15, 0.3)
     bottom = jax.random.uniform(k2, (), dtype, 0.08, 0.30)
@@ -269,6 +286,7 @@ def simulate_mpm(
     - `positions`, `velocities`: explicit initial state (N, 2) in the unit box (velocities default 0).
     - `gravity`: (gx, gy), default (0, -49).
     - `n_frames`: stored frames including the initial one; a frame is `config.substeps` steps of `config.dt`.
+    - `config`: an [`MPMConfig`][] (default `MPMConfig()`); `dtype`: float dtype of the state.
 
     **Returns:** a [`Trajectory`][] with `positions` of shape (n_frames, N, 2).
 
@@ -310,7 +328,13 @@ def simulate_mpm(
 def simulate_batch(material: str, keys, n_particles: int, n_frames: int, config: MPMConfig | None = None,
                    dtype=jnp.float32, chunk: int = 32):
     """Simulate random block-drop scenes for a batch of keys (one grid per scene, simulated together).
-    Returns numpy positions (B, n_frames, N, 2)."""
+    Returns numpy positions (B, n_frames, N, 2).
+
+    **Arguments:** `material` ("water", "jelly", "sand"), `keys` (one PRNG key per scene), `n_particles`,
+    `n_frames`, `config` (an [`MPMConfig`][]), `dtype`, `chunk` (scenes simulated together).
+
+    **Example:** `pos = giorom.simulate_batch("water", jax.random.split(key, 4), 500, 50)`
+    """
     check_choice("material", material, MATERIALS)
     n_particles = check_int("n_particles", n_particles, minimum=1)
     n_frames = check_int("n_frames", n_frames, minimum=1)
@@ -327,7 +351,12 @@ def simulate_batch(material: str, keys, n_particles: int, n_frames: int, config:
 
 
 def grid_mass(positions, config: MPMConfig | None = None):
-    """Grid mass after particle-to-grid transfer (for conservation checks); shape (n_grid, n_grid)."""
+    """Grid mass after particle-to-grid transfer (for conservation checks); shape (n_grid, n_grid).
+
+    **Arguments:** `positions` (N, 2) inside the unit box; `config` (an [`MPMConfig`][]).
+
+    **Example:** `float(giorom.grid_mass(x).sum())  # == N * particle_mass()`
+    """
     cfg = config or MPMConfig()
     if not isinstance(positions, jax.core.Tracer):
         _check_positions(positions, cfg, walls=False)
@@ -346,5 +375,9 @@ def grid_mass(positions, config: MPMConfig | None = None):
 
 
 def particle_mass(config: MPMConfig | None = None) -> float:
+    """Mass of one particle (a quarter cell at `density`).
+
+    **Arguments:** `config` (an [`MPMConfig`][], default `MPMConfig()`). **Example:** `giorom.particle_mass()`
+    """
     cfg = config or MPMConfig()
     return (0.5 / cfg.n_grid) ** 2 * cfg.density

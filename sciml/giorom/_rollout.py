@@ -10,12 +10,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._graph import farthest_point_sampling
-from ._models import GIOROM, integrate
+from ._models import C_WINDOW, GIOROM, GNS, integrate
+from .._errors import check_finite, check_int
+from ..nn._checks import check_instance, check_key
+from ._checks import check_particle_type, check_positions, check_window
 
 
 @eqx.filter_jit
 def rollout_window(model, window, particle_type, n_steps: int):
-    """Roll `model` forward `n_steps` from a (C+1, n, d) window with `lax.scan`; -> (n_steps, n, d)."""
+    """Roll `model` forward `n_steps` from a (C+1, n, d) window with `lax.scan`; -> (n_steps, n, d).
+
+    **Arguments:** `model` (GIOROM/GNS), `window` (6, n, d), `particle_type` (n,) ints, `n_steps` (>= 1).
+
+    **Example:** `xs = giorom.rollout_window(model, window, ptype, 10)`
+    """
+    check_int("n_steps", n_steps, minimum=1)
 
     def step(win, _):
         x_new = integrate(model, win, model(win, particle_type))
@@ -50,9 +59,26 @@ def rollout(model, initial_window, n_steps: int, query_points=None, *, particle_
 
     **Returns:** (n_steps, Q, d) positions (and the sparse trajectory and indices with `return_sparse`).
     """
-    window = jnp.asarray(initial_window)
+    check_instance("model", model, (GIOROM, GNS), "giorom.GIOROM or giorom.GNS")
+    n_steps = check_int("n_steps", n_steps, minimum=1)
+    window = jnp.asarray(check_positions("initial_window", initial_window, 3, model.norm.dim))
+    if window.dtype.kind != "f":
+        window = window.astype(jnp.float32)
+    check_window("rollout", window, C_WINDOW + 1, model.norm.dim, name="initial_window")
     N = window.shape[1]
+    if particle_type is not None:
+        pt = np.asarray(particle_type)
+        check_particle_type("rollout", pt, N)
     ptype = jnp.full((N,), 7, jnp.int32) if particle_type is None else jnp.asarray(particle_type, jnp.int32)
+    if query_points is not None and isinstance(model, GIOROM):
+        check_positions("query_points", query_points, 2, model.norm.dim)
+    if isinstance(model, GIOROM) and sparse_index is None and model.n_sample > N:
+        raise ValueError(f"`initial_window` has {N} particles, fewer than the model's n_sample={model.n_sample}.")
+    if sparse_index is not None:
+        si = np.asarray(sparse_index)
+        if si.ndim != 1 or si.size == 0 or si.dtype.kind not in "iu" or si.min() < 0 or si.max() >= N:
+            raise ValueError(f"`sparse_index` must be a non-empty 1-D integer array of indices in [0, {N}), got "
+                             f"shape {si.shape}, dtype {si.dtype}.")
     if not isinstance(model, GIOROM):
         if query_points is not None:
             raise ValueError("query_points needs a GIOROM model; GNS predicts its own particles only")
@@ -68,14 +94,34 @@ def rollout(model, initial_window, n_steps: int, query_points=None, *, particle_
 
 @eqx.filter_jit
 def decode_frames(decoder, plan, disp, query_points):
-    """Positions at the queries: rest position + decoded displacement, for every frame of `disp`."""
+    """Positions at the queries: rest position + decoded displacement, for every frame of `disp`.
+
+    **Arguments:** `decoder` (a [`KernelDecoder`][]), `plan` (its `plan(ref_sparse, query_points)`), `disp`
+    (..., n, d) sparse displacements, `query_points` (Q, d) rest positions.
+
+    **Example:** `xs = giorom.decode_frames(dec, dec.plan(ref_s, q), disp, q)`
+    """
     return query_points + decoder(plan, disp)
 
 
 def rollout_mse(pred, truth, horizons=(1, 5, 10, 20)):
     """GNS/LagrangeBench-style errors: squared position error summed over dimensions, averaged over
-    particles and over the first h steps, for each horizon h, plus the full rollout (`mse_full`)."""
-    pred, truth = np.asarray(pred, np.float64), np.asarray(truth, np.float64)
+    particles and over the first h steps, for each horizon h, plus the full rollout (`mse_full`).
+
+    **Arguments:** `pred`, `truth` (S, N, d) trajectories of one shape; `horizons` (positive ints; those longer
+    than S are left out).
+
+    **Returns:** a dict `{"mse1": ..., "mse5": ..., "mse_full": ...}`.
+
+    **Example:** `giorom.rollout_mse(pred, truth[6:6 + len(pred)])["mse_full"]`
+    """
+    pred = check_positions("pred", pred, 3).astype(np.float64)
+    truth = check_positions("truth", truth, 3).astype(np.float64)
+    if pred.shape != truth.shape:
+        raise ValueError(f"`pred` and `truth` must have the same shape (S, N, d), got {pred.shape} and {truth.shape}.")
+    horizons = tuple(horizons) if isinstance(horizons, (list, tuple)) else (horizons,)
+    for h in horizons:
+        check_int("horizons", h, minimum=1)
     err = np.sum((pred - truth) ** 2, -1).mean(-1)  # (S,)
     out = {f"mse{h}": float(err[:h].mean()) for h in horizons if h <= len(err)}
     out["mse_full"] = float(err.mean())
@@ -83,15 +129,38 @@ def rollout_mse(pred, truth, horizons=(1, 5, 10, 20)):
 
 
 def constant_velocity(initial_window, n_steps: int):
-    """Baseline: keep the last velocity. -> (n_steps, N, d)."""
-    w = np.asarray(initial_window)
+    """Baseline: keep the last velocity. -> (n_steps, N, d).
+
+    **Arguments:** `initial_window` (frames >= 2, N, d) positions; `n_steps` (>= 1).
+
+    **Returns:** (n_steps, N, d) positions `x_T + k v_T`.
+
+    **Example:** `giorom.constant_velocity(traj[:6], 20)`
+    """
+    n_steps = check_int("n_steps", n_steps, minimum=1)
+    w = check_positions("initial_window", initial_window, 3)
+    if w.shape[0] < 2:
+        raise ValueError(f"`initial_window` needs at least 2 frames (a velocity), got shape {w.shape}.")
     v = w[-1] - w[-2]
     return w[-1][None] + v[None] * np.arange(1, n_steps + 1)[:, None, None]
 
 
 def time_per_step(model, window, particle_type, n_steps: int = 20, repeats: int = 3):
-    """Wall seconds per rollout step (compiled; best of `repeats`)."""
+    """Wall seconds per rollout step (compiled; best of `repeats`).
+
+    **Arguments:** `model` (GIOROM/GNS), `window` (6, n, d), `particle_type` (n,), `n_steps`, `repeats` (>= 1).
+
+    **Returns:** seconds per step (float).
+
+    **Example:** `giorom.time_per_step(model, window, ptype)`
+    """
+    check_instance("model", model, (GIOROM, GNS), "giorom.GIOROM or giorom.GNS")
+    check_int("n_steps", n_steps, minimum=1)
+    check_int("repeats", repeats, minimum=1)
     window = jnp.asarray(window)
+    check_window("time_per_step", window, C_WINDOW + 1, model.norm.dim)
+    check_particle_type("time_per_step", jnp.asarray(particle_type), window.shape[1])
+    particle_type = jnp.asarray(particle_type)
     jax.block_until_ready(rollout_window(model, window, particle_type, n_steps))
     best = np.inf
     for _ in range(repeats):

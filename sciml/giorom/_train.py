@@ -18,11 +18,28 @@ from ._decoder import KernelDecoder
 from ._graph import farthest_point_sampling
 from ._models import C_WINDOW, GIOROM, integrate
 from ._rollout import rollout_window
+from .._errors import check_real
+from ..nn._checks import check_instance, check_key
+from ._checks import check_count, check_dataset, check_positions
+from ._models import GNS
 
 
 def random_walk_noise(key, window_shape, noise_std: float, dtype):
     """GNS random-walk noise for a (C+1, n, d) window: velocity noise N(0, sigma/sqrt(C)) cumulated over
-    the window, positions noise its cumulative sum (first frame clean)."""
+    the window, positions noise its cumulative sum (first frame clean).
+
+    **Arguments:** `key`, `window_shape` (C+1 >= 2, n, d), `noise_std` (>= 0), `dtype`.
+
+    **Returns:** noise of shape `window_shape`.
+
+    **Example:** `giorom.random_walk_noise(jax.random.key(0), (6, 100, 2), 3e-4, jnp.float32)`
+    """
+    check_key("key", key)
+    window_shape = tuple(window_shape)
+    if len(window_shape) != 3 or window_shape[0] < 2 or any(
+            isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in window_shape):
+        raise ValueError(f"`window_shape` must be (frames >= 2, n, d) positive ints, got {window_shape}.")
+    check_real("noise_std", noise_std, minimum=0.0)
     C = window_shape[0] - 1
     vn = jax.random.normal(key, (C,) + tuple(window_shape[1:]), dtype) * (noise_std / np.sqrt(C))
     vn = jnp.cumsum(vn, 0)
@@ -37,8 +54,23 @@ def acceleration_loss(model, batch, key, noise_std: float | None = None):
     entries `future` (B, U, n, d: the ground-truth frames after `target`) and `unroll` (() int32, at most U).
     With `unroll` = u > 0 the model is first rolled forward u steps from the noisy window without gradient
     (push-forward, Brandstetter et al. 2022, as in LagrangeBench), and the loss is taken on its next step
-    against ground-truth frame u after `target`; every target is shifted by the last input frame's noise."""
+    against ground-truth frame u after `target`; every target is shifted by the last input frame's noise.
+
+    **Arguments:** `model` (GNS/GIOROM), `batch` (above), `key` (noise), `noise_std` (default the model's).
+
+    **Returns:** `(loss, {"acc_mse": loss})`.
+
+    **Example:** `loss, _ = giorom.acceleration_loss(model, batch_fn(key), key)`
+    """
+    if not isinstance(batch, dict) or any(k not in batch for k in ("window", "target", "particle_type")):
+        got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+        raise ValueError(f"`batch` must be a dict with keys window, target, particle_type, got {got}.")
+    if noise_std is not None:
+        check_real("noise_std", noise_std, minimum=0.0)
     win, tgt, ptype = batch["window"], batch["target"], batch["particle_type"]
+    if win.ndim != 4 or tgt.shape != (win.shape[0],) + win.shape[2:] or ptype.shape != win.shape[:1] + win.shape[2:3]:
+        raise ValueError(f"`batch`: window (B, C+1, n, d), target (B, n, d), particle_type (B, n) expected, got "
+                         f"{win.shape}, {tgt.shape}, {ptype.shape}.")
     sigma = model.norm.noise_std if noise_std is None else noise_std
     keys = jax.random.split(key, win.shape[0])
     noise = jax.vmap(lambda k: random_walk_noise(k, win.shape[1:], sigma, win.dtype))(keys)
@@ -66,7 +98,12 @@ def acceleration_loss(model, batch, key, noise_std: float | None = None):
 class PushForward:
     """Push-forward schedule (LagrangeBench defaults): at a training step past `start[i]` (a fraction of the run),
     unroll counts `unrolls[:i+1]` are drawn with weights `probs[:i+1]`. LagrangeBench's steps 0 / 20k / 300k /
-    400k of a 500k-step run are the fractions 0 / 0.04 / 0.6 / 0.8."""
+    400k of a 500k-step run are the fractions 0 / 0.04 / 0.6 / 0.8.
+
+    **Arguments:** `unrolls` (counts >= 0), `probs` (weights > 0), `start` (increasing fractions from 0).
+
+    **Example:** `giorom.train(model, ds, pushforward=giorom.PushForward())`
+    """
 
     unrolls: tuple = (0, 1, 2, 3)
     probs: tuple = (18.0, 2.0, 1.0, 1.0)
@@ -115,9 +152,24 @@ def window_sampler(positions, particle_type, batch_size: int, window: int = C_WI
     """batch_fn(key, step) drawing random (trajectory, time) windows from (B, T, n, d) positions:
     dict(window (batch, window, n, d), target (batch, n, d), particle_type (batch, n)). With a
     [`PushForward`][] schedule (and the run's `total_steps`) the batch also holds `future` (batch, U, n, d)
-    ground-truth frames and the step's `unroll` count (see [`acceleration_loss`][])."""
-    positions = jnp.asarray(positions)
+    ground-truth frames and the step's `unroll` count (see [`acceleration_loss`][]).
+
+    **Arguments:** `positions` (B, T, N, d), `particle_type` (B, N), `batch_size`, `window` (input frames),
+    `pushforward`, `total_steps`.
+
+    **Example:** `bf = giorom.window_sampler(pos, ptype, 4); batch = bf(jax.random.key(0))`
+    """
+    positions = jnp.asarray(check_positions("positions", positions, 4))
     particle_type = jnp.asarray(particle_type, jnp.int32)
+    if particle_type.shape != positions.shape[:1] + positions.shape[2:3]:
+        raise ValueError(f"`particle_type` must have shape (B, N) = {positions.shape[:1] + positions.shape[2:3]}, got "
+                         f"{particle_type.shape}.")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    window = check_int("window", window, minimum=2)
+    if pushforward is not None:
+        check_instance("pushforward", pushforward, PushForward, "giorom.PushForward")
+    if total_steps is not None:
+        check_int("total_steps", total_steps, minimum=1)
     T = positions.shape[1]
     extra = 0 if pushforward is None else pushforward.max_unroll
     if T < window + 1 + extra:
@@ -137,10 +189,21 @@ def window_sampler(positions, particle_type, batch_size: int, window: int = C_WI
 
 def sparse_subsets(positions, n: int, copies: int = 1, reference_frame: int = 0, key=None):
     """Farthest-point subsets (copies per trajectory, different random start points) of the particles in
-    frame `reference_frame`. Returns indices (B * copies, n) and the trajectory of each row."""
-    positions = np.asarray(positions)
+    frame `reference_frame`. Returns indices (B * copies, n) and the trajectory of each row.
+
+    **Arguments:** `positions` (B, T, N, d); `n` (1 <= n <= N); `copies` (>= 1); `reference_frame` (0 <= . < T);
+    `key` (start points of the extra copies).
+
+    **Example:** `idx, owner = giorom.sparse_subsets(pos, 200, copies=2)`
+    """
+    positions = check_positions("positions", positions, 4)
+    B, T, N, _ = positions.shape
+    n = check_count("n", n, N, "the number of particles N")
+    copies = check_int("copies", copies, minimum=1)
+    check_int("reference_frame", reference_frame, minimum=0, maximum=T - 1)
+    if key is not None:
+        check_key("key", key)
     key = jax.random.key(0) if key is None else key
-    B, _, N, _ = positions.shape
     out, owner = [], []
     for b in range(B):
         for c in range(copies):
@@ -214,8 +277,23 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
         check_positive("time_budget", time_budget)
     check_int("batch_size", batch_size, minimum=1)
     check_positive("learning_rate", learning_rate)
+    check_instance("model", model, (GIOROM, GNS), "giorom.GIOROM or giorom.GNS")
+    check_dataset("dataset", dataset)
+    check_int("copies", copies, minimum=1)
+    if noise_std is not None:
+        check_real("noise_std", noise_std, minimum=0.0)
+    if pushforward is not None:
+        check_instance("pushforward", pushforward, PushForward, "giorom.PushForward")
+    if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"`optimizer` must be an optax.GradientTransformation, got {type(optimizer).__name__}.")
+    if key is not None:
+        check_key("key", key)
     key = jax.random.key(0) if key is None else key
     pos, ptype = dataset.stacked()
+    check_positions("dataset.positions", pos, 4, model.norm.dim)
+    if isinstance(model, GIOROM) and model.n_sample > pos.shape[2]:
+        raise ValueError(f"`dataset` has {pos.shape[2]} particles per trajectory, fewer than the model's "
+                         f"n_sample={model.n_sample}.")
     if isinstance(model, GIOROM):
         idx, owner = sparse_subsets(pos, model.n_sample, copies, key=jax.random.fold_in(key, 1))
         pos = np.stack([pos[o][:, i] for o, i in zip(owner, idx)])
@@ -263,6 +341,9 @@ def finetune(model: GIOROM, dataset, *, steps: int = 200, horizon: int = 3, batc
     `log_every` (default 50), metrics). With `train_stepper=False` only the decoder's kernel learns, on the
     stepper's own predictions instead of ground-truth sparse positions.
 
+    **Arguments:** `model`, `dataset`, `steps`, `horizon`, `batch_size`, `learning_rate`, `optimizer`, `copies`
+    (subsets per trajectory), `train_stepper`, `key`, `**fit_kwargs` (above).
+
     **Returns:** the `sciml.train.TrainResult` (`.model` the fine-tuned model).
 
     **Example:** `model = giorom.finetune(giorom.train(model, ds, steps=2000).model, ds, steps=300).model`
@@ -271,6 +352,14 @@ def finetune(model: GIOROM, dataset, *, steps: int = 200, horizon: int = 3, batc
         raise TypeError(f"model: finetune needs a GIOROM model, got {type(model).__name__}")
     if model.query_decoder.mlp is None:
         raise ValueError("model: its query decoder has no learned kernel to fine-tune (learned=False)")
+    check_dataset("dataset", dataset)
+    steps = check_int("steps", steps, minimum=1)
+    horizon = check_int("horizon", horizon, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    check_positive("learning_rate", learning_rate)
+    check_int("copies", copies, minimum=1)
+    if key is not None:
+        check_key("key", key)
     key = jax.random.key(0) if key is None else key
     pos, ptype = dataset.stacked()
     T, window = pos.shape[1], C_WINDOW + 1
@@ -321,13 +410,37 @@ def train_decoder(decoder: KernelDecoder, dataset, subsets, owner, *, reference_
     `learning_rate` (or any optax `optimizer`) through `sciml.train.fit`.
 
     **Returns:** the `sciml.train.TrainResult` (`.model` the decoder; zero steps for a decoder without a learned
-    kernel)."""
+    kernel).
+
+    **Arguments:** `decoder` (a [`KernelDecoder`][]), `dataset` (a `ParticleDataset`), `subsets` (R, n) particle
+    indices and `owner` (R,) trajectory of each row (as from [`sparse_subsets`][]), `reference_frame` (rest frame,
+    < T - 1), `steps`, `learning_rate`, `optimizer`, `batch_frames` (frames per step), `key`.
+
+    **Example:** `dec = giorom.train_decoder(model.query_decoder, ds, *giorom.sparse_subsets(pos, 200)).model`
+    """
+    check_instance("decoder", decoder, KernelDecoder, "giorom.KernelDecoder")
+    check_dataset("dataset", dataset)
+    steps = check_int("steps", steps, minimum=1)
+    check_positive("learning_rate", learning_rate)
+    check_int("batch_frames", batch_frames, minimum=1)
+    if key is not None:
+        check_key("key", key)
     if decoder.mlp is None:
         return _train.TrainResult(decoder, None, [], np.zeros((0,)), 0)
     key = jax.random.key(0) if key is None else key
     pos, _ = dataset.stacked()
     pos = jnp.asarray(pos, jnp.float32)
-    T = pos.shape[1]
+    B, T, N = pos.shape[:3]
+    check_int("reference_frame", reference_frame, minimum=0, maximum=T - 2)
+    subsets_np, owner_np = np.asarray(subsets), np.asarray(owner)
+    if subsets_np.ndim != 2 or subsets_np.size == 0 or subsets_np.dtype.kind not in "iu" or subsets_np.min() < 0 or \
+            subsets_np.max() >= N:
+        raise ValueError(f"`subsets` must be a (R, n) integer array of particle indices in [0, {N}), got shape "
+                         f"{subsets_np.shape}, dtype {subsets_np.dtype}.")
+    if owner_np.shape != subsets_np.shape[:1] or owner_np.dtype.kind not in "iu" or owner_np.min() < 0 or \
+            owner_np.max() >= B:
+        raise ValueError(f"`owner` must be ({subsets_np.shape[0]},) trajectory indices in [0, {B}), got shape "
+                         f"{owner_np.shape}.")
     nbr = jnp.stack([decoder.neighbors(np.asarray(pos[o, reference_frame])[i], np.asarray(pos[o, reference_frame]))
                      for o, i in zip(owner, subsets)])
     subsets, owner = jnp.asarray(subsets), jnp.asarray(owner)

@@ -26,6 +26,12 @@ def periodogram(f_grid: np.ndarray, axis: int, spacing: float, derivative_order:
 
     **Returns:** `(s, power)`: frequencies in cycles per unit length (`s > 0` only) and the power, NumPy arrays.
     """
+    from .._errors import check_int, check_positive
+
+    check_positive("spacing", spacing)
+    check_int("pad", pad, minimum=1)
+    check_int("derivative_order", derivative_order, minimum=0)
+    check_int("axis", axis, minimum=-np.ndim(f_grid), maximum=np.ndim(f_grid) - 1)
     f = np.moveaxis(np.asarray(f_grid, dtype=np.float64), axis, -1)
     n = f.shape[-1]
     f = f - f.mean(axis=-1, keepdims=True)

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._errors import check_choice, check_int
+from ._checks import check_bool, check_dtype, check_field, check_key
 from ._mlp import _linear
 
 __all__ = ["SpectralConv", "FNO"]
@@ -59,6 +60,8 @@ class SpectralConv(eqx.Module):
         ndim = check_int("ndim", ndim, minimum=1, maximum=3)
         check_choice("init", init, ("uniform", "normal"))
         self.modes = _modes(modes, ndim)
+        check_key("key", key)
+        check_dtype("dtype", dtype)
         corners = 2 ** (ndim - 1)
         core = (in_channels, out_channels, *self.modes, 2)
         if init == "uniform":
@@ -77,8 +80,7 @@ class SpectralConv(eqx.Module):
 
     def __call__(self, x: Float[Array, "cin *grid"]) -> Float[Array, "cout *grid"]:
         d = self.ndim
-        if x.ndim != d + 1 or x.shape[0] != self.in_channels:
-            raise ValueError(f"SpectralConv expects (in_channels={self.in_channels}, *grid[{d}]), got {x.shape}.")
+        check_field("SpectralConv", "x", x, d, self.in_channels, "in_channels")
         w = jax.lax.complex(self.weight[..., 0], self.weight[..., 1])
         if d == 1:
             w = w[None]
@@ -95,6 +97,20 @@ class SpectralConv(eqx.Module):
             wc = w[(c, slice(None), slice(None)) + tuple(slice(0, mi) for mi in m)]
             out = out.at[idx].set(jnp.einsum(f"i{sub},io{sub}->o{sub}", xf[idx], wc))
         return jnp.fft.irfftn(out, s=grid, axes=axes).astype(x.dtype)
+
+
+def _check_film(film, n_layers: int, width: int) -> None:
+    """`film` is a sequence of `n_layers` `(scale, shift)` pairs of shape `(width,)` (static shapes only)."""
+    if not isinstance(film, (list, tuple)) or len(film) != n_layers:
+        got = f"{type(film).__name__} of length {len(film)}" if isinstance(film, (list, tuple)) else type(film).__name__
+        raise ValueError(f"`film` must be a list of {n_layers} (scale, shift) pairs (one per Fourier layer), got {got}.")
+    for i, pair in enumerate(film):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(f"`film[{i}]` must be a (scale, shift) pair, got {type(pair).__name__}.")
+        for part, a in zip(("scale", "shift"), pair):
+            if tuple(getattr(a, "shape", (None,))) != (width,):
+                raise ValueError(f"`film[{i}]` {part} must have shape ({width},) (the FNO width), got "
+                                 f"{getattr(a, 'shape', type(a).__name__)}.")
 
 
 def _grid_coords(shape, dtype):
@@ -170,8 +186,12 @@ class FNO(eqx.Module):
             hidden = check_int("hidden", hidden, minimum=1)
         self.padding = check_int("padding", padding, minimum=0)
         check_choice("init", init, ("uniform", "glorot_normal", "fan_in"))
+        check_choice("spectral_init", spectral_init, ("uniform", "normal"))
         modes = _modes(modes, ndim)
-        self.coords, self.activate_last = bool(coords), bool(activate_last)
+        self.coords = check_bool("coords", coords)
+        self.activate_last = check_bool("activate_last", activate_last)
+        check_key("key", key)
+        check_dtype("dtype", dtype)
         sizes = [width, out_channels] if hidden is None else [width, hidden, out_channels]
         keys = jax.random.split(key, 2 * n_layers + len(sizes))
         lin = lambda k, a, b: _linear(k, a, b, init, 1.0, dtype)  # noqa: E731
@@ -182,8 +202,9 @@ class FNO(eqx.Module):
         self.projection = tuple(lin(k, a, b) for k, a, b in zip(keys[2 * n_layers + 1:], sizes[:-1], sizes[1:]))
 
     def __call__(self, x: Float[Array, "cin *grid"], film=None) -> Float[Array, "cout *grid"]:
-        if x.ndim != self.ndim + 1 or x.shape[0] != self.in_channels:
-            raise ValueError(f"FNO expects (in_channels={self.in_channels}, *grid[{self.ndim}]), got {x.shape}.")
+        check_field("FNO", "x", x, self.ndim, self.in_channels, "in_channels")
+        if film is not None:
+            _check_film(film, len(self.spectral), self.width)
         grid = x.shape[1:]
         if self.coords:
             x = jnp.concatenate([x, _grid_coords(grid, x.dtype)], axis=0)

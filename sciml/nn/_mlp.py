@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._errors import check_choice, check_int, check_real
+from ._checks import check_array, check_bool, check_dtype, check_float, check_key
 
 __all__ = ["MLP"]
 
@@ -98,6 +99,9 @@ class MLP(eqx.Module):
         check_choice("activation", activation, tuple(_ACTIVATIONS))
         check_choice("init", init, _INITS)
         out_scale = check_real("out_scale", out_scale, minimum=0.0)
+        layer_norm = check_bool("layer_norm", layer_norm)
+        check_key("key", key)
+        check_dtype("dtype", dtype)
         sizes = [in_size] + [width] * depth + [out_size]
         n = len(sizes) - 1
         keys = [key] if n == 1 else list(jax.random.split(key, n))
@@ -126,6 +130,8 @@ class MLP(eqx.Module):
         return self._finish(x)
 
     def __call__(self, x: Float[Array, "... in"]) -> Float[Array, "... out"]:
+        check_array("x", x)
         if x.shape[-1:] != (self.in_size,):
-            raise ValueError(f"MLP expects inputs (..., {self.in_size}), got shape {x.shape}.")
+            raise ValueError(f"`x` of MLP must have shape (..., {self.in_size}) (last axis: in_size), got {x.shape}.")
+        check_float("x", x)
         return self.tail(_dense(self.layers[0], x))

@@ -7,6 +7,8 @@ import importlib.util
 import equinox as eqx
 import jax
 
+from .._errors import check_int
+
 _HINT = ("`sciml.nn.NNXModule` needs flax, an optional dependency: install it with `pip install 'sciml[flax]'` "
          "(or `pip install flax`).")
 
@@ -48,6 +50,10 @@ def _build():
         """
 
         def __init__(self, module, *, sample_ndim: int | None = None):
+            if not isinstance(module, eqx.Module):
+                raise TypeError(f"`module` must be an Equinox module, got {type(module).__name__}.")
+            if sample_ndim is not None:
+                check_int("sample_ndim", sample_ndim, minimum=0)
             arrays, static = eqx.partition(module, eqx.is_array)
             leaves, treedef = jax.tree_util.tree_flatten(arrays)
             self.weights = nnx.List([nnx.Param(l) for l in leaves])
@@ -61,6 +67,9 @@ def _build():
         def __call__(self, *args):
             f = self.to_eqx()
             if self.sample_ndim is not None and args:
+                if getattr(args[0], "ndim", -1) < self.sample_ndim:
+                    raise ValueError(f"the first argument must have at least sample_ndim={self.sample_ndim} axes, "
+                                     f"got shape {getattr(args[0], 'shape', type(args[0]).__name__)}.")
                 for _ in range(args[0].ndim - self.sample_ndim):
                     f = jax.vmap(f)
             return f(*args)

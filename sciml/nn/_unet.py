@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._errors import check_choice, check_int
+from ._checks import check_dtype, check_field, check_key, check_param_dtype
 from ._util import _conv, _upsample
 
 __all__ = ["UNet"]
@@ -75,6 +76,8 @@ class UNet(eqx.Module):
         features = check_int("features", features, minimum=1)
         self.levels = check_int("levels", levels, minimum=1)
         check_choice("padding_mode", padding_mode, ("CIRCULAR", "ZEROS", "REFLECT", "REPLICATE"))
+        check_key("key", key)
+        check_dtype("dtype", dtype)
         keys = iter(jax.random.split(key, 3 * levels + 3))
         chans = [features * 2**i for i in range(levels)]
         encoders, cin = [], in_channels
@@ -95,11 +98,11 @@ class UNet(eqx.Module):
     def __call__(self, x: Float[Array, "cin *grid"], film=None) -> Float[Array, "cout *grid"]:
         if film is not None:
             raise ValueError("`film`: UNet has no FiLM hooks; use an FNO base (or the CAPE block's film=True).")
-        if x.ndim != self.ndim + 1 or x.shape[0] != self.in_channels:
-            raise ValueError(f"UNet expects (in_channels={self.in_channels}, *grid[{self.ndim}]), got {x.shape}.")
+        check_field("UNet", "x", x, self.ndim, self.in_channels, "in_channels")
         div = 2**self.levels
         if any(n % div for n in x.shape[1:]):
-            raise ValueError(f"UNet with levels={self.levels} needs grid sizes divisible by {div}, got {x.shape[1:]}.")
+            raise ValueError(f"`x`: UNet with levels={self.levels} needs grid sizes divisible by {div}, got {x.shape[1:]}.")
+        check_param_dtype("UNet", "x", x, self.out.weight.dtype)
         skips = []
         for enc in self.encoders:
             x = enc(x)

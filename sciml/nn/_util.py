@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, PyTree
 
-from .._errors import check_callable, check_int
+from .._errors import check_callable, check_int, check_real
 
 __all__ = ["count_params", "rel_l2", "chunked_map", "stop_gradient"]
 
@@ -35,6 +35,17 @@ def count_params(module: PyTree) -> int:
     return int(sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(module, _inexact))))
 
 
+def _numeric(name, x):
+    """`x` as a JAX array of numbers (refusing strings, objects and booleans with a message naming `name`)."""
+    try:
+        arr = jnp.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a numeric array, got {type(x).__name__}.") from None
+    if not (jnp.issubdtype(arr.dtype, jnp.number)):
+        raise TypeError(f"`{name}` must be a numeric array, got dtype {arr.dtype}.")
+    return arr
+
+
 def rel_l2(pred: ArrayLike, ref: ArrayLike, *, axis: int | tuple[int, ...] | None = None,
            eps: float = 0.0) -> Array:
     """Relative L2 error `||pred - ref|| / (||ref|| + eps)`.
@@ -50,7 +61,8 @@ def rel_l2(pred: ArrayLike, ref: ArrayLike, *, axis: int | tuple[int, ...] | Non
 
     **Example:** `float(nn.rel_l2(u_pred, u_exact))`
     """
-    pred, ref = jnp.asarray(pred), jnp.asarray(ref)
+    eps = check_real("eps", eps, minimum=0.0)
+    pred, ref = _numeric("pred", pred), _numeric("ref", ref)
     if pred.shape != ref.shape:
         raise ValueError(f"`pred` and `ref` must have the same shape, got {pred.shape} and {ref.shape}.")
     dtype = jnp.result_type(pred, ref)

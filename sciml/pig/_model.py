@@ -241,6 +241,11 @@ class GaussianEmbedding(eqx.Module):
     ):
         if layout not in ("shared", "per_channel"):
             raise ValueError(f"layout must be 'shared' or 'per_channel', got {layout!r}")
+        from .._errors import check_int
+
+        check_int("ndim", ndim, minimum=1)
+        check_int("n_gaussians", n_gaussians, minimum=1)
+        check_int("n_features", n_features, minimum=1)
         if covariance not in ("diagonal", "full"):
             raise ValueError(f"covariance must be 'diagonal' or 'full', got {covariance!r}")
         s0 = jnp.broadcast_to(jnp.asarray(sigma0, dtype), (ndim,))

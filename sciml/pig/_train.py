@@ -196,6 +196,9 @@ def eval_points(problem, shape: Sequence[int] | None = None, dtype=jnp.float32):
     d = problem.ndim
     if shape is None:
         shape = {1: (1001,), 2: (250, 250), 3: (41, 41, 41)}.get(d, (12,) * d)
+    if len(tuple(shape)) != d or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1
+                                     for n in shape):
+        raise ValueError(f"`shape` must be {d} positive ints (points per axis), got {shape!r}.")
     x = problem.domain.grid_points(tuple(shape), jnp.float64 if jax.config.jax_enable_x64 else dtype)
     x = np.asarray(x.reshape(-1, d))
     if not problem.domain.is_box:
@@ -400,6 +403,9 @@ def make_sampler(
     """
     dom = problem.domain
     resample_every = max(int(resample_every), 1)
+    if not grid_points_per_axis:
+        check_int("n_collocation", n_collocation, minimum=1)
+    check_int("n_boundary", n_boundary, minimum=0)
     if grid_points_per_axis and not dom.is_box:
         raise ValueError("tensor-grid collocation (`grid_points_per_axis`, separable models) needs a pde.Box domain.")
     obs = None if observations is None else (jnp.asarray(observations[0], dtype), jnp.asarray(observations[1], dtype))

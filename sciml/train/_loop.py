@@ -295,6 +295,10 @@ def fit(
         raise ValueError("`checkpoint_every` needs a `checkpoint_dir`.")
     if mode == "must" and checkpoint_dir is None:
         raise ValueError("`resume='must'` needs a `checkpoint_dir`.")
+    if key is not None:
+        from ..nn._checks import check_key
+
+        check_key("key", key)
     key = jax.random.key(0) if key is None else key
     batch_fn = data if callable(data) else (lambda k, s: data)  # noqa: E731
     if k_call > 1:
