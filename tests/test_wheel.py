@@ -75,6 +75,8 @@ net = dcdm.load_pretrained("dcdm-3d-64")
 for name in names:
     dcdm.load_pretrained(name)
 ref = load_reference("allen_cahn_1d")
+from sciml.giorom._demo import load_pretrained as giorom_demo_model
+assert giorom_demo_model() is not None
 assert ref["u"].ndim == 2 and ref["u"].size > 1000
 print("OK", sorted(names), type(net).__name__)
 """
