@@ -26,9 +26,10 @@ N_TEST = 4
 
 def gravity_centred(metadata: dict) -> dict:
     """`metadata` with `acc_mean` set to the free-fall acceleration per frame, g·frame_dt², instead of the data
-    mean. The floor impacts bias the data mean upwards (+1.9e-4 per frame against g·dt² = -3.1e-4 on the old demo's
-    data), so a network whose output is still near zero decelerated in mid-air; centred on gravity, its zero output
-    is free fall and training only has to learn the contacts (the std stays the data's)."""
+    mean (the std stays the data's). The floor impacts bias the data mean upwards (+1.9e-4 per frame against
+    g·dt² = -3.1e-4 on the old demo's data), so an untrained network (output near zero) decelerates in mid-air;
+    centred on gravity its zero output is free fall. A prior only: after 1000 steps on the old demo's data it made
+    no difference (the old model lost to constant velocity because 4 training scenes let it memorise them)."""
     from . import MPMConfig
 
     cfg = MPMConfig()
@@ -64,7 +65,7 @@ def load_pretrained():
 
 
 def fresh_trajectories(n_test: int = N_TEST, key: int = TEST_KEY, n_particles: int | None = None,
-              n_frames: int | None = None):
+                       n_frames: int | None = None):
     """Fresh jelly trajectories (not in the training data): (positions (B, T, N, 2), particle_type (B, N))."""
     from . import generate_dataset
 
@@ -75,9 +76,10 @@ def fresh_trajectories(n_test: int = N_TEST, key: int = TEST_KEY, n_particles: i
 
 def evaluate(model, P, T, horizons=(1, 10, 20)):
     """Roll `model` out from the first 6 frames of every trajectory in (B, T, N, 2) positions `P` and compare all N
-    particles with the truth; the same for constant velocity. Returns `(errors, first_prediction, extra)`: errors
-    {"giorom": {...}, "constant_velocity": {...}, "free_fall": {...}} averaged over trajectories (`rollout_mse` keys), the dense
-    prediction of trajectory 0, and diagnostics (how far any predicted sparse node went below the floor)."""
+    particles with the truth; the same for constant velocity and for free fall (constant velocity plus gravity).
+    Returns `(errors, first_prediction, extra)`: errors {"giorom": {...}, "constant_velocity": {...},
+    "free_fall": {...}} averaged over trajectories (`rollout_mse` keys), the dense prediction of trajectory 0, and
+    diagnostics (how far any predicted sparse node went below the floor)."""
     from . import constant_velocity, rollout, rollout_mse
 
     from . import MPMConfig
