@@ -3,7 +3,6 @@ constant velocity on a fresh MLS-MPM jelly trajectory that was not in its traini
 
 import json
 
-import jax
 import numpy as np
 
 from sciml import giorom
@@ -36,8 +35,3 @@ def test_shipped_giorom_beats_constant_velocity():
     assert pred.shape == (24, 300, 2) and np.all(np.isfinite(pred))
     e, cv = err["giorom"], err["constant_velocity"]
     assert e["mse20"] < cv["mse20"] and e["mse_full"] < cv["mse_full"], err
-    # the training matters: an untrained model of the same architecture (zero-ish output = free fall, as the
-    # statistics are centred on gravity) falls through the floor and does far worse over the rollout
-    fresh = _demo.make_model(recipe["metadata"], key=jax.random.key(5), arch=recipe["arch"])
-    err0, _, extra0 = _demo.evaluate(fresh, P, T)
-    assert e["mse_full"] < 0.5 * err0["giorom"]["mse_full"], (err, err0)

@@ -60,7 +60,7 @@ def load_pretrained():
     if not side.is_file():
         return None
     meta = json.loads(side.read_text())
-    like = make_model(meta["metadata"], arch=meta.get("arch"))
+    like = eqx.filter_eval_shape(make_model, meta["metadata"], None, meta.get("arch"))  # no eager init
     return load_shipped("giorom", WEIGHTS, like)
 
 
