@@ -320,7 +320,7 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
         # 5 % margin so the run normally ends by its step count (the decay schedule completes) and the hard
         # stop below only catches an optimistic estimate
         steps = _steps_for_budget(per_step, 0.95 * (remaining - main_compile))
-        fit_kwargs.setdefault("time_limit", remaining)
+        fit_kwargs.setdefault("time_limit", max(remaining, 0.0))  # a budget spent on compilation: one step
     opt = default_optimizer(learning_rate, 1e-4, steps) if optimizer is None else optimizer
     batch_fn = window_sampler(pos, ptype, batch_size, pushforward=pushforward, total_steps=steps)
     return _train.fit(loss_fn, model, opt, batch_fn, steps=steps, key=key, **fit_kwargs)
