@@ -20,10 +20,6 @@ PAGES = {"cape.datasets": "cape"}  # submodules documented on their parent's pag
 # strict, in the modules owned by other helpers. Each listed entry is reported as an expected failure while it is
 # still missing; any parameter not listed here must be documented in an `**Arguments:**` section.
 KNOWN_GAPS = {
-    "nn": """
-        FNO.__call__.x FNO.__call__.film MLP.tail.pre MLP.__call__.x SpectralConv.__call__.x UNet.__call__.x
-        UNet.__call__.film
-    """.split(),
     "cape": """
         Base.net Base.t_init Base.__call__.window Base.__call__.lam CAPE.n_channels CAPE.n_params CAPE.ndim
         CAPE.grid_shape CAPE.width CAPE.kernel_size CAPE.modes CAPE.ell CAPE.t_init CAPE.variant CAPE.padding_mode
