@@ -51,19 +51,6 @@ KNOWN_GAPS = {
         rollout_loss.aux_cumulative warmup_filter.model warmup_loss.model warmup_loss.batch warmup_loss.key
         warmup_loss.noise warmup_loss.loss_norm
     """.split(),
-    "cape.datasets": """
-        Dataset.u Dataset.params Dataset.x Dataset.t Dataset.pde Dataset.param_names Dataset.subset.index
-        Dataset.decimate.space Dataset.decimate.time Dataset.split.fraction Dataset.split.key advection_1d.betas
-        advection_1d.n_trajectories advection_1d.key advection_1d.n_cells advection_1d.n_points advection_1d.t_final
-        advection_1d.n_frames advection_1d.dtype advection_1d.chunk advection_1d_solve.length burgers_1d.nus
-        burgers_1d.n_trajectories burgers_1d.key burgers_1d.n_cells burgers_1d.n_points burgers_1d.t_final
-        burgers_1d.n_frames burgers_1d.cfl burgers_1d.dtype burgers_1d.chunk cell_centres.n_cells cell_centres.dtype
-        concatenate.datasets diffusion_reaction_1d.params diffusion_reaction_1d.n_trajectories
-        diffusion_reaction_1d.key diffusion_reaction_1d.n_cells diffusion_reaction_1d.n_points
-        diffusion_reaction_1d.t_final diffusion_reaction_1d.n_frames diffusion_reaction_1d.dt_max
-        diffusion_reaction_1d.dtype diffusion_reaction_1d.chunk initial_condition.key initial_condition.x
-        initial_condition.normalise read_pdebench.max_trajectories
-    """.split(),
     "giorom": """
         DecodePlan.idx DecodePlan.coef GIOROM.n_full GIOROM.n_sample GIOROM.latent GIOROM.n_mp GIOROM.mlp_depth
         GIOROM.grid GIOROM.grid_channels GIOROM.operator GIOROM.modes GIOROM.k GIOROM.k_gno GIOROM.radius
