@@ -20,37 +20,6 @@ PAGES = {"cape.datasets": "cape"}  # submodules documented on their parent's pag
 # strict, in the modules owned by other helpers. Each listed entry is reported as an expected failure while it is
 # still missing; any parameter not listed here must be documented in an `**Arguments:**` section.
 KNOWN_GAPS = {
-    "cape": """
-        Base.net Base.t_init Base.__call__.window Base.__call__.lam CAPE.n_channels CAPE.n_params CAPE.ndim
-        CAPE.grid_shape CAPE.width CAPE.kernel_size CAPE.modes CAPE.ell CAPE.t_init CAPE.variant CAPE.padding_mode
-        CAPE.pooling CAPE.norm CAPE.gate CAPE.film CAPE.combine CAPE.param_transform CAPE.param_mean CAPE.param_std
-        CAPE.ref_grid CAPE.key CAPE.dtype CAPE.weights.lam CAPE.__call__.window CAPE.__call__.lam CAPEModel.base
-        CAPEModel.cape CAPEModel.t_init CAPEModel.key CAPEModel.dtype CAPEModel.__call__.window
-        CAPEModel.__call__.lam Conditional.net Conditional.t_init Conditional.param_transform Conditional.param_mean
-        Conditional.param_std Conditional.dtype Conditional.__call__.window Conditional.__call__.lam Dataset.u
-        Dataset.params Dataset.x Dataset.t Dataset.pde Dataset.param_names Dataset.subset.index
-        Dataset.decimate.space Dataset.decimate.time Dataset.split.fraction Dataset.split.key FNO.__call__.x
-        FNO.__call__.film FiLM.net FiLM.n_params FiLM.hidden FiLM.t_init FiLM.param_transform FiLM.param_mean
-        FiLM.param_std FiLM.key FiLM.dtype FiLM.__call__.window FiLM.__call__.lam RolloutLoss.curriculum
-        RolloutLoss.noise RolloutLoss.loss_norm RolloutLoss.aux_weight RolloutLoss.aux_cumulative
-        SpectralConv.__call__.x TrainReport.model TrainReport.opt_state TrainReport.history TrainReport.losses
-        TrainReport.step TrainReport.epoch_loss TrainReport.t_ar TrainReport.val_nrmse TrainReport.warmup_loss
-        TrainReport.seconds TrainReport.predict.ds UNet.__call__.x UNet.__call__.film Warmup.epochs
-        Warmup.learning_rate curriculum_t_ar.epoch curriculum_t_ar.n_frames curriculum_t_ar.epochs
-        curriculum_t_ar.warmup curriculum_t_ar.mode default_optimizer.learning_rate
-        default_optimizer.steps_per_epoch default_optimizer.weight_decay default_optimizer.step_epochs
-        default_optimizer.decay default_optimizer.clip_norm evaluate.model evaluate.ds evaluate.batch_size
-        frame_errors.pred frame_errors.true frame_errors.t_init frame_errors.normalise make_model.kind
-        make_model.base make_model.ndim make_model.n_channels make_model.n_params make_model.t_init make_model.width
-        make_model.modes make_model.cape_width make_model.cape_variant make_model.grid_shape make_model.param_mean
-        make_model.param_std make_model.key make_model.dtype nrmse.model nrmse.ds nrmse.normalise nrmse.per_param
-        nrmse.batch_size param_stats.ds param_stats.transform persistence_nrmse.ds persistence_nrmse.t_init
-        persistence_nrmse.normalise predict.model predict.ds predict.batch_size rmse.model rmse.ds rmse.per_param
-        rmse.batch_size rollout.model rollout.window rollout.lam rollout.n_steps rollout_loss.model
-        rollout_loss.batch rollout_loss.key rollout_loss.noise rollout_loss.loss_norm rollout_loss.aux_weight
-        rollout_loss.aux_cumulative warmup_filter.model warmup_loss.model warmup_loss.batch warmup_loss.key
-        warmup_loss.noise warmup_loss.loss_norm
-    """.split(),
     "giorom": """
         DecodePlan.idx DecodePlan.coef GIOROM.n_full GIOROM.n_sample GIOROM.latent GIOROM.n_mp GIOROM.mlp_depth
         GIOROM.grid GIOROM.grid_channels GIOROM.operator GIOROM.modes GIOROM.k GIOROM.k_gno GIOROM.radius
