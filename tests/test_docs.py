@@ -19,63 +19,7 @@ PAGES = {"cape.datasets": "cape"}  # submodules documented on their parent's pag
 # Parameters (`Name.param`, `Name.method.param`) whose docstrings did not document them when this test was made
 # strict, in the modules owned by other helpers. Each listed entry is reported as an expected failure while it is
 # still missing; any parameter not listed here must be documented in an `**Arguments:**` section.
-KNOWN_GAPS = {
-    "giorom": """
-        DecodePlan.idx DecodePlan.coef GIOROM.n_full GIOROM.n_sample GIOROM.latent GIOROM.n_mp GIOROM.mlp_depth
-        GIOROM.grid GIOROM.grid_channels GIOROM.operator GIOROM.modes GIOROM.k GIOROM.k_gno GIOROM.radius
-        GIOROM.noise_std GIOROM.sampling GIOROM.decoder_kind GIOROM.decoder_k GIOROM.key GIOROM.dtype
-        GIOROM.neighbors.x GIOROM.__call__.window GIOROM.__call__.particle_type GIOROM.__call__.nbrs GNS.metadata
-        GNS.latent GNS.n_mp GNS.mlp_depth GNS.k GNS.noise_std GNS.radius GNS.cell_capacity GNS.key GNS.dtype
-        GNS.neighbors.x GNS.__call__.window GNS.__call__.particle_type GNS.__call__.nbrs Graph.senders
-        Graph.receivers Graph.edge_mask Graph.n_nodes Graph.from_neighbors.nbrs Graph.aggregate.messages
-        Graph.aggregate.reduce KernelDecoder.bandwidth KernelDecoder.k KernelDecoder.kind KernelDecoder.learned
-        KernelDecoder.ridge KernelDecoder.width KernelDecoder.key KernelDecoder.dtype
-        KernelDecoder.neighbors.ref_sparse KernelDecoder.neighbors.ref_query KernelDecoder.coefficients.ref_sparse
-        KernelDecoder.coefficients.ref_query KernelDecoder.coefficients.idx KernelDecoder.plan.ref_sparse
-        KernelDecoder.plan.ref_query KernelDecoder.plan.idx KernelDecoder.__call__.plan KernelDecoder.__call__.disp
-        MPMConfig.n_grid MPMConfig.dt MPMConfig.substeps MPMConfig.gravity MPMConfig.youngs MPMConfig.poisson
-        MPMConfig.density MPMConfig.bound MPMConfig.friction_angle Neighbors.idx Neighbors.mask Neighbors.overflow
-        Neighbors.max_count Normalisation.vel_mean Normalisation.vel_std Normalisation.acc_mean
-        Normalisation.acc_std Normalisation.bounds Normalisation.noise_std Normalisation.from_metadata.md
-        Normalisation.from_metadata.noise_std Normalisation.vel_scale.dtype Normalisation.acc_scale.dtype
-        ParticleDataset.positions ParticleDataset.particle_type ParticleDataset.metadata PushForward.unrolls
-        PushForward.probs PushForward.start PushForward.sample.key PushForward.sample.step
-        PushForward.sample.total_steps Trajectory.positions Trajectory.velocities Trajectory.particle_type
-        Trajectory.material Trajectory.frame_dt Trajectory.bounds acceleration_loss.model acceleration_loss.batch
-        acceleration_loss.key acceleration_loss.noise_std cell_list_neighbors.points cell_list_neighbors.r
-        cell_list_neighbors.k cell_list_neighbors.bounds cell_list_neighbors.n_cells
-        cell_list_neighbors.cell_capacity check_overflow.nbrs compute_metadata.positions compute_metadata.dt
-        compute_metadata.radius compute_metadata.bounds connected_components.points connected_components.r
-        constant_velocity.initial_window constant_velocity.n_steps decode_frames.decoder decode_frames.plan
-        decode_frames.disp decode_frames.query_points default_optimizer.learning_rate
-        default_optimizer.final_learning_rate default_optimizer.steps default_radius.n_particles
-        farthest_point_sampling.points farthest_point_sampling.n farthest_point_sampling.start finetune.model
-        finetune.dataset finetune.steps finetune.horizon finetune.batch_size finetune.learning_rate
-        finetune.optimizer finetune.copies finetune.train_stepper finetune.key generate_dataset.radius
-        grid_mass.positions grid_mass.config load_dataset.path load_dataset.split node_features.window
-        node_features.type_emb node_features.norm node_features.radius particle_mass.config polar_rotation_2x2.F
-        radius_neighbors.points radius_neighbors.r radius_neighbors.k radius_neighbors.query radius_neighbors.block
-        radius_neighbors_host.points radius_neighbors_host.r radius_neighbors_host.k radius_neighbors_host.query
-        random_block_scene.key random_block_scene.n_particles random_block_scene.dtype random_sampling.key
-        random_sampling.n_points random_sampling.n random_walk_noise.key random_walk_noise.window_shape
-        random_walk_noise.noise_std random_walk_noise.dtype rollout.return_sparse rollout_mse.pred rollout_mse.truth
-        rollout_mse.horizons rollout_window.model rollout_window.window rollout_window.particle_type
-        rollout_window.n_steps sample_reduced_graph.points sample_reduced_graph.n sample_reduced_graph.radius
-        sample_reduced_graph.method sample_reduced_graph.key sample_reduced_graph.check
-        sample_reduced_graph.max_tries save_dataset.path save_dataset.splits save_dataset.format
-        scaled_radius.radius scaled_radius.n_full scaled_radius.n_sparse scaled_radius.dim
-        segment_aggregate.messages segment_aggregate.receivers segment_aggregate.mask segment_aggregate.n_nodes
-        segment_aggregate.reduce simulate_batch.material simulate_batch.keys simulate_batch.n_particles
-        simulate_batch.n_frames simulate_batch.config simulate_batch.dtype simulate_batch.chunk simulate_mpm.config
-        simulate_mpm.dtype sparse_subsets.positions sparse_subsets.n sparse_subsets.copies
-        sparse_subsets.reference_frame sparse_subsets.key svd_2x2.F time_per_step.model time_per_step.window
-        time_per_step.particle_type time_per_step.n_steps time_per_step.repeats train_decoder.decoder
-        train_decoder.dataset train_decoder.subsets train_decoder.owner train_decoder.reference_frame
-        train_decoder.steps train_decoder.learning_rate train_decoder.optimizer train_decoder.batch_frames
-        train_decoder.key window_sampler.positions window_sampler.particle_type window_sampler.batch_size
-        window_sampler.window window_sampler.pushforward window_sampler.total_steps
-    """.split(),
-}
+KNOWN_GAPS: dict[str, list[str]] = {}
 
 
 def _module(name):
