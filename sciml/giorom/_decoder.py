@@ -105,7 +105,8 @@ class KernelDecoder(eqx.Module):
         - `ref_query`: rest positions of the queries, shape `(Q, d)`.
         - `idx`: (Q, k) indices into `ref_sparse` of each query's neighbours (from `neighbors`).
 
-        **Returns:** (Q, k) coefficients; each row sums to 1 (and MLS rows reproduce affine fields).
+        **Returns:** (Q, k) coefficients; each row sums to 1 (with `kind="mls"` and `ridge=0` they also reproduce
+        affine displacement fields exactly).
         """
         h = self.bandwidth
         dX = (ref_sparse[idx] - ref_query[:, None, :]) / h  # (Q, k, d)

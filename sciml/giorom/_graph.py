@@ -129,7 +129,7 @@ def cell_list_neighbors(points, r, k: int, *, bounds, n_cells: tuple, cell_capac
     **Arguments:**
 
     - `points`: the points, shape `(N, d)`; they are also the queries.
-    - `r`: the search radius (> 0, at most the cell width).
+    - `r`: the search radius (> 0); a cell narrower than `r` sets `overflow`.
     - `k`: the neighbour capacity per point (int >= 1, static).
     - `bounds`: the box, a `(lo, hi)` pair per dimension (points outside are clamped into the edge cells).
     - `n_cells`: a tuple of `d` ints, the cells per dimension (static; each cell must be at least `r` wide).

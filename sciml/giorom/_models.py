@@ -329,7 +329,8 @@ class GIOROM(eqx.Module):
       (default 16).
     - `radius`: the sparse-graph radius (> 0); None (default) is `R (N/n)^(1/d)` with R the metadata's.
     - `noise_std`: the training noise std (>= 0; default 3e-4), folded into the normalisation.
-    - `sampling`: how the sparse nodes are drawn, `"fps"` (default) or `"random"` (used by training).
+    - `sampling`: how [`rollout`][] draws the sparse nodes when it is given no `sparse_index`: `"fps"` (default,
+      farthest-point from particle 0) or `"random"`.
     - `decoder_kind`: the query decoder's `kind`, `"mls"` (default) or `"shepard"` ([`KernelDecoder`][]).
     - `decoder_k`: the query decoder's neighbour count (default 12).
     - `key`: a JAX PRNG key for the initialisation (required, keyword-only).

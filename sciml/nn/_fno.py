@@ -84,7 +84,7 @@ class SpectralConv(eqx.Module):
         **Arguments:**
 
         - `x`: the input field, shape `(in_channels, *grid)` with `ndim` grid axes of any size (modes beyond a
-          grid's Nyquist frequency are dropped). Floating point, matching the weights' dtype.
+          grid's Nyquist frequency are dropped), floating point; the output is cast to `x`'s dtype.
 
         **Returns:** the output field, shape `(out_channels, *grid)`, in `x`'s dtype.
         """
