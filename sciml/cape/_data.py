@@ -48,7 +48,14 @@ __all__ = [
 def cell_centres(n_cells: int, dtype=jnp.float32) -> jax.Array:
     """Cell centres ``(i + 1/2)/n`` of ``n_cells`` (>= 1) uniform cells on the periodic unit interval.
 
-    **Arguments:** `n_cells`, `dtype`. **Example:** `x = cape.datasets.cell_centres(128)`
+    **Arguments:**
+
+    - `n_cells`: the number of uniform cells (int >= 1).
+    - `dtype`: the floating dtype of the result (default float32).
+
+    **Returns:** the cell centres, shape `(n_cells,)`, in `(0, 1)`.
+
+    **Example:** `x = cape.datasets.cell_centres(128)`
     """
     n_cells = check_int("n_cells", n_cells, minimum=1)
     return ((jnp.arange(n_cells) + 0.5) / n_cells).astype(dtype)
@@ -102,7 +109,14 @@ def initial_condition(key, x: jax.Array, *, normalise: bool = False) -> jax.Arra
     window. ``normalise=True`` (reaction-diffusion) min-max normalises to [0, 1]. PDEBench's quirks are kept:
     undrawn modes add a constant ``A_n sin(phi_n)`` and the period is ``x_N - x_1`` (slightly non-periodic).
 
-    **Arguments:** `key` (PRNG key), `x` (N,) points, `normalise`.
+    **Arguments:**
+
+    - `key`: a JAX PRNG key; it draws the modes, amplitudes, phases, sign, `|u|` flag and window.
+    - `x`: the points, shape `(N,)` with `N >= 2`, finite and strictly increasing (the period is `x[-1] - x[0]`).
+    - `normalise`: if True, min-max normalise the result to [0, 1] (PDEBench's diffusion-reaction data);
+      default False.
+
+    **Returns:** the initial condition on `x`, shape `(N,)`, in `x`'s dtype.
 
     **Example:** `u0 = cape.datasets.initial_condition(jax.random.key(0), cape.datasets.cell_centres(256))`
     """
@@ -208,8 +222,14 @@ def burgers_1d_solve(u0, nu, times, *, cfl: float = 0.25, length: float = 1.0) -
     midpoint predictor-corrector, ``dt = cfl dx / max|u|`` (clipped to land on every output time); diffusion:
     exact spectral factor, Strang-split around the convection step (so any ``nu`` costs the same).
 
-    **Arguments:** `u0` (n_cells,) cell averages; `nu` viscosity (traced is fine); `times` output times with
-    ``times[0]`` the time of ``u0`` (strictly increasing); `cfl` in (0, 1]; `length` > 0 the period.
+    **Arguments:**
+
+    - `u0`: the cell averages at `times[0]`, shape `(n_cells,)`.
+    - `nu`: the viscosity, >= 0 (a traced value is fine); the diffusion coefficient is `nu / pi`.
+    - `times`: the output times, shape `(n_times,)`, strictly increasing, `times[0]` the time of `u0`.
+    - `cfl`: the CFL number in (0, 1] of the convective step `dt = cfl dx / max|u|`; default 0.25.
+    - `length`: the period of the domain, > 0; default 1.0 (cell width `length / n_cells`).
+
     **Returns:** (len(times), n_cells) in ``u0``'s dtype. jit/vmap-safe (traced values are not checked; a
     time step that cannot advance gives NaN, never an endless loop).
     """
@@ -246,8 +266,16 @@ def advection_1d_solve(u0, beta, times, *, length: float = 1.0) -> jax.Array:
 
     The shift is applied to the trigonometric interpolant of ``u0`` (Fourier phase shift), which is exact for
     band-limited data and a plain ``roll`` when ``beta t`` is a whole number of cells. Mass is conserved
-    exactly. **Arguments:** `u0` (n,) grid function; `beta` finite velocity; `times` increasing output times;
-    `length` > 0 the period. **Returns:** (len(times), n).
+    exactly.
+
+    **Arguments:**
+
+    - `u0`: the periodic grid function at `times[0]`, shape `(n,)`.
+    - `beta`: the advection velocity (finite; a traced value is fine).
+    - `times`: the output times, shape `(n_times,)`, strictly increasing, `times[0]` the time of `u0`.
+    - `length`: the period of the domain, > 0; default 1.0.
+
+    **Returns:** (len(times), n).
     """
     _check_grid_function("u0", u0)
     _check_coefficient("beta", beta)
@@ -273,8 +301,16 @@ def diffusion_reaction_1d_solve(u0, nu, rho, times, *, dt_max: float = 1e-3, len
     """``u_t = nu u_xx + rho u (1 - u)`` on a periodic grid: exact logistic reaction half steps around an
     exact spectral diffusion step (Strang splitting, 2nd order in ``dt``).
 
-    **Arguments:** `u0` (n,) grid function; `nu` >= 0 diffusivity; `rho` finite reaction rate; `times`
-    increasing output times; `dt_max` > 0 the largest step; `length` > 0 the period. **Returns:** (len(times), n).
+    **Arguments:**
+
+    - `u0`: the periodic grid function at `times[0]`, shape `(n,)`.
+    - `nu`: the diffusivity, >= 0.
+    - `rho`: the logistic reaction rate (finite).
+    - `times`: the output times, shape `(n_times,)`, strictly increasing, `times[0]` the time of `u0`.
+    - `dt_max`: the largest internal time step, > 0; default 1e-3 (steps shrink to land on every output time).
+    - `length`: the period of the domain, > 0; default 1.0.
+
+    **Returns:** (len(times), n).
     """
     _check_grid_function("u0", u0)
     _check_coefficient("nu", nu, minimum=0.0)
@@ -312,10 +348,14 @@ def _diffusion_reaction_1d_solve(u0, nu, rho, times, *, dt_max: float = 1e-3, le
 class Dataset(eqx.Module):
     """A set of trajectories with their PDE parameters (a pytree: jit/vmap/slice friendly).
 
+    **Arguments:**
+
     - `u`: (n_trajectories, n_frames, n_channels, *grid) float32 states, channels first.
     - `params`: (n_trajectories, n_params) PDE parameters (e.g. nu for Burgers, beta for advection).
-    - `x`: (*grid) coordinates of the first spatial axis (1D: cell centres); `t`: (n_frames,) times.
-    - `pde`, `param_names`: static labels.
+    - `x`: (*grid) coordinates of the first spatial axis (1D: cell centres).
+    - `t`: (n_frames,) times of the frames.
+    - `pde`: static label of the PDE (`"burgers"`, `"advection"`, `"diffusion_reaction"`, `"cfd"`, or `""`).
+    - `param_names`: static tuple of the `n_params` parameter names, e.g. `("nu",)` or `("nu", "rho")`.
     """
 
     u: jax.Array
@@ -344,18 +384,42 @@ class Dataset(eqx.Module):
         return tuple(self.u.shape[3:])
 
     def subset(self, index) -> "Dataset":
-        """Trajectories ``index`` (array of indices, slice or boolean mask)."""
+        """Trajectories ``index`` (array of indices, slice or boolean mask).
+
+        **Arguments:**
+
+        - `index`: which trajectories to keep: an integer array of indices, a slice, or a boolean mask of
+          length `len(self)` (indexes the first axis of `u` and `params`).
+
+        **Returns:** a new `Dataset` on the same grid and times.
+        """
         return Dataset(self.u[index], self.params[index], self.x, self.t, self.pde, self.param_names)
 
     def decimate(self, space: int = 1, time: int = 1) -> "Dataset":
-        """Plain striding in space and time, as PDEBench/CAPE do (e.g. 1024 cells ``::8`` -> 128)."""
+        """Plain striding in space and time, as PDEBench/CAPE do (e.g. 1024 cells ``::8`` -> 128).
+
+        **Arguments:**
+
+        - `space`: keep every `space`-th point along every grid axis (int >= 1; default 1 keeps all).
+        - `time`: keep every `time`-th frame (int >= 1; default 1 keeps all).
+
+        **Returns:** a new `Dataset` with the strided `u`, `x` and `t` (same `params`).
+        """
         space = check_int("space", space, minimum=1)
         time = check_int("time", time, minimum=1)
         sl = (slice(None), slice(None, None, time), slice(None)) + (slice(None, None, space),) * len(self.grid_shape)
         return Dataset(self.u[sl], self.params, self.x[::space], self.t[::time], self.pde, self.param_names)
 
     def split(self, fraction: float, key) -> tuple["Dataset", "Dataset"]:
-        """Random split into (first ``fraction``, rest); ``fraction`` in [0, 1]."""
+        """Random split into (first ``fraction``, rest).
+
+        **Arguments:**
+
+        - `fraction`: the share of trajectories in the first part, in [0, 1] (rounded to a whole count).
+        - `key`: a JAX PRNG key for the random permutation of the trajectories.
+
+        **Returns:** a pair `(first, rest)` of `Dataset`s.
+        """
         fraction = check_real("fraction", fraction, minimum=0.0, maximum=1.0)
         perm = np.asarray(jax.random.permutation(key, len(self)))
         n1 = int(round(fraction * len(self)))
@@ -368,8 +432,12 @@ class Dataset(eqx.Module):
 def concatenate(datasets: Sequence[Dataset]) -> Dataset:
     """Concatenate datasets on the same grid and times.
 
-    **Arguments:** `datasets`, a non-empty sequence of [`Dataset`][sciml.cape.Dataset]s. **Example:**
-    `ds = cape.datasets.concatenate([ds_a, ds_b])`
+    **Arguments:**
+
+    - `datasets`: a non-empty sequence of [`Dataset`][sciml.cape.Dataset]s with equal trajectory shapes
+      (frames, channels, grid) and numbers of parameters; grid, times and labels are taken from the first.
+
+    **Example:** `ds = cape.datasets.concatenate([ds_a, ds_b])`
     """
     datasets = list(datasets)
     if not datasets:
@@ -467,9 +535,19 @@ def burgers_1d(nus, n_trajectories: int, key, *, n_cells: int = 256, n_points: i
     ``nus`` (fresh seed per value), solved on ``n_cells`` cells, decimated by striding to ``n_points``.
 
     PDEBench itself: 1024 cells, t in [0, 2], 201 frames; CAPE uses ``::8`` in space and ``::5`` in time.
-    **Arguments:** `nus` (viscosities >= 0), `n_trajectories` (per value), `key`, `n_cells`, `n_points` (divides
-    `n_cells`), `t_final` (> 0), `n_frames` (stored, >= 2), `cfl` (in (0, 1]), `dtype`, `chunk` (trajectories
-    solved together).
+    **Arguments:**
+
+    - `nus`: the viscosities (a list of numbers >= 0); the diffusion coefficient is `nu / pi`.
+    - `n_trajectories`: the number of trajectories (initial conditions) per value of `nus` (int >= 1).
+    - `key`: a JAX PRNG key; each parameter value gets its own keys (`fold_in(key, i)`).
+    - `n_cells`: the number of cells the solver uses (default 256).
+    - `n_points`: the number of stored points, a divisor of `n_cells` (stride `n_cells // n_points`; default 128).
+    - `t_final`: the final time, > 0 (default 2.0); frames are equispaced on `[0, t_final]`.
+    - `n_frames`: the number of stored frames including `t = 0` (default 21).
+    - `cfl`: the CFL number in (0, 1] (default 0.25; see [`burgers_1d_solve`][sciml.cape.datasets.burgers_1d_solve]).
+    - `dtype`: the floating dtype of the data (default float32).
+    - `chunk`: the largest number of trajectories solved together in one vmapped call (default 256; bounds
+      memory).
 
     **Returns:** a :class:`Dataset` with ``u`` of shape (len(nus) * n_trajectories, n_frames, 1, n_points).
 
@@ -484,8 +562,20 @@ def advection_1d(betas, n_trajectories: int, key, *, n_cells: int = 1024, n_poin
                  t_final: float = 2.0, n_frames: int = 41, dtype=jnp.float32, chunk: int = 256) -> Dataset:
     """PDEBench-style 1D advection data, exact: the analytic initial condition evaluated at ``(x - beta t) mod 1``.
 
-    **Arguments:** `betas` (velocities), `n_trajectories` (per value), `key`, `n_cells`, `n_points`, `t_final`,
-    `n_frames`, `dtype`, `chunk` (as [`burgers_1d`][sciml.cape.datasets.burgers_1d]).
+    **Arguments:**
+
+    - `betas`: the advection velocities (a list of finite numbers).
+    - `n_trajectories`: the number of trajectories (initial conditions) per value of `betas` (int >= 1).
+    - `key`: a JAX PRNG key; each parameter value gets its own keys (`fold_in(key, i)`).
+    - `n_cells`: the number of cells of the fine grid the initial condition is drawn on (default 1024).
+    - `n_points`: the number of stored points, a divisor of `n_cells` (stride `n_cells // n_points`; default 128).
+    - `t_final`: the final time, > 0 (default 2.0); frames are equispaced on `[0, t_final]`.
+    - `n_frames`: the number of stored frames including `t = 0` (default 41).
+    - `dtype`: the floating dtype of the data (default float32).
+    - `chunk`: the largest number of trajectories evaluated together in one vmapped call (default 256).
+
+    **Returns:** a [`Dataset`][sciml.cape.Dataset] with ``u`` of shape
+    (len(betas) * n_trajectories, n_frames, 1, n_points).
 
     **Example:** `ds = cape.datasets.advection_1d([0.4, 1.0], 8, jax.random.key(0))`
     """
@@ -499,8 +589,21 @@ def diffusion_reaction_1d(params, n_trajectories: int, key, *, n_cells: int = 25
     """PDEBench-style 1D diffusion-reaction data; ``params`` is a list of ``(nu, rho)`` pairs. Initial conditions
     are min-max normalised to [0, 1] as in PDEBench.
 
-    **Arguments:** `params` (`(nu >= 0, rho)` pairs), `n_trajectories`, `key`, `n_cells`, `n_points`, `t_final`,
-    `n_frames`, `dt_max` (> 0, largest internal step), `dtype`, `chunk`.
+    **Arguments:**
+
+    - `params`: the `(nu, rho)` pairs (diffusivity >= 0, reaction rate), a list of pairs or an `(n, 2)` array.
+    - `n_trajectories`: the number of trajectories (initial conditions) per pair (int >= 1).
+    - `key`: a JAX PRNG key; each pair gets its own keys (`fold_in(key, i)`).
+    - `n_cells`: the number of cells the solver uses (default 256).
+    - `n_points`: the number of stored points, a divisor of `n_cells` (stride `n_cells // n_points`; default 128).
+    - `t_final`: the final time, > 0 (default 1.0); frames are equispaced on `[0, t_final]`.
+    - `n_frames`: the number of stored frames including `t = 0` (default 101).
+    - `dt_max`: the largest internal time step, > 0 (default 1e-3).
+    - `dtype`: the floating dtype of the data (default float32).
+    - `chunk`: the largest number of trajectories solved together in one vmapped call (default 256).
+
+    **Returns:** a [`Dataset`][sciml.cape.Dataset] with ``u`` of shape
+    (len(params) * n_trajectories, n_frames, 1, n_points) and `params` columns `(nu, rho)`.
 
     **Example:** `ds = cape.datasets.diffusion_reaction_1d([(0.5, 1.0)], 8, jax.random.key(0))`
     """
@@ -616,8 +719,14 @@ def read_pdebench(path, *, params=None, max_trajectories: int | None = None) -> 
     ``2D_CFD_Rand_M0.1_Eta0.01_Zeta0.01_...``), else the file attributes (``Nu``, ``beta``, ``rho``, ``M``,
     ``eta``, ``zeta``). PDEBench's ``t-coordinate`` can hold one more entry than there are frames; it is truncated.
 
-    **Arguments:** `path` the file; `params` optional parameter values (overrides the file's);
-    `max_trajectories` read only the first so many (>= 1). **Returns:** a :class:`Dataset`.
+    **Arguments:**
+
+    - `path`: the HDF5 file (str or path).
+    - `params`: optional parameter values, a 1D sequence of finite numbers; overrides those from the file name or
+      attributes (default None).
+    - `max_trajectories`: read only the first so many trajectories (int >= 1); None (default) reads all.
+
+    **Returns:** a :class:`Dataset`.
     """
     import h5py
 

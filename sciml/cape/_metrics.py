@@ -18,8 +18,13 @@ def rollout(model, window, lam, n_steps: int):
     """Autoregressive rollout of a one-step model from ``window`` (t_init, c, *grid): returns the ``n_steps``
     predicted frames (n_steps, c, *grid).
 
-    **Arguments:** `model` (a one-step model `model(window, lam) -> (next, aux)`), `window` (t_init, c, *grid),
-    `lam` (n_params,), `n_steps` (>= 1).
+    **Arguments:**
+
+    - `model`: a one-step model `model(window, lam) -> (u_next, aux)`.
+    - `window`: the initial states, shape `(t_init, c, *grid)`; each step drops its oldest frame and appends the
+      prediction.
+    - `lam`: the PDE parameters, shape `(n_params,)`, passed unchanged to every step.
+    - `n_steps`: the number of steps to predict (int >= 1).
 
     **Returns:** the predicted frames, (n_steps, c, *grid).
 
@@ -45,8 +50,12 @@ def predict(model, ds: Dataset, *, batch_size: int = 256) -> jax.Array:
     """Roll ``model`` out on every trajectory of ``ds`` from its first ``t_init`` frames; returns the full
     predicted trajectories (n, n_frames, c, *grid) with the given initial frames in front.
 
-    **Arguments:** `model` (a one-step model), `ds` (a [`Dataset`][]), `batch_size` (trajectories per compiled
-    call).
+    **Arguments:**
+
+    - `model`: a one-step model `model(window, lam) -> (u_next, aux)` (e.g. from [`make_model`][]); its
+      `t_init` attribute (default 1) sets the number of given frames.
+    - `ds`: a [`Dataset`][] with at least one trajectory and more than `t_init` frames.
+    - `batch_size`: trajectories rolled out per compiled call (int >= 1; default 256; bounds memory).
 
     **Returns:** (n, n_frames, c, *grid) predictions.
 
@@ -71,8 +80,12 @@ def frame_errors(pred, true, t_init: int = 1, normalise: str = "frame"):
     (``"trajectory"``: robust when a frame decays to ~0), or the plain RMSE (``"none"``).
     Returns (n, n_frames - t_init, c).
 
-    **Arguments:** `pred`, `true` (n, n_frames, c, *grid) of one shape; `t_init` (given frames, skipped);
-    `normalise` (`"frame"`, `"trajectory"` or `"none"`).
+    **Arguments:**
+
+    - `pred`: the predicted trajectories, shape `(n, n_frames, c, *grid)`.
+    - `true`: the reference trajectories, the same shape as `pred`.
+    - `t_init`: the number of given leading frames, skipped (1 <= t_init < n_frames; default 1).
+    - `normalise`: `"frame"` (default), `"trajectory"` or `"none"` (see above).
 
     **Example:** `e = cape.frame_errors(cape.predict(model, ds), ds.u)`
     """
@@ -102,8 +115,14 @@ def nrmse(model, ds: Dataset, *, normalise: str = "frame", per_param: bool = Fal
     ``||pred_t - u_t|| / ||u_t||`` with a fully autoregressive rollout from the first ``t_init`` frames.
     ``per_param=True`` returns ``{param tuple: nRMSE}``.
 
-    **Arguments:** `model`, `ds` (a [`Dataset`][]), `normalise` (`"frame"`, `"trajectory"`, `"none"`: see
-    [`frame_errors`][]), `per_param`, `batch_size`.
+    **Arguments:**
+
+    - `model`: a one-step model `model(window, lam) -> (u_next, aux)` (e.g. from [`make_model`][]); its
+      `t_init` attribute (default 1) sets the number of given frames.
+    - `ds`: a [`Dataset`][] with at least one trajectory and more than `t_init` frames.
+    - `normalise`: `"frame"` (default), `"trajectory"` or `"none"`: see [`frame_errors`][].
+    - `per_param`: if True, return one nRMSE per distinct parameter vector of `ds` (default False).
+    - `batch_size`: trajectories rolled out per compiled call (int >= 1; default 256; bounds memory).
 
     **Returns:** a float (or a dict with `per_param=True`).
 
@@ -120,7 +139,15 @@ def nrmse(model, ds: Dataset, *, normalise: str = "frame", per_param: bool = Fal
 def rmse(model, ds: Dataset, *, per_param: bool = False, batch_size: int = 256):
     """RMSE over space, averaged over samples, channels and predicted frames (autoregressive rollout).
 
-    **Arguments:** `model`, `ds`, `per_param`, `batch_size` as [`nrmse`][]. **Returns:** a float (or `{param: RMSE}`).
+    **Arguments:**
+
+    - `model`: a one-step model `model(window, lam) -> (u_next, aux)` (e.g. from [`make_model`][]); its
+      `t_init` attribute (default 1) sets the number of given frames.
+    - `ds`: a [`Dataset`][] with at least one trajectory and more than `t_init` frames.
+    - `per_param`: if True, return one RMSE per distinct parameter vector of `ds` (default False).
+    - `batch_size`: trajectories rolled out per compiled call (int >= 1; default 256; bounds memory).
+
+    **Returns:** a float (or `{param: RMSE}`).
 
     **Example:** `cape.rmse(model, test_ds)`
     """
@@ -139,7 +166,11 @@ def _per_param(e, ds):
 def persistence_nrmse(ds: Dataset, t_init: int = 1, normalise: str = "frame") -> float:
     """nRMSE of the trivial predictor ``u^t = u^{t_init - 1}`` (a floor every model must beat).
 
-    **Arguments:** `ds` (a [`Dataset`][]), `t_init` (1 <= t_init < n_frames), `normalise` (see [`frame_errors`][]).
+    **Arguments:**
+
+    - `ds`: a [`Dataset`][].
+    - `t_init`: the number of given frames; frame `t_init - 1` is repeated (1 <= t_init < n_frames; default 1).
+    - `normalise`: `"frame"` (default), `"trajectory"` or `"none"` (see [`frame_errors`][]).
 
     **Returns:** a float.
 
@@ -155,7 +186,12 @@ def evaluate(model, ds: Dataset, *, batch_size: int = 256) -> dict:
     """All metrics from one rollout: ``nrmse``, ``nrmse_traj`` (trajectory-normalised), ``rmse`` and
     ``per_param`` (``{param: nRMSE}``).
 
-    **Arguments:** `model`, `ds` (a [`Dataset`][]), `batch_size`.
+    **Arguments:**
+
+    - `model`: a one-step model `model(window, lam) -> (u_next, aux)` (e.g. from [`make_model`][]); its
+      `t_init` attribute (default 1) sets the number of given frames.
+    - `ds`: a [`Dataset`][] with at least one trajectory and more than `t_init` frames.
+    - `batch_size`: trajectories rolled out per compiled call (int >= 1; default 256; bounds memory).
 
     **Returns:** a dict of the metrics.
 

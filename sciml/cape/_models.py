@@ -114,16 +114,34 @@ class CAPE(eqx.Module):
 
     **Arguments:**
 
-    - `n_channels` (c), `n_params` (p): field channels and PDE parameters.
-    - `ndim`: 1, 2 or 3 spatial axes; `grid_shape`: the training grid (needed by `norm="layer_grid"`).
-    - `width`: channels of the branches (the trunk has `width // 2`); `kernel_size`: odd stencil of the trunk and
-      depthwise convolutions; `modes`: Fourier modes per axis (default 16 in 1D, 9 otherwise).
-    - `ell`: frames the block predicts; `t_init`: input frames.
-    - `variant`: `"faithful"` or `"improved"` (defaults above); `padding_mode`, `pooling`, `norm`, `gate`, `film`,
-      `combine` (`"add"`/`"mul"`), `param_transform` (`raw`, `sigmoid_log`, `standardized_log`, `standardized`)
-      override it; `param_mean`, `param_std` (> 0): statistics for the standardised transforms (scalar or one
-      per parameter); `ref_grid`: see above.
-    - `key`: PRNG key; `dtype`: parameter dtype.
+    - `n_channels`: the field channels `c` (int >= 1; default 1).
+    - `n_params`: the number of PDE parameters `p` (int >= 1; default 1).
+    - `ndim`: 1, 2 or 3 spatial axes (default 1).
+    - `grid_shape`: the training grid, `ndim` positive ints (needed by `norm="layer_grid"`; default None).
+    - `width`: channels of the branches (the trunk has `width // 2`; default 64).
+    - `kernel_size`: odd stencil (in grid points) of the trunk and depthwise convolutions (default 5).
+    - `modes`: Fourier modes per axis of the spectral branch (default None: 16 in 1D, 9 otherwise).
+    - `ell`: frames the block predicts (default 1).
+    - `t_init`: input frames (default 1); the trunk sees `t_init * c` channels.
+    - `variant`: `"faithful"` (default) or `"improved"`, which sets the defaults of the five options below.
+    - `padding_mode`: padding of the trunk and depthwise convolutions, `"CIRCULAR"`, `"ZEROS"`, `"REFLECT"` or
+      `"REPLICATE"` (None: the variant's).
+    - `pooling`: the spectral branch's resolution, `"avg4"` (1D/2D only, grid sizes divisible by 4),
+      `"spectral"` or `"none"` (None: the variant's).
+    - `norm`: the output norm, `"layer_grid"`, `"instance"` or `"none"` (None: the variant's).
+    - `gate`: the attention-weight gate, `"none"`, `"sigmoid"` or `"tanh"` (None: the variant's, `"none"`).
+    - `film`: if True each branch also gets a parameter-dependent shift (None: the variant's, False).
+    - `combine`: `"add"` (`u + N(y)`) or `"mul"` (`u * (1 + N(y))`); None: `"add"` in 1D, `"mul"` otherwise.
+    - `param_transform`: how `lam` is fed to the MLPs: `"raw"`, `"sigmoid_log"`, `"standardized_log"` or
+      `"standardized"` (None: `"raw"` (1D) / `"sigmoid_log"` (2D, 3D) for `"faithful"`, `"standardized_log"` for
+      `"improved"`).
+    - `param_mean`: the mean subtracted by the standardised transforms (of `log lam` for `"standardized_log"`), a
+      finite scalar or one value per parameter (default 0.0).
+    - `param_std`: the matching standard deviation, > 0, scalar or one per parameter (default 1.0).
+    - `ref_grid`: the grid the block runs at (`ndim` ints; inputs are Fourier-resampled to it and back), or None
+      (default) to run at the input's resolution; see above.
+    - `key`: a JAX PRNG key for the initialisation (required, keyword-only).
+    - `dtype`: the floating dtype of the weights (default float32).
 
     Called as `block(window, lam)` with `window` (t_init, c, *grid) and `lam` (n_params,); returns `u_cape`
     (ell, c, *grid). Shapes are checked against the block (statically, also under jit).
@@ -242,7 +260,16 @@ class CAPE(eqx.Module):
         self.ref_grid = None if ref_grid is None else tuple(int(n) for n in ref_grid)
 
     def weights(self, lam):
-        """The channel-attention weights (and FiLM shifts) for parameters ``lam``: 3 x (scale, shift|None)."""
+        """The channel-attention weights (and FiLM shifts) for parameters ``lam``: 3 x (scale, shift|None).
+
+        **Arguments:**
+
+        - `lam`: the raw PDE parameters, shape `(n_params,)` (the block's `param_transform` is applied here).
+
+        **Returns:** a list of three `(scale, shift)` pairs, for the spectral, 1x1 and depthwise branches in that
+        order; each `scale` has shape `(width,)` (gated by `gate`), each `shift` is `(width,)` with `film=True`
+        and `None` otherwise.
+        """
         lp = _transform_params(lam, self.param_transform, self.param_mean, self.param_std).astype(self.dtype_name)
         res = []
         for mlp in self.mlps:
@@ -272,7 +299,18 @@ class CAPE(eqx.Module):
         raise ValueError(f"pooling must be avg4 | spectral | none, got {self.pooling!r}")
 
     def __call__(self, window, lam):
-        """``window`` (t_init, c, *grid) or (c, *grid); returns ``u_cape`` (ell, c, *grid)."""
+        """The block's one-step guess of the next `ell` states.
+
+        **Arguments:**
+
+        - `window`: the input states, shape `(t_init, c, *grid)` (or `(c, *grid)` when `t_init == 1`), in the
+          weights' dtype; one sample (vmap over a batch axis). With `norm="layer_grid"` the grid (or `ref_grid`)
+          must equal `grid_shape`.
+        - `lam`: the raw PDE parameters, shape `(n_params,)`.
+
+        **Returns:** ``u_cape``, shape `(ell, c, *grid)`: the last input state combined (`combine`) with the
+        block's normalised output.
+        """
         check_window("CAPE", window, self.ndim, self.in_channels, self.n_channels)
         check_lam("CAPE", lam, self.mlps[0].in_size)
         grid = tuple(window.shape[-self.ndim:])
@@ -352,8 +390,13 @@ class CAPEModel(eqx.Module):
     as many channels, a final 1x1 conv maps them to the next state. ``base`` must have
     ``in_channels == out_channels == (t_init + ell) * c``.
 
-    **Arguments:** `base` (an `nn.FNO` / `nn.UNet`), `cape` (a [`CAPE`][] block), `t_init` (input frames, as the
-    block's), `key` (the head's initialisation; default `key(0)`), `dtype`.
+    **Arguments:**
+
+    - `base`: the base network, an `nn.FNO` / `nn.UNet` with `in_channels == out_channels == (t_init + ell) * c`.
+    - `cape`: a [`CAPE`][] block (its `n_channels`, `ell` and `ndim` set the model's).
+    - `t_init`: input frames, equal to the block's (default 1).
+    - `key`: a JAX PRNG key for the 1x1 output head's initialisation (default None: `jax.random.key(0)`).
+    - `dtype`: the floating dtype of the head's weights (default float32).
 
     `model(window, lam)` -> `(u_next (c, *grid), u_cape (ell, c, *grid))`.
 
@@ -388,6 +431,16 @@ class CAPEModel(eqx.Module):
         self.head = _conv(cape.ndim, need, c, 1, key, dtype=dtype)
 
     def __call__(self, window, lam):
+        """One step of the CAPE-conditioned model.
+
+        **Arguments:**
+
+        - `window`: the last `t_init` states, shape `(t_init, c, *grid)` (one sample: vmap over a batch axis), in
+          the weights' floating dtype.
+        - `lam`: the PDE parameters, shape `(n_params,)` (raw values; the model applies its `param_transform`).
+
+        **Returns:** `(u_next, u_cape)`: the next state `(c, *grid)` and the block's own guess `(ell, c, *grid)`.
+        """
         nd = self.cape.ndim
         u_cape = self.cape(window, lam)
         x = jnp.concatenate([_flatten_window(window, nd), _flatten_window(u_cape, nd)], axis=0)
@@ -397,8 +450,13 @@ class CAPEModel(eqx.Module):
 class Base(eqx.Module):
     """The base network alone (parameter-blind); ``net`` maps ``t_init * c`` channels to ``c``.
 
-    **Arguments:** `net` (an `nn.FNO` / `nn.UNet`), `t_init` (input frames). `model(window, lam)` ->
-    `(u_next, None)`.
+    **Arguments:**
+
+    - `net`: a channels-first network (`nn.FNO` / `nn.UNet`) with `in_channels == t_init * c` and
+      `out_channels == c`.
+    - `t_init`: input frames (int >= 1; default 1).
+
+    `model(window, lam)` -> `(u_next, None)`.
 
     **Example:** `m = cape.Base(cape.FNO(1, 1, width=36, key=jax.random.key(0)))`
     """
@@ -411,6 +469,16 @@ class Base(eqx.Module):
         check_int("t_init", self.t_init, minimum=1)
 
     def __call__(self, window, lam):
+        """One step of the parameter-blind base network.
+
+        **Arguments:**
+
+        - `window`: the last `t_init` states, shape `(t_init, c, *grid)` (one sample: vmap over a batch axis), in
+          the weights' floating dtype.
+        - `lam`: the PDE parameters, shape `(n_params,)` (ignored: the model is parameter-blind).
+
+        **Returns:** `(u_next, None)` with `u_next` of shape `(c, *grid)`.
+        """
         _check_net_window("Base", self, window, 0)
         return self.net(_flatten_window(window, self.net.ndim)), None
 
@@ -419,8 +487,15 @@ class Conditional(eqx.Module):
     """Parameters as extra constant input channels (transformed like CAPE's: ``param_transform``);
     ``net`` maps ``t_init * c + n_params`` channels to ``c``.
 
-    **Arguments:** `net`, `t_init`, `param_transform` (as [`CAPE`][]'s), `param_mean`, `param_std` (> 0),
-    `dtype` (unused; kept for a uniform signature).
+    **Arguments:**
+
+    - `net`: a channels-first network (`nn.FNO` / `nn.UNet`) with `in_channels == t_init * c + n_params` and
+      `out_channels == c`.
+    - `t_init`: input frames (int >= 1; default 1).
+    - `param_transform`: how `lam` becomes channels, as [`CAPE`][]'s (default `"standardized_log"`).
+    - `param_mean`: mean for the standardised transforms, a finite scalar or one value per parameter (default 0.0).
+    - `param_std`: standard deviation for the standardised transforms, > 0, scalar or per parameter (default 1.0).
+    - `dtype`: unused (the channels take the window's dtype); kept for a uniform signature.
 
     **Example:** `m = cape.Conditional(cape.FNO(2, 1, width=36, key=jax.random.key(0)))`
     """
@@ -442,6 +517,16 @@ class Conditional(eqx.Module):
         self.param_mean, self.param_std = _stats(param_mean), _stats(param_std)
 
     def __call__(self, window, lam):
+        """One step with the transformed parameters appended as constant channels.
+
+        **Arguments:**
+
+        - `window`: the last `t_init` states, shape `(t_init, c, *grid)` (one sample: vmap over a batch axis), in
+          the weights' floating dtype.
+        - `lam`: the PDE parameters, shape `(n_params,)` (raw values; the model applies its `param_transform`).
+
+        **Returns:** `(u_next, None)` with `u_next` of shape `(c, *grid)`.
+        """
         n_params = _check_net_window("Conditional", self, window, None, lam)
         x = _flatten_window(window, self.net.ndim)
         lp = _transform_params(lam, self.param_transform, self.param_mean, self.param_std).astype(x.dtype)
@@ -456,8 +541,17 @@ class FiLM(eqx.Module):
     """FiLM conditioning of an FNO: an MLP maps transformed parameters to a per-layer (scale, shift) of the
     Fourier layers' channels (``v * (1 + s) + b``; zero-initialised last layer, so it starts as the base FNO).
 
-    **Arguments:** `net` (an `nn.FNO`), `n_params`, `hidden` (MLP width), `t_init`, `param_transform`,
-    `param_mean`, `param_std` (> 0), `key`, `dtype`.
+    **Arguments:**
+
+    - `net`: an `nn.FNO` with `in_channels == t_init * c` and `out_channels == c`.
+    - `n_params`: the number of PDE parameters (int >= 1; default 1).
+    - `hidden`: the hidden width of the one-hidden-layer GELU MLP (default 32).
+    - `t_init`: input frames (int >= 1; default 1).
+    - `param_transform`: how `lam` is fed to the MLP, as [`CAPE`][]'s (default `"standardized_log"`).
+    - `param_mean`: mean for the standardised transforms, a finite scalar or one value per parameter (default 0.0).
+    - `param_std`: standard deviation for the standardised transforms, > 0, scalar or per parameter (default 1.0).
+    - `key`: a JAX PRNG key for the MLP's initialisation (required, keyword-only).
+    - `dtype`: the floating dtype of the MLP's weights (default float32).
 
     **Example:** `m = cape.FiLM(cape.FNO(1, 1, width=36, key=k1), 1, key=k2)`
     """
@@ -489,6 +583,16 @@ class FiLM(eqx.Module):
         self.param_mean, self.param_std = _stats(param_mean), _stats(param_std)
 
     def __call__(self, window, lam):
+        """One step of the FiLM-modulated FNO.
+
+        **Arguments:**
+
+        - `window`: the last `t_init` states, shape `(t_init, c, *grid)` (one sample: vmap over a batch axis), in
+          the weights' floating dtype.
+        - `lam`: the PDE parameters, shape `(n_params,)` (raw values; the model applies its `param_transform`).
+
+        **Returns:** `(u_next, None)` with `u_next` of shape `(c, *grid)`.
+        """
         _check_net_window("FiLM", self, window, 0)
         check_lam("FiLM", lam, self.mlp.in_size)
         x = _flatten_window(window, self.net.ndim)
@@ -507,9 +611,24 @@ def make_model(kind: str = "cape", *, base: str = "fno", ndim: int = 1, n_channe
     36 in 1D, 28 in 2D), ``"conditional"``, ``"film"``. ``width`` overrides the FNO width / U-Net features.
     ``param_mean``/``param_std``: statistics of ``log lam`` of the training set (for standardised transforms).
 
-    **Arguments:** `kind`; `base` (`"fno"` or `"unet"`); `ndim`, `n_channels`, `n_params`, `t_init`; `width`;
-    `modes` (FNO); `cape_width`, `cape_variant`, `grid_shape` and `**cape_kw` (the [`CAPE`][] block's); `param_mean`,
-    `param_std`; `key`; `dtype`.
+    **Arguments:**
+
+    - `kind`: `"cape"` (default), `"base"`, `"conditional"` or `"film"` (see above).
+    - `base`: the base network, `"fno"` (default) or `"unet"` (`kind="film"` needs `"fno"`).
+    - `ndim`: 1, 2 or 3 spatial axes (default 1).
+    - `n_channels`: the field channels `c` (default 1).
+    - `n_params`: the number of PDE parameters (default 1).
+    - `t_init`: input frames (default 1).
+    - `width`: the FNO width / U-Net features (default None: the reference sizes above).
+    - `modes`: Fourier modes per axis of the FNO base (default 12; unused by the U-Net).
+    - `cape_width`: the CAPE block's `width` (default 64; `kind="cape"` only).
+    - `cape_variant`: the CAPE block's `variant` (default `"improved"`).
+    - `grid_shape`: the CAPE block's `grid_shape` (needed by `norm="layer_grid"`, e.g. the faithful variant).
+    - `param_mean`: mean of `log lam` over the training set for the standardised transforms (default 0.0).
+    - `param_std`: standard deviation of `log lam`, > 0 (default 1.0).
+    - `key`: a JAX PRNG key for the initialisation (required, keyword-only).
+    - `dtype`: the floating dtype of the weights (default float32).
+    - `**cape_kw`: further [`CAPE`][] options (`ell`, `gate`, `ref_grid`, ...).
 
     **Returns:** a [`CAPEModel`][], [`Base`][], [`Conditional`][] or [`FiLM`][].
 

@@ -30,8 +30,13 @@ def curriculum_t_ar(epoch, n_frames: int, epochs: int, warmup: int = 0, mode="ta
     ``tau = (1 + tanh((s - 0.5)/0.2))/2``, ``t_AR = clip(floor(T tau), 1, T)``. ``mode="tf"`` -> 1 (pure teacher
     forcing), ``"ar"`` -> T (fully autoregressive).
 
-    **Arguments:** `epoch` (0-based, of the curriculum phase), `n_frames` (T >= 1), `epochs` (E >= 1), `warmup`
-    (W >= 0 epochs before the curriculum starts, counted in `epoch`), `mode`.
+    **Arguments:**
+
+    - `epoch`: the current epoch `e`, 0-based (int >= 0), counting the `warmup` epochs.
+    - `n_frames`: the number of frames `T` of a trajectory (int >= 1).
+    - `epochs`: the total number of epochs `E` (int >= 1).
+    - `warmup`: `W`, the epochs before the curriculum starts (int >= 0; default 0).
+    - `mode`: `"tanh"` or `True` (default: the schedule above), `"tf"` or `False` (always 1), `"ar"` (always T).
 
     **Returns:** `t_AR`, an int in [1, T].
 
@@ -57,7 +62,10 @@ def param_stats(ds: Dataset, transform: str = "log"):
     """Mean and standard deviation of ``log lam`` (or ``lam`` for ``transform="raw"``) over the distinct
     parameter values of ``ds``: the statistics for standardised parameter inputs.
 
-    **Arguments:** `ds` (a [`Dataset`][]), `transform` (`"log"` or `"raw"`).
+    **Arguments:**
+
+    - `ds`: a [`Dataset`][] with finite parameters (positive ones for `transform="log"`).
+    - `transform`: `"log"` (default: statistics of `log lam`) or `"raw"` (statistics of `lam`).
 
     **Returns:** `(mean, std)` arrays of shape (n_params,) (a zero std is returned as 1).
 
@@ -112,8 +120,19 @@ def rollout_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "fr
     (``aux_cumulative=True``: the reference's quirk of adding the running sum at every step). Inputs get
     Gaussian noise of std ``noise``. Returns ``(loss, {"main": ..., "aux": ...})``.
 
-    **Arguments:** `model` (a one-step model), `batch` (above), `key` (noise), `noise` (>= 0), `loss_norm`
-    (`"frame"` or `"trajectory"`), `aux_weight` (>= 0), `aux_cumulative`.
+    **Arguments:**
+
+    - `model`: a one-step model `model(window, lam) -> (u_next, aux)` (its `t_init` attribute, default 1, sets
+      the given frames; a [`CAPEModel`][] also contributes its block's loss).
+    - `batch`: a dict with `"u"` of shape `(B, T, c, *grid)`, `"lam"` of shape `(B, n_params)` and `"t_ar"`, the
+      autoregressive prefix length (an int or a traced scalar; frames `t < t_ar` feed back the prediction).
+    - `key`: a JAX PRNG key for the input noise (folded with the frame index).
+    - `noise`: the standard deviation of the Gaussian noise added to every input window (>= 0; default 1e-3).
+    - `loss_norm`: `"frame"` (default: each frame's L2 norm) or `"trajectory"` (the trajectory's RMS frame norm)
+      as the denominator of the relative L2 error.
+    - `aux_weight`: the weight of the CAPE block's own loss (>= 0; default 0.0; ignored for other models).
+    - `aux_cumulative`: if True, add the running sum of the block's loss at every step (the reference's quirk);
+      default False.
 
     **Example:** `loss, parts = cape.rollout_loss(model, {"u": u, "lam": lam, "t_ar": 1}, key)`
     """
@@ -160,8 +179,13 @@ def rollout_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "fr
 def warmup_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "frame"):
     """Teacher-forced one-step loss of the CAPE block alone (warm-up), all frames in one parallel batch.
 
-    **Arguments:** `model` (a [`CAPEModel`][]), `batch` (`{"u": (B, T, c, *grid), "lam": (B, p)}`), `key`,
-    `noise` (>= 0), `loss_norm` (`"frame"` or `"trajectory"`).
+    **Arguments:**
+
+    - `model`: a [`CAPEModel`][]; only its CAPE block is evaluated.
+    - `batch`: a dict with `"u"` of shape `(B, T, c, *grid)` and `"lam"` of shape `(B, n_params)` (`T > t_init`).
+    - `key`: a JAX PRNG key for the input noise.
+    - `noise`: the standard deviation of the Gaussian noise added to the input windows (>= 0; default 1e-3).
+    - `loss_norm`: `"frame"` (default) or `"trajectory"`, the denominator of the relative L2 error.
 
     **Returns:** the scalar loss.
 
@@ -194,7 +218,11 @@ def warmup_loss(model, batch, key, *, noise: float = 1e-3, loss_norm: str = "fra
 def warmup_filter(model: CAPEModel):
     """``filter_spec`` selecting only the CAPE block's floating-point leaves (the warm-up phase's trainables).
 
-    **Arguments:** `model`, a [`CAPEModel`][]. **Returns:** a pytree of bools shaped like `model`.
+    **Arguments:**
+
+    - `model`: a [`CAPEModel`][].
+
+    **Returns:** a pytree of bools shaped like `model`.
 
     **Example:** `spec = cape.warmup_filter(model)`
     """
@@ -207,7 +235,13 @@ def warmup_filter(model: CAPEModel):
 class Warmup:
     """The CAPE warm-up phase (spec §2): `epochs` epochs training the CAPE block alone on its teacher-forced
     one-step loss ([`warmup_loss`][]), with Adam at `learning_rate` (`None`: the main learning rate). Ignored for
-    models without a CAPE block. `Warmup(epochs=0)` skips it."""
+    models without a CAPE block. `Warmup(epochs=0)` skips it.
+
+    **Arguments:**
+
+    - `epochs`: the number of warm-up epochs (int >= 0; default 3; 0 skips the phase).
+    - `learning_rate`: Adam's learning rate for the warm-up, > 0, or `None` (default) for the main learning rate.
+    """
 
     epochs: int = 3
     learning_rate: float | None = None
@@ -223,7 +257,18 @@ class RolloutLoss:
     """Options of the main phase's curriculum rollout loss ([`rollout_loss`][]): `curriculum` (`"tanh"`/`True`:
     teacher forcing -> autoregressive, [`curriculum_t_ar`][]; `"tf"`/`False`: teacher forcing; `"ar"`: fully
     autoregressive), input `noise` std, `loss_norm` (`"frame"` or `"trajectory"`), `aux_weight` of the CAPE
-    block's own loss and `aux_cumulative` (the reference's running-sum quirk)."""
+    block's own loss and `aux_cumulative` (the reference's running-sum quirk).
+
+    **Arguments:**
+
+    - `curriculum`: `"tanh"` or `True` (default: teacher forcing -> autoregressive by [`curriculum_t_ar`][]),
+      `"tf"` or `False` (teacher forcing throughout), `"ar"` (fully autoregressive throughout).
+    - `noise`: the standard deviation of the Gaussian noise on the input windows (>= 0; default 1e-3).
+    - `loss_norm`: `"frame"` (default) or `"trajectory"`, the denominator of the relative L2 error.
+    - `aux_weight`: the weight of the CAPE block's own loss (>= 0; default 5.7e-5; ignored without a CAPE block).
+    - `aux_cumulative`: if True, add the running sum of the block's loss at every step (the reference's quirk);
+      default False.
+    """
 
     curriculum: bool | str = True
     noise: float = 1e-3
@@ -245,8 +290,14 @@ class TrainReport(_train.TrainResult):
     the curriculum's `t_ar` per epoch, validation nRMSE per epoch `val_nrmse` (if `val`), the warm-up phase's
     per-epoch losses `warmup_loss` and wall `seconds`. `predict(ds)` rolls the model out on a data set.
 
-    **Fields:** `model`, `opt_state`, `history`, `losses`, `step` (as `sciml.train.TrainResult`), `epoch_loss`,
-    `t_ar`, `val_nrmse`, `warmup_loss`, `seconds`.
+    **Fields:**
+
+    - `model`, `opt_state`, `history`, `losses`, `step`: as in `sciml.train.TrainResult` (main phase).
+    - `epoch_loss`: list of the mean main-phase loss of each epoch.
+    - `t_ar`: list of the curriculum's autoregressive prefix length of each epoch.
+    - `val_nrmse`: list of the validation nRMSE after each epoch (empty without `val`).
+    - `warmup_loss`: list of the mean warm-up loss of each warm-up epoch (empty without a warm-up).
+    - `seconds`: the wall-clock time of the whole training, in seconds.
 
     **Example:** `rep = cape.train(model, ds, epochs=10); rep.epoch_loss[-1]`
     """
@@ -262,7 +313,15 @@ class TrainReport(_train.TrainResult):
         return int(self.step)
 
     def predict(self, ds: Dataset):
-        """Full predicted trajectories of `ds` (n, n_frames, c, *grid) from its first `t_init` frames."""
+        """Full predicted trajectories of `ds` (n, n_frames, c, *grid) from its first `t_init` frames.
+
+        **Arguments:**
+
+        - `ds`: a [`Dataset`][sciml.cape.Dataset] on a grid the model accepts.
+
+        **Returns:** the predictions, shape `(n, n_frames, c, *grid)`, the given frames in front (as
+        [`predict`][sciml.cape.predict]).
+        """
         return _predict(self.model, ds)
 
 
@@ -272,8 +331,16 @@ def default_optimizer(learning_rate: float, steps_per_epoch: int, *, weight_deca
     by `decay` every `step_epochs` epochs (optax staircase exponential decay); `clip_norm` (not in the reference)
     clips the global gradient norm first, which steadies short runs.
 
-    **Arguments:** `learning_rate` (> 0), `steps_per_epoch` (>= 1), `weight_decay` (>= 0), `step_epochs` (>= 1),
-    `decay` (in (0, 1]), `clip_norm` (> 0 or `None`).
+    **Arguments:**
+
+    - `learning_rate`: the initial learning rate (> 0).
+    - `steps_per_epoch`: optimiser steps per epoch (int >= 1), to express the schedule in epochs.
+    - `weight_decay`: the coupled L2 coefficient added to the gradients (>= 0; default 1e-4).
+    - `step_epochs`: epochs between learning-rate decays (int >= 1; default 20).
+    - `decay`: the factor applied to the learning rate every `step_epochs` epochs (in (0, 1]; default 0.5).
+    - `clip_norm`: the global gradient-norm clip (> 0), or `None` (default) for no clipping.
+
+    **Returns:** an `optax.GradientTransformation`.
 
     **Example:** `opt = cape.default_optimizer(3e-3, steps_per_epoch=len(ds) // 50, clip_norm=1.0)`
     """

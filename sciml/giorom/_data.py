@@ -22,9 +22,12 @@ from ._mpm import MATERIALS, MPMConfig, PARTICLE_TYPE, simulate_batch
 class ParticleDataset:
     """A list of trajectories plus GNS metadata.
 
-    **Fields:** `positions`: list of float32 arrays (T, N, d); `particle_type`: list of int arrays (N,);
-    `metadata`: dict with `bounds`, `sequence_length`, `default_connectivity_radius`, `dim`, `dt`,
-    `vel_mean`, `vel_std`, `acc_mean`, `acc_std` (statistics of per-frame differences, GNS convention).
+    **Fields:**
+
+    - `positions`: list of float32 arrays of shape (T, N, d), one per trajectory.
+    - `particle_type`: list of int arrays of shape (N,), the GNS type ids of each trajectory's particles.
+    - `metadata`: dict with `bounds`, `sequence_length`, `default_connectivity_radius`, `dim`, `dt`,
+      `vel_mean`, `vel_std`, `acc_mean`, `acc_std` (statistics of per-frame differences, GNS convention).
     """
 
     positions: list
@@ -59,8 +62,15 @@ def compute_metadata(positions, *, dt: float, radius: float, bounds=((0.0, 1.0),
     """GNS `metadata.json` statistics from a list of (T, N, d) trajectories (pooled over all
     particles and frames; not the 'std of per-trajectory stds' of the reference parser).
 
-    **Arguments:** `positions` (list of (T >= 3, N, d) arrays), `dt` (> 0), `radius` (> 0, connectivity),
-    `bounds` ((lo, hi) per dimension), `**extra` (stored as given).
+    **Arguments:**
+
+    - `positions`: a non-empty list of trajectories, arrays of shape (T >= 3, N, d).
+    - `dt`: the time between frames in seconds (> 0), stored as `dt`.
+    - `radius`: the connectivity radius (> 0), stored as `default_connectivity_radius`.
+    - `bounds`: the domain box, a `(lo, hi)` pair per dimension (default the unit square).
+    - `**extra`: further entries stored as given.
+
+    **Returns:** the metadata dict.
 
     **Example:** `md = giorom.compute_metadata([traj], dt=1e-3, radius=0.015)`
     """
@@ -98,7 +108,11 @@ def default_radius(n_particles: int) -> float:
     """Connectivity radius for the random block scenes: 0.013 at 2000 particles (about 10-16
     neighbours in the initial block), scaled as sqrt(2000 / N).
 
-    **Arguments:** `n_particles` (>= 1). **Example:** `giorom.default_radius(500)`
+    **Arguments:**
+
+    - `n_particles`: the particle count `N` (int >= 1).
+
+    **Example:** `giorom.default_radius(500)`
     """
     n_particles = check_int("n_particles", n_particles, minimum=1)
     return 0.013 * (2000.0 / n_particles) ** 0.5
@@ -108,9 +122,16 @@ def generate_dataset(material: str, n_trajectories: int, *, n_particles: int = 2
                      key=None, config: MPMConfig | None = None, radius: float | None = None) -> ParticleDataset:
     """Simulate `n_trajectories` random block-drop scenes with the MPM simulator and attach metadata.
 
-    **Arguments:** `material` ("water", "sand", "jelly"); `n_trajectories` (>= 1); `n_particles` (>= 1) per
-    scene; `n_frames` (>= 3, stored frames); `key`; `config` ([`MPMConfig`][sciml.giorom.MPMConfig]);
-    `radius` (connectivity radius, default [`default_radius`][sciml.giorom.default_radius]).
+    **Arguments:**
+
+    - `material`: `"water"`, `"sand"` or `"jelly"`.
+    - `n_trajectories`: the number of scenes (int >= 1).
+    - `n_particles`: particles per scene (int >= 1; default 2000).
+    - `n_frames`: stored frames per trajectory (int >= 3; default 100).
+    - `key`: a JAX PRNG key for the scenes (default None: `jax.random.key(0)`).
+    - `config`: an [`MPMConfig`][sciml.giorom.MPMConfig] (default None: `MPMConfig()`).
+    - `radius`: the connectivity radius stored in the metadata (> 0); None (default) uses
+      [`default_radius`][sciml.giorom.default_radius]`(n_particles)`.
     **Returns:** a [`ParticleDataset`][sciml.giorom.ParticleDataset].
     """
     check_choice("material", material, MATERIALS)
@@ -140,7 +161,13 @@ def save_dataset(path, splits: dict, *, format: str = "h5") -> pathlib.Path:
     """Write `{split: ParticleDataset}` to `path/metadata.json` + `path/<split>.h5` (or `.npz`).
     The metadata written is the first split's (train statistics).
 
-    **Arguments:** `path` (folder), `splits` (`{name: ParticleDataset}`, plain names), `format` ("h5" or "npz").
+    **Arguments:**
+
+    - `path`: the data set folder (created if missing).
+    - `splits`: a non-empty dict `{name: ParticleDataset}` with plain split names (e.g. `"train"`, `"test"`).
+    - `format`: `"h5"` (default, HDF5) or `"npz"`.
+
+    **Returns:** `path` as a `pathlib.Path`.
 
     **Example:** `giorom.save_dataset("data/water", {"train": tr, "test": te})`
     """
@@ -239,7 +266,11 @@ def load_dataset(path, split: str = "train") -> ParticleDataset:
     """Load `path/metadata.json` and `path/<split>.h5|.npz` (our files, LagrangeBench HDF5, or
     geoelements-GNS npz). Metadata keys missing in older files are filled where derivable.
 
-    **Arguments:** `path` (the data set folder), `split` (a plain name: "train", "valid", "test", ...).
+    **Arguments:**
+
+    - `path`: the data set folder holding `metadata.json`.
+    - `split`: a plain split name (`"train"` (default), `"valid"`, `"test"`, ...), read from `<split>.h5` or
+      `<split>.npz`.
 
     **Example:** `ds = giorom.load_dataset("data/water", "train")`
     """

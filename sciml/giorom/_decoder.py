@@ -22,7 +22,13 @@ from ..nn._checks import check_dtype, check_key
 
 
 class DecodePlan(eqx.Module):
-    """Precomputed query neighbourhoods: `idx` (Q, k) sparse-node indices, `coef` (Q, k)."""
+    """Precomputed query neighbourhoods (from [`KernelDecoder.plan`][sciml.giorom.KernelDecoder.plan]).
+
+    **Fields:**
+
+    - `idx`: (Q, k) int32 indices of each query's nearest sparse nodes.
+    - `coef`: (Q, k) decoding coefficients: a query's displacement is `sum_j coef[q, j] disp[idx[q, j]]`.
+    """
 
     idx: jax.Array
     coef: jax.Array
@@ -32,9 +38,17 @@ class KernelDecoder(eqx.Module):
     """Arbitrary-point decoder (module docstring above): displacements at query rest positions from the sparse
     nodes' displacements, linear in them.
 
-    **Arguments:** `bandwidth` (> 0, kernel length h), `k` (nearest sparse nodes per query), `kind` ("mls" or
-    "shepard"), `learned` (a kernel MLP on top of the Gaussian), `ridge` (>= 0, MLS regularisation), `width` (MLP
-    width), `key`, `dtype`.
+    **Arguments:**
+
+    - `bandwidth`: the kernel length `h` (> 0), in position units.
+    - `k`: nearest sparse nodes per query (int >= 1; default 12; capped at the number of sparse nodes).
+    - `kind`: `"mls"` (default, moving least squares with a linear basis) or `"shepard"` (normalised weights).
+    - `learned`: if True (default), add a kernel MLP on `(dX/h, |dX|/h)` to the Gaussian's log (initialised to
+      zero, so it starts as the Gaussian decoder); False uses the plain Gaussian.
+    - `ridge`: the MLS regularisation of the linear terms, relative to the total weight (>= 0; default 1e-2).
+    - `width`: the kernel MLP's hidden width (default 32).
+    - `key`: a JAX PRNG key for the MLP (default None: `jax.random.key(0)`).
+    - `dtype`: the floating dtype of the MLP's weights (default float32).
 
     **Example:** `dec = giorom.KernelDecoder(0.02, k=12)`
     """
@@ -67,7 +81,15 @@ class KernelDecoder(eqx.Module):
             self.mlp = None
 
     def neighbors(self, ref_sparse, ref_query):
-        """(Q, k) indices of the k nearest sparse rest positions (host cKDTree; one-off)."""
+        """(Q, k) indices of the k nearest sparse rest positions (host cKDTree; one-off).
+
+        **Arguments:**
+
+        - `ref_sparse`: rest positions of the sparse nodes, shape `(n, d)`.
+        - `ref_query`: rest positions of the queries, shape `(Q, d)`.
+
+        **Returns:** (Q, min(k, n)) int32 indices into `ref_sparse`.
+        """
         from scipy.spatial import cKDTree
 
         k = min(self.k, len(ref_sparse))
@@ -75,6 +97,17 @@ class KernelDecoder(eqx.Module):
         return jnp.asarray(idx.reshape(len(ref_query), k), jnp.int32)
 
     def coefficients(self, ref_sparse, ref_query, idx):
+        """The decoding coefficients of every query from its neighbourhood (differentiable in the kernel MLP).
+
+        **Arguments:**
+
+        - `ref_sparse`: rest positions of the sparse nodes, shape `(n, d)`.
+        - `ref_query`: rest positions of the queries, shape `(Q, d)`.
+        - `idx`: (Q, k) indices into `ref_sparse` of each query's neighbours (from `neighbors`).
+
+        **Returns:** (Q, k) coefficients; each row sums to 1 (with `kind="mls"` and `ridge=0` they also reproduce
+        affine displacement fields exactly).
+        """
         h = self.bandwidth
         dX = (ref_sparse[idx] - ref_query[:, None, :]) / h  # (Q, k, d)
         r2 = jnp.sum(dX**2, -1)
@@ -96,10 +129,27 @@ class KernelDecoder(eqx.Module):
         return w * jnp.einsum("qkj,qj->qk", p, a)
 
     def plan(self, ref_sparse, ref_query, idx=None) -> DecodePlan:
-        """Neighbourhoods + coefficients for queries at rest positions `ref_query` (Q, d)."""
+        """Neighbourhoods + coefficients for queries at rest positions `ref_query` (Q, d).
+
+        **Arguments:**
+
+        - `ref_sparse`: rest positions of the sparse nodes, shape `(n, d)`.
+        - `ref_query`: rest positions of the queries, shape `(Q, d)`.
+        - `idx`: optional (Q, k) neighbour indices; None (default) finds them with `neighbors` (host).
+
+        **Returns:** a [`DecodePlan`][sciml.giorom.DecodePlan].
+        """
         idx = self.neighbors(ref_sparse, ref_query) if idx is None else idx
         return DecodePlan(idx, self.coefficients(jnp.asarray(ref_sparse), jnp.asarray(ref_query), idx))
 
     def __call__(self, plan: DecodePlan, disp):
-        """Displacements at the queries from sparse displacements `disp` (..., n, d) -> (..., Q, d)."""
+        """Displacements at the queries from sparse displacements `disp` (..., n, d) -> (..., Q, d).
+
+        **Arguments:**
+
+        - `plan`: a [`DecodePlan`][sciml.giorom.DecodePlan] for these queries and sparse nodes.
+        - `disp`: displacements of the sparse nodes from their rest positions, shape `(..., n, d)`.
+
+        **Returns:** the displacements at the queries, shape `(..., Q, d)`.
+        """
         return jnp.einsum("qk,...qkd->...qd", plan.coef.astype(disp.dtype), disp[..., plan.idx, :])

@@ -15,9 +15,13 @@ from .._errors import check_int, check_positive, is_concrete
 class Neighbors(eqx.Module):
     """Fixed-K padded neighbour list.
 
-    **Fields:** `idx` (Q, K) int32 neighbour indices (padding points at a valid index, masked out),
-    `mask` (Q, K) bool, `overflow` () bool: True when some query had more than K points within the
-    radius (those farthest were dropped; enlarge K), `max_count` () int32 (largest in-radius count).
+    **Fields:**
+
+    - `idx`: (Q, K) int32 neighbour indices (padding slots point at a valid index and are masked out).
+    - `mask`: (Q, K) bool, True for real neighbours.
+    - `overflow`: () bool, True when some query had more than K points within the radius (those farthest were
+      dropped; enlarge K).
+    - `max_count`: () int32, the largest in-radius count of any query (size K from it).
     """
 
     idx: jax.Array
@@ -65,8 +69,13 @@ def radius_neighbors(points, r, k: int, query=None, *, block: int = 4096) -> Nei
     kept (exact up to max(4k, 64) in range, see `_select`) and `overflow` is set. O(Q N) work, fine up to a few thousand points;
     use [`cell_list_neighbors`][] beyond.
 
-    **Arguments:** `points` (N, d), `r` (> 0), `k` (>= 1), `query` (Q, d) (default `points`), `block` (queries per
-    block).
+    **Arguments:**
+
+    - `points`: the candidate points, shape `(N, d)`.
+    - `r`: the search radius, > 0 (inclusive: `|x - y| <= r`); may be traced.
+    - `k`: the neighbour capacity per query (int >= 1, static).
+    - `query`: the query points, shape `(Q, d)`; None (default) queries `points` themselves.
+    - `block`: queries processed per block (int >= 1; default 4096); bounds the `(block, N)` distance matrix.
 
     **Returns:** a [`Neighbors`][] list of shape (Q, k).
 
@@ -117,7 +126,16 @@ def cell_list_neighbors(points, r, k: int, *, bounds, n_cells: tuple, cell_capac
     least `r` wide); each cell holds at most `cell_capacity` points. Every point looks at the 3^d
     surrounding cells. `overflow` is also set when a cell is over capacity.
 
-    **Arguments:** `points` (N, d), `r` (radius), `k` (neighbour cap), `bounds`, `n_cells`, `cell_capacity`.
+    **Arguments:**
+
+    - `points`: the points, shape `(N, d)`; they are also the queries.
+    - `r`: the search radius (> 0); a cell narrower than `r` sets `overflow`.
+    - `k`: the neighbour capacity per point (int >= 1, static).
+    - `bounds`: the box, a `(lo, hi)` pair per dimension (points outside are clamped into the edge cells).
+    - `n_cells`: a tuple of `d` ints, the cells per dimension (static; each cell must be at least `r` wide).
+    - `cell_capacity`: the most points a cell holds (int, static); more sets `overflow`.
+
+    **Returns:** a [`Neighbors`][] list of shape (N, k).
 
     **Example:** `giorom.cell_list_neighbors(x, 0.05, 16, bounds=((0, 1), (0, 1)), n_cells=(20, 20), cell_capacity=32)`
     """
@@ -151,7 +169,14 @@ def cell_list_neighbors(points, r, k: int, *, bounds, n_cells: tuple, cell_capac
 def radius_neighbors_host(points, r: float, k: int, query=None) -> Neighbors:
     """Same contract as [`radius_neighbors`][] with scipy's cKDTree on the host (preprocessing).
 
-    **Arguments:** `points` (N, d), `r` (> 0), `k` (>= 1), `query` (Q, d) or `None`.
+    **Arguments:**
+
+    - `points`: the candidate points, shape `(N, d)` (array-like, converted to float64 on the host).
+    - `r`: the search radius, > 0.
+    - `k`: the neighbour capacity per query (int >= 1).
+    - `query`: the query points, shape `(Q, d)`, or `None` (default) to query `points` themselves.
+
+    **Returns:** a [`Neighbors`][] list of shape (Q, k).
 
     **Example:** `nbrs = giorom.radius_neighbors_host(x, 0.05, 16)`
     """
@@ -180,7 +205,11 @@ def radius_neighbors_host(points, r: float, k: int, query=None) -> Neighbors:
 def check_overflow(nbrs: Neighbors) -> Neighbors:
     """Raise (under jit via `eqx.error_if`) when the neighbour list dropped in-radius points.
 
-    **Arguments:** `nbrs`, a [`Neighbors`][]. **Returns:** `nbrs`. **Example:** `nbrs = giorom.check_overflow(nbrs)`
+    **Arguments:**
+
+    - `nbrs`: a [`Neighbors`][] list.
+
+    **Returns:** `nbrs`. **Example:** `nbrs = giorom.check_overflow(nbrs)`
     """
     return eqx.error_if(nbrs, nbrs.overflow, "neighbour list overflow: more than K points within the radius; "
                         "increase k (capacity)")
@@ -188,7 +217,15 @@ def check_overflow(nbrs: Neighbors) -> Neighbors:
 
 class Graph(eqx.Module):
     """Padded graph with static shapes (jraph-like): edge j -> i for every (i, slot) of a
-    fixed-K neighbour list. `senders`/`receivers` (E,), `edge_mask` (E,), `n_nodes` static."""
+    fixed-K neighbour list.
+
+    **Arguments:**
+
+    - `senders`: (E,) int32 source node of every edge.
+    - `receivers`: (E,) int32 target node of every edge.
+    - `edge_mask`: (E,) bool, False for padding edges.
+    - `n_nodes`: the number of nodes (static int).
+    """
 
     senders: jax.Array
     receivers: jax.Array
@@ -197,12 +234,28 @@ class Graph(eqx.Module):
 
     @classmethod
     def from_neighbors(cls, nbrs: Neighbors) -> "Graph":
+        """The graph of a neighbour list: an edge `idx[i, s] -> i` for every query `i` and slot `s`.
+
+        **Arguments:**
+
+        - `nbrs`: a [`Neighbors`][] list of shape `(N, K)` whose queries are the nodes.
+
+        **Returns:** a `Graph` with `E = N * K` edges (masked by `nbrs.mask`) and `n_nodes = N`.
+        """
         n, k = nbrs.idx.shape
         receivers = jnp.repeat(jnp.arange(n, dtype=jnp.int32), k)
         return cls(nbrs.idx.reshape(-1), receivers, nbrs.mask.reshape(-1), n)
 
     def aggregate(self, messages, reduce: str = "sum"):
-        """Masked segment sum / mean of per-edge `messages` (E, ...) onto receivers."""
+        """Masked segment sum / mean of per-edge `messages` (E, ...) onto receivers.
+
+        **Arguments:**
+
+        - `messages`: per-edge values, shape `(E, ...)`.
+        - `reduce`: `"sum"` (default) or `"mean"` (over each node's real incoming edges; 0 for none).
+
+        **Returns:** per-node values, shape `(n_nodes, ...)`.
+        """
         return segment_aggregate(messages, self.receivers, self.edge_mask, self.n_nodes, reduce)
 
     def degree(self):
@@ -210,8 +263,17 @@ class Graph(eqx.Module):
 
 
 def segment_aggregate(messages, receivers, mask, n_nodes: int, reduce: str = "sum"):
-    """Masked sum (or mean) of per-edge `messages` (E, ...) onto `receivers` (E,) node ids; `mask` (E,) drops
-    padding edges; `n_nodes` (static) output rows; `reduce` ("sum" or "mean").
+    """Masked sum (or mean) of per-edge `messages` onto their receiving nodes.
+
+    **Arguments:**
+
+    - `messages`: per-edge values, shape `(E, ...)`.
+    - `receivers`: (E,) int node id of every edge.
+    - `mask`: (E,) bool; False drops a (padding) edge.
+    - `n_nodes`: the number of output rows (int >= 1, static).
+    - `reduce`: `"sum"` (default) or `"mean"` (over each node's unmasked edges; 0 for a node without any).
+
+    **Returns:** per-node values, shape `(n_nodes, ...)`.
 
     **Example:** `giorom.segment_aggregate(m, g.receivers, g.edge_mask, g.n_nodes, "mean")`
     """
@@ -231,7 +293,11 @@ def segment_aggregate(messages, receivers, mask, n_nodes: int, reduce: str = "su
 def farthest_point_sampling(points, n: int, start: int | jax.Array = 0):
     """Indices (n,) of a farthest-point sample of `points` (N, d), starting from index `start`.
 
-    **Arguments:** `points` (N, d) floats; `n` (1 <= n <= N); `start` (first index, 0 <= start < N).
+    **Arguments:**
+
+    - `points`: the points, shape `(N, d)`, floating point.
+    - `n`: the sample size (1 <= n <= N, static).
+    - `start`: the first sampled index (0 <= start < N; default 0; may be traced).
 
     **Returns:** (n,) int32 indices.
 
@@ -272,7 +338,13 @@ def _fps(points, n: int, start):
 def random_sampling(key, n_points: int, n: int):
     """n distinct random indices out of n_points (sorted).
 
-    **Arguments:** `key`, `n_points` (>= 1), `n` (1 <= n <= n_points). **Example:** `giorom.random_sampling(key, 2000, 500)`
+    **Arguments:**
+
+    - `key`: a JAX PRNG key.
+    - `n_points`: the number of points to choose from (int >= 1).
+    - `n`: the sample size (1 <= n <= n_points).
+
+    **Returns:** (n,) int32 sorted indices. **Example:** `giorom.random_sampling(key, 2000, 500)`
     """
     n_points = check_int("n_points", n_points, minimum=1)
     check_int("n", n, minimum=1, maximum=n_points)
@@ -282,7 +354,12 @@ def random_sampling(key, n_points: int, n: int):
 def scaled_radius(radius: float, n_full: int, n_sparse: int, dim: int = 2) -> float:
     """Radius for a sparse graph: R_s = R (N / n)^(1/d), keeping the neighbour count constant.
 
-    **Arguments:** `radius` (> 0, R), `n_full` (N), `n_sparse` (n, 1 <= n <= N), `dim` (d).
+    **Arguments:**
+
+    - `radius`: the full-graph radius `R` (> 0).
+    - `n_full`: the full particle count `N` (int >= 1).
+    - `n_sparse`: the sampled particle count `n` (1 <= n <= N).
+    - `dim`: the spatial dimension `d` (int >= 1; default 2).
 
     **Example:** `giorom.scaled_radius(0.015, 2000, 500)`
     """
@@ -296,7 +373,12 @@ def scaled_radius(radius: float, n_full: int, n_sparse: int, dim: int = 2) -> fl
 def connected_components(points, r: float) -> int:
     """Number of connected components of the radius-r graph (host, cKDTree + scipy.sparse.csgraph).
 
-    **Arguments:** `points` (N, d), `r` (> 0). **Example:** `giorom.connected_components(x, 0.05)`
+    **Arguments:**
+
+    - `points`: the points, shape `(N, d)` (array-like).
+    - `r`: the edge radius (> 0): points at distance <= r are connected.
+
+    **Returns:** the number of components (int). **Example:** `giorom.connected_components(x, 0.05)`
     """
     check_positive("r", r)
     from scipy.sparse import coo_matrix
@@ -315,8 +397,18 @@ def sample_reduced_graph(points, n: int, radius: float, *, method: str = "fps", 
     R_s = radius (N/n)^(1/d). With `check`, the radius is grown by 10 % until the sparse radius graph
     is one connected component (at most `max_tries` times; a warning is issued if it still is not).
 
-    **Arguments:** `points` (N, d), `n` (1 <= n <= N), `radius` (> 0, full-graph radius), `method` ("fps" or
-    "random"), `key` (start point / sample), `check`, `max_tries`.
+    **Arguments:**
+
+    - `points`: the full point set, shape `(N, d)`.
+    - `n`: the sample size (1 <= n <= N).
+    - `radius`: the full-graph radius `R` (> 0).
+    - `method`: `"fps"` (default, farthest-point sampling) or `"random"`.
+    - `key`: a JAX PRNG key: the random start point for `"fps"`, the sample for `"random"`; None (default)
+      starts `"fps"` at index 0 and uses `jax.random.key(0)` for `"random"`.
+    - `check`: if True (default), grow `R_s` by 10 % until the sparse radius graph is connected.
+    - `max_tries`: the most growth steps with `check` (default 5); a warning is issued if still disconnected.
+
+    **Returns:** `(indices, R_s)`: (n,) int32 indices into `points` and the sparse radius (float).
 
     **Example:** `idx, rs = giorom.sample_reduced_graph(x, 500, 0.015)`
     """

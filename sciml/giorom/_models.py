@@ -59,8 +59,13 @@ C_WINDOW = 5  # velocities in the input window (6 positions)
 class Normalisation:
     """Statistics (GNS metadata) and bounds; hashable so it can be a static field.
 
-    **Fields:** `vel_mean`, `vel_std`, `acc_mean`, `acc_std` (per dimension), `bounds` ((lo, hi) per dimension),
-    `noise_std` (training noise, added in quadrature to the stds).
+    **Fields:**
+
+    - `vel_mean`, `vel_std`: per-dimension mean and standard deviation of the per-frame velocities (position
+      differences), tuples of `d` floats.
+    - `acc_mean`, `acc_std`: the same for the accelerations (second differences).
+    - `bounds`: the domain box, a `(lo, hi)` pair per dimension (walls for the wall-distance features).
+    - `noise_std`: the training noise std (default 0.0), added in quadrature to `vel_std` and `acc_std`.
 
     **Example:** `norm = giorom.Normalisation.from_metadata(ds.metadata)`
     """
@@ -74,15 +79,41 @@ class Normalisation:
 
     @classmethod
     def from_metadata(cls, md: dict, noise_std: float = 0.0) -> "Normalisation":
+        """Build from a GNS metadata dict.
+
+        **Arguments:**
+
+        - `md`: a GNS metadata dict with `vel_mean`, `vel_std`, `acc_mean`, `acc_std` (per dimension) and
+          `bounds` (a `(lo, hi)` pair per dimension), e.g. from [`compute_metadata`][].
+        - `noise_std`: the training noise std folded into the scales (default 0.0).
+
+        **Returns:** a `Normalisation`.
+        """
         t = lambda a: tuple(float(v) for v in a)  # noqa: E731
         return cls(t(md["vel_mean"]), t(md["vel_std"]), t(md["acc_mean"]), t(md["acc_std"]),
                    tuple(t(b) for b in md["bounds"]), float(noise_std))
 
     def vel_scale(self, dtype):
+        """The velocity normalisation `(mean, sqrt(vel_std**2 + noise_std**2))`.
+
+        **Arguments:**
+
+        - `dtype`: the dtype of the returned arrays.
+
+        **Returns:** `(mean, scale)`, two `(d,)` arrays.
+        """
         s = np.sqrt(np.square(self.vel_std) + self.noise_std**2)
         return jnp.asarray(self.vel_mean, dtype), jnp.asarray(s, dtype)
 
     def acc_scale(self, dtype):
+        """The acceleration normalisation `(mean, sqrt(acc_std**2 + noise_std**2))`.
+
+        **Arguments:**
+
+        - `dtype`: the dtype of the returned arrays.
+
+        **Returns:** `(mean, scale)`, two `(d,)` arrays.
+        """
         s = np.sqrt(np.square(self.acc_std) + self.noise_std**2)
         return jnp.asarray(self.acc_mean, dtype), jnp.asarray(s, dtype)
 
@@ -95,8 +126,16 @@ def node_features(window, type_emb, norm: Normalisation, radius: float):
     """GNS node features from a (C+1, n, d) window: normalised velocities (C d), wall distances
     / R clipped to [-1, 1] (2 d), type embedding (16).
 
-    **Arguments:** `window` (C+1, n, d), `type_emb` (n, 16) embedded types, `norm` (a [`Normalisation`][]),
-    `radius` (wall-distance scale). **Example:** `f = giorom.node_features(w, emb[ptype], model.norm, model.radius)`
+    **Arguments:**
+
+    - `window`: the last `C + 1` positions, shape `(C+1, n, d)` (C = 5 velocities in GNS and GIOROM).
+    - `type_emb`: the embedded particle types, shape `(n, 16)`.
+    - `norm`: a [`Normalisation`][] (velocity statistics and the walls).
+    - `radius`: the wall-distance scale (the connectivity radius), > 0.
+
+    **Returns:** (n, C d + 2 d + 16) node features.
+
+    **Example:** `f = giorom.node_features(w, emb[ptype], model.norm, model.radius)`
     """
     dtype = window.dtype
     vm, vs = norm.vel_scale(dtype)
@@ -135,10 +174,19 @@ class GNS(eqx.Module):
     `__call__(window, particle_type)` maps a (6, N, d) position window to normalised accelerations
     (N, d). The neighbour list is a jit cell list on the last positions (`n_cells`, `cell_capacity`).
 
-    **Arguments:** `metadata` (GNS dict: `bounds`, `default_connectivity_radius`, `vel_mean`/`vel_std`,
-    `acc_mean`/`acc_std`; checked), `latent` (width), `n_mp` (message-passing steps), `mlp_depth`, `k` (neighbour
-    cap), `noise_std` (>= 0, training noise folded into the normalisation), `radius` (> 0; default the metadata's),
-    `cell_capacity`, `key`, `dtype`.
+    **Arguments:**
+
+    - `metadata`: the GNS metadata dict (`bounds`, `default_connectivity_radius`, `vel_mean`/`vel_std`,
+      `acc_mean`/`acc_std`; checked), e.g. `ParticleDataset.metadata`.
+    - `latent`: the latent width of nodes, edges and MLP hidden layers (default 32).
+    - `n_mp`: the number of message-passing steps (int >= 0; default 3).
+    - `mlp_depth`: hidden layers of every MLP (int >= 0; default 2).
+    - `k`: the neighbour capacity per particle (default 24).
+    - `noise_std`: the training noise std (>= 0; default 3e-4), folded into the normalisation.
+    - `radius`: the connectivity radius (> 0); None (default) takes `default_connectivity_radius`.
+    - `cell_capacity`: the most particles per cell of the cell list (default 16; more sets `overflow`).
+    - `key`: a JAX PRNG key for the initialisation (required, keyword-only).
+    - `dtype`: the floating dtype of the weights (default float32).
 
     **Example:** `gns = giorom.GNS(ds.metadata, key=jax.random.key(0))`
     """
@@ -186,10 +234,29 @@ class GNS(eqx.Module):
         self.cell_capacity = int(cell_capacity)
 
     def neighbors(self, x):
+        """The model's neighbour list: a jit cell list with its `radius`, `k` and `cell_capacity`.
+
+        **Arguments:**
+
+        - `x`: particle positions, shape `(N, d)`, inside the metadata's bounds.
+
+        **Returns:** a [`Neighbors`][sciml.giorom.Neighbors] list of shape `(N, k)`.
+        """
         return cell_list_neighbors(x, self.radius, self.k, bounds=self.norm.bounds, n_cells=self.n_cells,
                                    cell_capacity=self.cell_capacity)
 
     def __call__(self, window, particle_type, nbrs=None):
+        """Normalised accelerations of the particles from their position window.
+
+        **Arguments:**
+
+        - `window`: the last 6 positions of the particles, shape `(6, N, d)` (oldest first).
+        - `particle_type`: integer particle types, shape `(N,)`, in `[0, 9)` (GNS type ids).
+        - `nbrs`: a precomputed [`Neighbors`][sciml.giorom.Neighbors] list of the last positions, shape `(N, k)`;
+          None (default) builds it with `neighbors(window[-1])`.
+
+        **Returns:** the normalised accelerations, shape `(N, d)` (de-normalise with `norm.acc_scale`).
+        """
         check_window("GNS", window, C_WINDOW + 1, self.norm.dim)
         check_particle_type("GNS", particle_type, window.shape[1])
         x = window[-1]
@@ -245,12 +312,31 @@ class GIOROM(eqx.Module):
     surrounding grid nodes) -> projection added to the pre-grid features -> `n_mp` IN layers ->
     normalised acceleration. `query_decoder` evaluates positions at arbitrary rest positions.
 
-    **Arguments:** `metadata` (GNS dict of the full data set), `n_full` (N), `n_sample` (n),
-    `latent`, `n_mp`, `grid` (latent grid shape), `operator` ("fno" or "conv"), `k` (neighbour cap of
-    the sparse graph), `radius` (default R (N/n)^(1/d)), `sampling` ("fps" or "random"), `mlp_depth` (IN layer
-    MLPs), `grid_channels` (latent grid width), `modes` (FNO modes), `k_gno` (density normaliser of the GNO
-    encoder), `noise_std` (>= 0), `decoder_kind` ("mls" or "shepard") and `decoder_k` (the query decoder's), `key`,
-    `dtype`. `model(window (6, n, d), particle_type (n,))` -> normalised accelerations (n, d).
+    **Arguments:**
+
+    - `metadata`: the GNS metadata dict of the full data set (bounds, statistics, `default_connectivity_radius`).
+    - `n_full`: the full particle count `N` (int >= 1, keyword-only, required).
+    - `n_sample`: the sampled (sparse) particle count `n`, 1 <= n <= N (keyword-only, required).
+    - `latent`: the latent width of nodes and edges (default 64).
+    - `n_mp`: interaction-network layers before and after the latent grid (int >= 0; default 2 each).
+    - `mlp_depth`: hidden layers of the interaction-network MLPs (int >= 0; default 1).
+    - `grid`: the latent grid shape, `d` positive ints (default `(16, 16)`).
+    - `grid_channels`: the latent grid's channels (the operator's width; default 32).
+    - `operator`: the latent-grid operator, `"fno"` (default) or `"conv"` (residual 3x3 convolutions).
+    - `modes`: Fourier modes per axis of the FNO operator (default 8).
+    - `k`: the neighbour capacity of the sparse radius graph (default 16).
+    - `k_gno`: the density normaliser of the GNO encoder: the density channel is the in-range count / `k_gno`
+      (default 16).
+    - `radius`: the sparse-graph radius (> 0); None (default) is `R (N/n)^(1/d)` with R the metadata's.
+    - `noise_std`: the training noise std (>= 0; default 3e-4), folded into the normalisation.
+    - `sampling`: how [`rollout`][] draws the sparse nodes when it is given no `sparse_index`: `"fps"` (default,
+      farthest-point from particle 0) or `"random"`.
+    - `decoder_kind`: the query decoder's `kind`, `"mls"` (default) or `"shepard"` ([`KernelDecoder`][]).
+    - `decoder_k`: the query decoder's neighbour count (default 12).
+    - `key`: a JAX PRNG key for the initialisation (required, keyword-only).
+    - `dtype`: the floating dtype of the weights (default float32).
+
+    `model(window (6, n, d), particle_type (n,))` -> normalised accelerations (n, d).
 
     **Example:** `gio = giorom.GIOROM(ds.metadata, n_full=2000, n_sample=500, key=jax.random.key(0))`
     """
@@ -344,6 +430,14 @@ class GIOROM(eqx.Module):
         self.r_gno = 0.6 * spacing
 
     def neighbors(self, x):
+        """The sparse graph's neighbour list (brute-force radius search with `radius` and `k`).
+
+        **Arguments:**
+
+        - `x`: sparse node positions, shape `(n, d)`.
+
+        **Returns:** a [`Neighbors`][sciml.giorom.Neighbors] list of shape `(n, k)`.
+        """
         return radius_neighbors(x, self.radius, self.k)
 
     def _grid_cells(self, x):
@@ -402,7 +496,17 @@ class GIOROM(eqx.Module):
         return _masked_sum(kern * gv, valid) / cnt
 
     def __call__(self, window, particle_type, nbrs=None):
-        """Normalised accelerations (n, d) of the sparse nodes from their (C+1, n, d) window."""
+        """Normalised accelerations (n, d) of the sparse nodes from their (C+1, n, d) window.
+
+        **Arguments:**
+
+        - `window`: the last 6 positions of the sparse nodes, shape `(6, n, d)` (oldest first).
+        - `particle_type`: integer particle types, shape `(n,)`, in `[0, 9)` (GNS type ids).
+        - `nbrs`: a precomputed [`Neighbors`][sciml.giorom.Neighbors] list of the last positions, shape `(n, k)`;
+          None (default) builds it with `neighbors(window[-1])`.
+
+        **Returns:** the normalised accelerations, shape `(n, d)` (de-normalise with `norm.acc_scale`).
+        """
         check_window("GIOROM", window, C_WINDOW + 1, self.norm.dim)
         check_particle_type("GIOROM", particle_type, window.shape[1])
         x = window[-1]

@@ -30,9 +30,17 @@ PARTICLE_TYPE = {"water": 5, "sand": 6, "jelly": 7}
 class MPMConfig:
     """Numerical parameters of the simulator (defaults: the calibrated 2D setup of the spec).
 
-    **Fields:** `n_grid` (cells per axis, >= 4), `dt` (substep, > 0), `substeps` (per stored frame), `gravity`
-    ((gx, gy)), `youngs` (Young's modulus, > 0), `poisson` (ratio in [0, 0.5)), `density` (> 0), `bound` (wall
-    thickness in cells), `friction_angle` (degrees in (0, 90), sand only).
+    **Fields:**
+
+    - `n_grid`: grid cells per axis of the unit box (int >= 4; default 64).
+    - `dt`: the substep in seconds (> 0; default 1e-4).
+    - `substeps`: substeps per stored frame (int >= 1; default 25), so a frame is `dt * substeps` seconds.
+    - `gravity`: the default gravity `(gx, gy)`, two finite numbers (default `(0, -49)`).
+    - `youngs`: Young's modulus (> 0; default 3e3).
+    - `poisson`: Poisson's ratio in [0, 0.5) (default 0.2).
+    - `density`: the material density (> 0; default 1.0); a particle carries a quarter cell of it.
+    - `bound`: the free-slip wall thickness in cells (int in [1, (n_grid - 2) // 2]; default 3).
+    - `friction_angle`: the Drucker-Prager friction angle in degrees, in (0, 90) (default 25; sand only).
 
     **Example:** `cfg = giorom.MPMConfig(n_grid=32, substeps=10)`
     """
@@ -77,9 +85,15 @@ class MPMConfig:
 class Trajectory(eqx.Module):
     """One simulated trajectory.
 
-    **Fields:** `positions` (n_frames, n_particles, 2) float32, `velocities` (n_frames, n_particles, 2)
-    float32 (physical units, per second), `particle_type` (n_particles,) int32, `material`, `frame_dt`,
-    `bounds` ((0, 1), (0, 1)).
+    **Fields:**
+
+    - `positions`: (n_frames, n_particles, 2) positions in the unit box (the simulation dtype, float32 by
+      default).
+    - `velocities`: (n_frames, n_particles, 2) velocities in physical units (per second).
+    - `particle_type`: (n_particles,) int32 GNS type ids (all equal: one material per trajectory).
+    - `material`: `"water"`, `"jelly"` or `"sand"` (static).
+    - `frame_dt`: the time between stored frames in seconds, `config.dt * config.substeps` (static).
+    - `bounds`: the domain box, a `(lo, hi)` pair per dimension (static; default `((0, 1), (0, 1))`).
     """
 
     positions: jax.Array
@@ -101,7 +115,11 @@ class Trajectory(eqx.Module):
 def polar_rotation_2x2(F):
     """Rotation R of the polar decomposition F = R S (closed form, det F > 0).
 
-    **Arguments:** `F` (..., 2, 2) deformation gradients. **Example:** `R = giorom.polar_rotation_2x2(F)`
+    **Arguments:**
+
+    - `F`: deformation gradients, shape `(..., 2, 2)`, with `det F > 0`.
+
+    **Returns:** the rotations `R`, shape `(..., 2, 2)`. **Example:** `R = giorom.polar_rotation_2x2(F)`
     """
     theta = jnp.arctan2(F[..., 1, 0] - F[..., 0, 1], F[..., 0, 0] + F[..., 1, 1])
     c, s = jnp.cos(theta), jnp.sin(theta)
@@ -111,7 +129,13 @@ def polar_rotation_2x2(F):
 def svd_2x2(F):
     """Closed-form 2x2 SVD F = U diag(sig) V^T via the polar decomposition and a symmetric eigenproblem.
 
-    **Arguments:** `F` (..., 2, 2). **Returns:** `(U, sig, V)`. **Example:** `U, s, V = giorom.svd_2x2(F)`
+    **Arguments:**
+
+    - `F`: the matrices, shape `(..., 2, 2)`.
+
+    **Returns:** `(U, sig, V)` with `U`, `V` of shape `(..., 2, 2)` and `sig` of shape `(..., 2)`.
+
+    **Example:** `U, s, V = giorom.svd_2x2(F)`
     """
     R = polar_rotation_2x2(F)
     S = jnp.swapaxes(R, -1, -2) @ F
@@ -236,7 +260,13 @@ def random_block_scene(key, n_particles: int, dtype=jnp.float32):
     position ~ uniform inside [0.1, 0.9], velocity ~ U([-1.5, 1.5] x [-2, 0]); particles uniform
     in the block. Returns (positions (N, 2), velocities (N, 2)).
 
-    **Arguments:** `key` (PRNG key), `n_particles` (>= 1), `dtype`. **Example:** `x, v = giorom.random_block_scene(key, 500)`
+    **Arguments:**
+
+    - `key`: a JAX PRNG key for the block and its velocity.
+    - `n_particles`: the number of particles `N` (int >= 1).
+    - `dtype`: the floating dtype of the result (default float32).
+
+    **Example:** `x, v = giorom.random_block_scene(key, 500)`
     """
     n_particles = check_int("n_particles", n_particles, minimum=1)
     k1, k2, k3, k4, k5 = jax.random.split(key, 5)
@@ -330,8 +360,15 @@ def simulate_batch(material: str, keys, n_particles: int, n_frames: int, config:
     """Simulate random block-drop scenes for a batch of keys (one grid per scene, simulated together).
     Returns numpy positions (B, n_frames, N, 2).
 
-    **Arguments:** `material` ("water", "jelly", "sand"), `keys` (one PRNG key per scene), `n_particles`,
-    `n_frames`, `config` (an [`MPMConfig`][]), `dtype`, `chunk` (scenes simulated together).
+    **Arguments:**
+
+    - `material`: `"water"`, `"jelly"` or `"sand"`.
+    - `keys`: one JAX PRNG key per scene (a list or a stacked key array of length B).
+    - `n_particles`: particles per scene (int >= 1).
+    - `n_frames`: stored frames including the initial one (int >= 1).
+    - `config`: an [`MPMConfig`][] (default None: `MPMConfig()`).
+    - `dtype`: the floating dtype of the simulation (default float32).
+    - `chunk`: scenes simulated together in one vmapped call (int >= 1; default 32; bounds memory).
 
     **Example:** `pos = giorom.simulate_batch("water", jax.random.split(key, 4), 500, 50)`
     """
@@ -353,7 +390,10 @@ def simulate_batch(material: str, keys, n_particles: int, n_frames: int, config:
 def grid_mass(positions, config: MPMConfig | None = None):
     """Grid mass after particle-to-grid transfer (for conservation checks); shape (n_grid, n_grid).
 
-    **Arguments:** `positions` (N, 2) inside the unit box; `config` (an [`MPMConfig`][]).
+    **Arguments:**
+
+    - `positions`: particle positions, shape `(N, 2)`, inside the unit box.
+    - `config`: an [`MPMConfig`][] (default None: `MPMConfig()`).
 
     **Example:** `float(giorom.grid_mass(x).sum())  # == N * particle_mass()`
     """
@@ -377,7 +417,11 @@ def grid_mass(positions, config: MPMConfig | None = None):
 def particle_mass(config: MPMConfig | None = None) -> float:
     """Mass of one particle (a quarter cell at `density`).
 
-    **Arguments:** `config` (an [`MPMConfig`][], default `MPMConfig()`). **Example:** `giorom.particle_mass()`
+    **Arguments:**
+
+    - `config`: an [`MPMConfig`][] (default None: `MPMConfig()`).
+
+    **Example:** `giorom.particle_mass()`
     """
     cfg = config or MPMConfig()
     return (0.5 / cfg.n_grid) ** 2 * cfg.density

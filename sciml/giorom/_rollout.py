@@ -20,7 +20,14 @@ from ._checks import check_particle_type, check_positions, check_window
 def rollout_window(model, window, particle_type, n_steps: int):
     """Roll `model` forward `n_steps` from a (C+1, n, d) window with `lax.scan`; -> (n_steps, n, d).
 
-    **Arguments:** `model` (GIOROM/GNS), `window` (6, n, d), `particle_type` (n,) ints, `n_steps` (>= 1).
+    **Arguments:**
+
+    - `model`: a [`GIOROM`][] or [`GNS`][] stepper.
+    - `window`: the last 6 positions of the nodes the model steps (GIOROM: its sparse nodes), shape `(6, n, d)`.
+    - `particle_type`: (n,) integer GNS type ids of those nodes.
+    - `n_steps`: the number of predicted frames (int >= 1, static).
+
+    **Returns:** the predicted positions, shape `(n_steps, n, d)`.
 
     **Example:** `xs = giorom.rollout_window(model, window, ptype, 10)`
     """
@@ -56,6 +63,8 @@ def rollout(model, initial_window, n_steps: int, query_points=None, *, particle_
       output; default all N particles. Not accepted for GNS (it predicts its particles only).
     - `particle_type`: (N,) GNS particle-type ids (5 water, 6 sand, 7 jelly/goop); default all 7.
     - `sparse_index`: (n,) indices of GIOROM's sparse nodes (default: farthest-point sample).
+    - `return_sparse`: if True, also return GIOROM's sparse trajectory `(n_steps, n, d)` and the sparse indices
+      `(n,)` (default False; GNS ignores it).
 
     **Returns:** (n_steps, Q, d) positions (and the sparse trajectory and indices with `return_sparse`).
     """
@@ -96,8 +105,14 @@ def rollout(model, initial_window, n_steps: int, query_points=None, *, particle_
 def decode_frames(decoder, plan, disp, query_points):
     """Positions at the queries: rest position + decoded displacement, for every frame of `disp`.
 
-    **Arguments:** `decoder` (a [`KernelDecoder`][]), `plan` (its `plan(ref_sparse, query_points)`), `disp`
-    (..., n, d) sparse displacements, `query_points` (Q, d) rest positions.
+    **Arguments:**
+
+    - `decoder`: a [`KernelDecoder`][].
+    - `plan`: its [`DecodePlan`][] for these queries, `decoder.plan(ref_sparse, query_points)`.
+    - `disp`: the sparse nodes' displacements from their rest positions, shape `(..., n, d)` (e.g. one per frame).
+    - `query_points`: the queries' rest positions, shape `(Q, d)`.
+
+    **Returns:** the query positions, shape `(..., Q, d)`.
 
     **Example:** `xs = giorom.decode_frames(dec, dec.plan(ref_s, q), disp, q)`
     """
@@ -108,8 +123,12 @@ def rollout_mse(pred, truth, horizons=(1, 5, 10, 20)):
     """GNS/LagrangeBench-style errors: squared position error summed over dimensions, averaged over
     particles and over the first h steps, for each horizon h, plus the full rollout (`mse_full`).
 
-    **Arguments:** `pred`, `truth` (S, N, d) trajectories of one shape; `horizons` (positive ints; those longer
-    than S are left out).
+    **Arguments:**
+
+    - `pred`: the predicted trajectory, shape `(S, N, d)`.
+    - `truth`: the reference trajectory of the same frames, the same shape as `pred`.
+    - `horizons`: positive ints (or one int), the horizons `h` to report (default `(1, 5, 10, 20)`); those longer
+      than S are left out.
 
     **Returns:** a dict `{"mse1": ..., "mse5": ..., "mse_full": ...}`.
 
@@ -131,7 +150,10 @@ def rollout_mse(pred, truth, horizons=(1, 5, 10, 20)):
 def constant_velocity(initial_window, n_steps: int):
     """Baseline: keep the last velocity. -> (n_steps, N, d).
 
-    **Arguments:** `initial_window` (frames >= 2, N, d) positions; `n_steps` (>= 1).
+    **Arguments:**
+
+    - `initial_window`: positions, shape `(frames >= 2, N, d)`; its last two frames give the velocity.
+    - `n_steps`: the number of predicted frames (int >= 1).
 
     **Returns:** (n_steps, N, d) positions `x_T + k v_T`.
 
@@ -148,7 +170,13 @@ def constant_velocity(initial_window, n_steps: int):
 def time_per_step(model, window, particle_type, n_steps: int = 20, repeats: int = 3):
     """Wall seconds per rollout step (compiled; best of `repeats`).
 
-    **Arguments:** `model` (GIOROM/GNS), `window` (6, n, d), `particle_type` (n,), `n_steps`, `repeats` (>= 1).
+    **Arguments:**
+
+    - `model`: a [`GIOROM`][] or [`GNS`][] stepper.
+    - `window`: the last 6 positions of the stepped nodes, shape `(6, n, d)`.
+    - `particle_type`: (n,) integer GNS type ids.
+    - `n_steps`: steps per timed rollout (int >= 1; default 20).
+    - `repeats`: timed rollouts after one compiling run; the best is kept (int >= 1; default 3).
 
     **Returns:** seconds per step (float).
 

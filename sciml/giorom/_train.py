@@ -28,7 +28,12 @@ def random_walk_noise(key, window_shape, noise_std: float, dtype):
     """GNS random-walk noise for a (C+1, n, d) window: velocity noise N(0, sigma/sqrt(C)) cumulated over
     the window, positions noise its cumulative sum (first frame clean).
 
-    **Arguments:** `key`, `window_shape` (C+1 >= 2, n, d), `noise_std` (>= 0), `dtype`.
+    **Arguments:**
+
+    - `key`: a JAX PRNG key.
+    - `window_shape`: the window's shape `(C+1, n, d)`, positive ints with `C + 1 >= 2`.
+    - `noise_std`: sigma, the std of the velocity noise accumulated by the last frame (>= 0).
+    - `dtype`: the floating dtype of the noise.
 
     **Returns:** noise of shape `window_shape`.
 
@@ -56,7 +61,13 @@ def acceleration_loss(model, batch, key, noise_std: float | None = None):
     (push-forward, Brandstetter et al. 2022, as in LagrangeBench), and the loss is taken on its next step
     against ground-truth frame u after `target`; every target is shifted by the last input frame's noise.
 
-    **Arguments:** `model` (GNS/GIOROM), `batch` (above), `key` (noise), `noise_std` (default the model's).
+    **Arguments:**
+
+    - `model`: a [`GNS`][] or [`GIOROM`][] stepper.
+    - `batch`: a dict with `window` (B, C+1, n, d), `target` (B, n, d) and `particle_type` (B, n), optionally
+      `future` and `unroll` (above), e.g. from [`window_sampler`][].
+    - `key`: a JAX PRNG key for the random-walk noise (split per sample).
+    - `noise_std`: the random-walk noise std (>= 0); None (default) uses the model's `norm.noise_std`.
 
     **Returns:** `(loss, {"acc_mse": loss})`.
 
@@ -100,7 +111,12 @@ class PushForward:
     unroll counts `unrolls[:i+1]` are drawn with weights `probs[:i+1]`. LagrangeBench's steps 0 / 20k / 300k /
     400k of a 500k-step run are the fractions 0 / 0.04 / 0.6 / 0.8.
 
-    **Arguments:** `unrolls` (counts >= 0), `probs` (weights > 0), `start` (increasing fractions from 0).
+    **Arguments:**
+
+    - `unrolls`: the unroll counts (ints >= 0; default `(0, 1, 2, 3)`).
+    - `probs`: their unnormalised sampling weights (> 0; default `(18, 2, 1, 1)`), one per entry of `unrolls`.
+    - `start`: the fraction of the run from which each count is allowed, increasing and starting at 0
+      (default `(0, 0.04, 0.6, 0.8)`).
 
     **Example:** `giorom.train(model, ds, pushforward=giorom.PushForward())`
     """
@@ -123,7 +139,16 @@ class PushForward:
         return int(max(self.unrolls))
 
     def sample(self, key, step, total_steps: int):
-        """Unroll count (() int32) for training `step` of `total_steps`."""
+        """Unroll count (() int32) for training `step` of `total_steps`.
+
+        **Arguments:**
+
+        - `key`: a JAX PRNG key for the draw.
+        - `step`: the current training step (int or traced scalar).
+        - `total_steps`: the run's total number of steps (scales `start`).
+
+        **Returns:** the drawn unroll count, an () int32 array.
+        """
         thresholds = jnp.asarray([s * total_steps for s in self.start], jnp.float32)
         allowed = jnp.asarray(step, jnp.float32) >= thresholds
         logits = jnp.where(allowed, jnp.log(jnp.asarray(self.probs, jnp.float32)), -jnp.inf)
@@ -154,8 +179,16 @@ def window_sampler(positions, particle_type, batch_size: int, window: int = C_WI
     [`PushForward`][] schedule (and the run's `total_steps`) the batch also holds `future` (batch, U, n, d)
     ground-truth frames and the step's `unroll` count (see [`acceleration_loss`][]).
 
-    **Arguments:** `positions` (B, T, N, d), `particle_type` (B, N), `batch_size`, `window` (input frames),
-    `pushforward`, `total_steps`.
+    **Arguments:**
+
+    - `positions`: the trajectories, shape `(B, T, N, d)`.
+    - `particle_type`: integer type ids, shape `(B, N)`.
+    - `batch_size`: windows per batch (int >= 1).
+    - `window`: input frames per window (int >= 2; default 6 = C + 1).
+    - `pushforward`: a [`PushForward`][] schedule, or None (default) for plain one-step batches.
+    - `total_steps`: the run's total steps (int >= 1), required with `pushforward` (None otherwise).
+
+    **Returns:** `batch_fn(key, step=0) -> dict`.
 
     **Example:** `bf = giorom.window_sampler(pos, ptype, 4); batch = bf(jax.random.key(0))`
     """
@@ -191,8 +224,15 @@ def sparse_subsets(positions, n: int, copies: int = 1, reference_frame: int = 0,
     """Farthest-point subsets (copies per trajectory, different random start points) of the particles in
     frame `reference_frame`. Returns indices (B * copies, n) and the trajectory of each row.
 
-    **Arguments:** `positions` (B, T, N, d); `n` (1 <= n <= N); `copies` (>= 1); `reference_frame` (0 <= . < T);
-    `key` (start points of the extra copies).
+    **Arguments:**
+
+    - `positions`: the trajectories, shape `(B, T, N, d)`.
+    - `n`: the subset size (1 <= n <= N).
+    - `copies`: subsets per trajectory (int >= 1; default 1); the first starts at particle 0.
+    - `reference_frame`: the frame whose positions are sampled (0 <= reference_frame < T; default 0).
+    - `key`: a JAX PRNG key for the random start points of the extra copies (default None: `jax.random.key(0)`).
+
+    **Returns:** `(indices, owner)`: (B * copies, n) particle indices and the (B * copies,) trajectory of each row.
 
     **Example:** `idx, owner = giorom.sparse_subsets(pos, 200, copies=2)`
     """
@@ -224,6 +264,14 @@ def default_optimizer(learning_rate: float = 1e-3, final_learning_rate: float = 
     Built with `optax.inject_hyperparams`, so the learning rate and decay rate are optimiser *state*: runs with
     different schedules compile to the same program (the time-budgeted [`train`][] reuses its timing run's
     executable from JAX's compilation cache). `opt_state.hyperparams` holds them.
+
+    **Arguments:**
+
+    - `learning_rate`: the initial learning rate (> 0; default 1e-3).
+    - `final_learning_rate`: the learning rate reached after `steps` steps (> 0; default 1e-4).
+    - `steps`: the number of steps of the decay (int >= 1; default 1000).
+
+    **Returns:** an `optax.GradientTransformation`.
 
     **Example:** `opt = giorom.default_optimizer(1e-3, 1e-5, steps=20_000)`
     """
@@ -341,8 +389,19 @@ def finetune(model: GIOROM, dataset, *, steps: int = 200, horizon: int = 3, batc
     `log_every` (default 50), metrics). With `train_stepper=False` only the decoder's kernel learns, on the
     stepper's own predictions instead of ground-truth sparse positions.
 
-    **Arguments:** `model`, `dataset`, `steps`, `horizon`, `batch_size`, `learning_rate`, `optimizer`, `copies`
-    (subsets per trajectory), `train_stepper`, `key`, `**fit_kwargs` (above).
+    **Arguments:**
+
+    - `model`: a [`GIOROM`][] whose query decoder has a learned kernel.
+    - `dataset`: a [`ParticleDataset`][] whose trajectories share T and N (T >= 6 + `horizon`).
+    - `steps`: optimiser steps (int >= 1; default 200).
+    - `horizon`: rollout steps per sample, with gradient through them (int >= 1; default 3).
+    - `batch_size`: (subset, start) pairs per step (int >= 1; default 2).
+    - `learning_rate`: Adam's learning rate (> 0; default 1e-4); ignored when `optimizer` is given.
+    - `optimizer`: any optax transformation (default None: `optax.adam(learning_rate)`).
+    - `copies`: farthest-point subsets per trajectory (int >= 1; default 1).
+    - `train_stepper`: if True (default) the stepper and the decoder learn; False trains the decoder's kernel only.
+    - `key`: a JAX PRNG key for the subsets' start points and the batches (default None: `jax.random.key(0)`).
+    - `**fit_kwargs`: passed to `sciml.train.fit` (above).
 
     **Returns:** the `sciml.train.TrainResult` (`.model` the fine-tuned model).
 
@@ -412,9 +471,19 @@ def train_decoder(decoder: KernelDecoder, dataset, subsets, owner, *, reference_
     **Returns:** the `sciml.train.TrainResult` (`.model` the decoder; zero steps for a decoder without a learned
     kernel).
 
-    **Arguments:** `decoder` (a [`KernelDecoder`][]), `dataset` (a `ParticleDataset`), `subsets` (R, n) particle
-    indices and `owner` (R,) trajectory of each row (as from [`sparse_subsets`][]), `reference_frame` (rest frame,
-    < T - 1), `steps`, `learning_rate`, `optimizer`, `batch_frames` (frames per step), `key`.
+    **Arguments:**
+
+    - `decoder`: a [`KernelDecoder`][].
+    - `dataset`: a [`ParticleDataset`][] whose trajectories share T and N.
+    - `subsets`: (R, n) integer particle indices of the sparse subsets (as from [`sparse_subsets`][]).
+    - `owner`: (R,) integer trajectory index of each row of `subsets`.
+    - `reference_frame`: the rest frame the displacements are taken from (0 <= reference_frame < T - 1;
+      default 5, the last frame of the first input window).
+    - `steps`: optimiser steps (int >= 1; default 300).
+    - `learning_rate`: Adam's learning rate (> 0; default 3e-3); ignored when `optimizer` is given.
+    - `optimizer`: any optax transformation (default None: `optax.adam(learning_rate)`).
+    - `batch_frames`: random later frames decoded per step (int >= 1; default 8).
+    - `key`: a JAX PRNG key for the frame and subset draws (default None: `jax.random.key(0)`).
 
     **Example:** `dec = giorom.train_decoder(model.query_decoder, ds, *giorom.sparse_subsets(pos, 200)).model`
     """

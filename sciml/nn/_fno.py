@@ -79,6 +79,15 @@ class SpectralConv(eqx.Module):
         return len(self.modes)
 
     def __call__(self, x: Float[Array, "cin *grid"]) -> Float[Array, "cout *grid"]:
+        """Apply the spectral convolution to one channels-first field.
+
+        **Arguments:**
+
+        - `x`: the input field, shape `(in_channels, *grid)` with `ndim` grid axes of any size (modes beyond a
+          grid's Nyquist frequency are dropped), floating point; the output is cast to `x`'s dtype.
+
+        **Returns:** the output field, shape `(out_channels, *grid)`, in `x`'s dtype.
+        """
         d = self.ndim
         check_field("SpectralConv", "x", x, d, self.in_channels, "in_channels")
         w = jax.lax.complex(self.weight[..., 0], self.weight[..., 1])
@@ -202,6 +211,17 @@ class FNO(eqx.Module):
         self.projection = tuple(lin(k, a, b) for k, a, b in zip(keys[2 * n_layers + 1:], sizes[:-1], sizes[1:]))
 
     def __call__(self, x: Float[Array, "cin *grid"], film=None) -> Float[Array, "cout *grid"]:
+        """Apply the FNO to one channels-first field (`jax.vmap` it over a batch).
+
+        **Arguments:**
+
+        - `x`: the input field, shape `(in_channels, *grid)` with `ndim` grid axes of any size.
+        - `film`: optional FiLM conditioning: a list of `n_layers` `(scale, shift)` pairs, each of shape
+          `(width,)`; after Fourier layer `i` the hidden field becomes `v * (1 + scale_i) + shift_i` (per channel,
+          before the activation). `None` (default) applies none.
+
+        **Returns:** the output field, shape `(out_channels, *grid)`.
+        """
         check_field("FNO", "x", x, self.ndim, self.in_channels, "in_channels")
         if film is not None:
             _check_film(film, len(self.spectral), self.width)

@@ -122,7 +122,15 @@ class MLP(eqx.Module):
         return x if self.norm is None else _layer_norm(x, self.norm.weight, self.norm.bias)
 
     def tail(self, pre: Float[Array, "... width"]) -> Float[Array, "... out"]:
-        """The rest of the network after the first layer's pre-activation `pre` (`x @ W0^T + b0`)."""
+        """The rest of the network after the first layer's pre-activation `pre` (`x @ W0^T + b0`).
+
+        **Arguments:**
+
+        - `pre`: the first layer's pre-activation (before its activation), shape `(..., width)` where `width` is
+          the first hidden layer's size; leading axes are batch axes.
+
+        **Returns:** the network output `MLP(x)`, shape `(..., out_size)` (layer-normalised if `layer_norm`).
+        """
         act = _ACTIVATIONS[self.activation]
         x = pre
         for layer in self.layers[1:]:
@@ -130,6 +138,14 @@ class MLP(eqx.Module):
         return self._finish(x)
 
     def __call__(self, x: Float[Array, "... in"]) -> Float[Array, "... out"]:
+        """Apply the MLP to the last axis of `x`.
+
+        **Arguments:**
+
+        - `x`: floating-point input of shape `(..., in_size)`; any leading axes are batch axes.
+
+        **Returns:** the output, shape `(..., out_size)`.
+        """
         check_array("x", x)
         if x.shape[-1:] != (self.in_size,):
             raise ValueError(f"`x` of MLP must have shape (..., {self.in_size}) (last axis: in_size), got {x.shape}.")

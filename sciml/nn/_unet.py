@@ -96,6 +96,17 @@ class UNet(eqx.Module):
         self.out = _conv(ndim, cin, out_channels, 1, next(keys), dtype=dtype)
 
     def __call__(self, x: Float[Array, "cin *grid"], film=None) -> Float[Array, "cout *grid"]:
+        """Apply the U-Net to one channels-first field (`jax.vmap` it over a batch).
+
+        **Arguments:**
+
+        - `x`: the input field, shape `(in_channels, *grid)`; every grid size must be divisible by `2**levels`,
+          and its dtype must match the weights'.
+        - `film`: must be `None`; accepted only so that a U-Net and an FNO share one call signature (the U-Net
+          has no FiLM hooks, anything else raises `ValueError`).
+
+        **Returns:** the output field, shape `(out_channels, *grid)`.
+        """
         if film is not None:
             raise ValueError("`film`: UNet has no FiLM hooks; use an FNO base (or the CAPE block's film=True).")
         check_field("UNet", "x", x, self.ndim, self.in_channels, "in_channels")
