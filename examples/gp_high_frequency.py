@@ -26,7 +26,7 @@ def main():
     args = ap.parse_args()
 
     prob = pde.poisson_1d("sin100x")
-    res = gp.solve(prob, grid=(400,), kernel=args.kernel, n_components=30, method="profiled", steps=args.steps,
+    res = gp.solve(prob, grid=(400,), kernel=args.kernel, n_components=30, method=gp.Profiled(steps=args.steps),
                    freq_scale=None if args.auto else 20.0)
     x = jnp.linspace(0.0, 2 * np.pi, 4001)[:, None]
     pred = res.predict(x)
