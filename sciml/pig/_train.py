@@ -238,14 +238,56 @@ def _zero_field(problem, dtype):
     return lambda x: jnp.zeros((problem.n_fields,), x.dtype)
 
 
+def _data_term_scale(problem, x) -> float:
+    """Mean square of the residual's largest derivative term on the Dirichlet/Initial data: for every
+    condition target `g` and every derivative `D` the residual reads, the residual of the jet holding only
+    `D g` minus that of `u = 0`. A source-free (homogeneous) equation — heat, wave, ... — has no source to set
+    the residual's scale, but its terms still scale like `D u` (e.g. `π² u` for the heat equation). 0 for
+    systems or when it cannot be evaluated."""
+    if problem.n_fields != 1:
+        return 0.0
+    d = problem.ndim
+    req = [r for r in normalise_required(_pde.required_derivatives(problem)) if r != ()]
+    conds = [c for c in problem.boundary_conditions() if isinstance(c, (_pde.Dirichlet, _pde.Initial))]
+    if not req or not conds:
+        return 0.0
+
+    def jet(r, v):
+        z = jnp.zeros((), v.dtype)
+        first = {i: v if r == (i,) else z for i in range(d)}
+        second = {(i, j): v if r == (i, j) else z for i in range(d) for j in range(i, d)}
+        return _pde.ArrayJet(z, first, second)
+
+    best = 0.0
+    try:
+        for c in conds:
+            g = lambda y, c=c: jnp.asarray(c.g(y), y.dtype).reshape(())  # noqa: E731
+            for r in req:
+                def term(xi, r=r, g=g):
+                    fj = _pde.FunctionJet(g, xi)
+                    v = fj.d(r[0]) if len(r) == 1 else fj.d2(*r)
+                    return (problem.residual_with(jet(r, v), xi)
+                            - problem.residual_with(jet(r, jnp.zeros((), xi.dtype)), xi))
+                t = np.asarray(jax.vmap(term)(x), np.float64)
+                best = max(best, float(np.mean(t**2)))
+    except Exception:  # noqa: BLE001 - data that cannot be differentiated: no term scale
+        return 0.0
+    return best if np.isfinite(best) else 0.0
+
+
 def auto_scales(problem, key=None, n: int = 2048, dtype=jnp.float32) -> dict:
     """The `"source"` balance: mean squares (floored at 1) of the residual of `u = 0` (per equation) and of
-    each boundary condition's target, on `n` sampled points. Terms are divided by these."""
+    each boundary condition's target, on `n` sampled points. Terms are divided by these. When the source is
+    below that floor (a source-free equation: heat, wave, ...), the residual is scaled by its largest derivative
+    term on the Dirichlet/Initial data instead (`_data_term_scale`)."""
     key = jax.random.key(7) if key is None else key
     k1, k2 = jax.random.split(key)
     x = problem.domain.sample_interior(k1, n, jnp.float32)
     r0 = np.asarray(problem.residual_at(_zero_field(problem, dtype), x), np.float64).reshape(n, -1)
-    res = np.maximum(np.mean(r0**2, axis=0), 1.0)
+    src = np.mean(r0**2, axis=0)
+    if np.all(src < 1.0):  # no source to set the scale (a source-free equation): use its terms on the data
+        src = np.maximum(src, _data_term_scale(problem, x[:512]))
+    res = np.maximum(src, 1.0)
     conds = [max(float(np.mean(np.asarray(b["g"], np.float64) ** 2)), 1.0)
              for b in problem.sample_boundary_conditions(k2, min(n, 512), jnp.float32)]
     return {"residual": res, "conditions": conds}
