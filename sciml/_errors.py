@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -33,6 +34,16 @@ def check_float(name: str, x) -> None:
     dt = np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype  # tracers have a dtype
     if dt.kind not in "f":
         raise TypeError(f"`{name}` must be a floating-point array (float32 or float64), got dtype {dt}.")
+
+
+def check_dtype(name: str, dtype) -> None:
+    """`dtype` names a floating-point dtype (float16/bfloat16/float32/float64); TypeError otherwise."""
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"`{name}` must be a floating-point dtype such as jnp.float32, got {dtype!r}.") from None
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"`{name}` must be a floating-point dtype such as jnp.float32, got {dt}.")
 
 
 def _describe(x) -> str:

@@ -11,7 +11,7 @@ import lineax as lx
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from .._errors import check_choice, check_positive
+from .._errors import check_choice, check_dtype, check_positive
 
 FLUID = 0
 SOLID = 1
@@ -323,12 +323,7 @@ def poisson_operator(
     except ValueError:
         raise ValueError(f"`spacing` must be a positive finite number, got {spacing!r}.") from None
     if dtype is not None:
-        try:
-            dt = jnp.dtype(dtype)
-        except TypeError:
-            raise TypeError(f"`dtype` must be a floating dtype (float32/float64) or None, got {dtype!r}.") from None
-        if not jnp.issubdtype(dt, jnp.floating):
-            raise TypeError(f"`dtype` must be a floating dtype (float32/float64) or None, got {dt}.")
+        check_dtype("dtype", dtype)
     f = f.astype(np.int8)
     mask, diag, weights = _stencil_tables(f, boundary)
     labels, n_null = _floating_components(f, mask, diag, weights, boundary)

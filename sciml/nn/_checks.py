@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._errors import check_float
+from .._errors import check_dtype, check_float  # noqa: F401 - check_dtype re-exported for the nn checks
 
 
 def _describe(x) -> str:
@@ -27,16 +27,6 @@ def check_key(name: str, key) -> None:
     if dt is not None and np.dtype(dt) == np.uint32 and tuple(np.shape(key)) == (2,):
         return
     raise TypeError(f"`{name}` must be a JAX PRNG key (e.g. jax.random.key(0)), got {_describe(key)}.")
-
-
-def check_dtype(name: str, dtype) -> None:
-    """`dtype` names a floating-point dtype (float16/bfloat16/float32/float64)."""
-    try:
-        dt = jnp.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"`{name}` must be a floating-point dtype such as jnp.float32, got {dtype!r}.") from None
-    if not jnp.issubdtype(dt, jnp.floating):
-        raise TypeError(f"`{name}` must be a floating-point dtype such as jnp.float32, got {dt}.")
 
 
 def check_array(name: str, x):
