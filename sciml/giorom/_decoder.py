@@ -4,7 +4,8 @@ Neighbourhoods are found once per trajectory (k nearest sparse nodes of every qu
 position); the decoder is linear in the sparse displacements, u(X_q) = sum_j c_qj u_j, with
 coefficients c that depend on the rest positions only. So a frame costs one (Q, k) gather.
 Kinds: "shepard" (normalised kernel weights) and "mls" (kernel-weighted moving least squares
-with a linear basis: reproduces affine displacement fields exactly). The kernel is a Gaussian
+with a linear basis: reproduces constant displacement fields exactly, and affine ones exactly only with
+`ridge=0`; the default ridge trades a small affine bias for stability on flat or degenerate neighbourhoods). The kernel is a Gaussian
 exp(-|dX|^2/h^2) times exp(MLP(dX/h, |dX|/h)) with the MLP's output initialised to zero, so the
 learned decoder starts from the Gaussian one.
 """
