@@ -13,7 +13,8 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from . import _usolve as us
-from ._model import GridSpec, axis_factors, predict as _predict, predict_grid as _predict_grid
+from ._kernels import cross_matrices, toeplitz_matrices
+from ._model import GridSpec, axis_factors, kron_apply
 from ._problem import face_layout, face_values, make_residual_fn
 
 STRATEGIES = ("collocation", "dense", "cg")
@@ -47,6 +48,42 @@ def flat_boundary(faces, dtype):
     return jnp.concatenate(vals) if vals else jnp.zeros((0,), dtype)
 
 
+def latent_eigs(kind, kernels, spec, dtype):
+    """Per-axis eigendecompositions (lam_j >= 0, Q_j) of the noise-free kernel matrices K_j on the grid."""
+    out = []
+    for kp, n, h in zip(kernels, spec.shape, spec.spacing):
+        k = toeplitz_matrices(kind, kp, n, jnp.asarray(h, dtype), order=0)[0]
+        lam, q = jnp.linalg.eigh(0.5 * (k + k.T))
+        out.append((jnp.maximum(lam, 0.0), q))
+    return out
+
+
+def latent_coefficients(u, eigs, jitter):
+    """C^{-1} vec(U) in the per-axis eigenbases, (x)Q_j^T U / (x)(lam_j + eps): every mode is divided once by its
+    own (lam + eps) >= eps. Sequential Cholesky solves instead mix the rounding of the first axis's solve into
+    the other axes' near-null directions (2D condition number ~ (k(0)/eps)^2 ~ 1e21), which made the
+    interpolant miss its own grid values by O(1) when U carries jitter-level components."""
+    a = kron_apply([q.T for _, q in eigs], u)
+    d = len(eigs)
+    for j, (lam, _) in enumerate(eigs):
+        shape = [1] * d
+        shape[j] = -1
+        a = a / (lam + jitter).reshape(shape)
+    return a
+
+
+def latent_grid(u, eigs, jitter):
+    """The posterior mean of the noise-free latent function at the nodes, (x)_j K_j C_j^{-1} U (a filter with
+    factors lam / (lam + eps) in [0, 1] per axis; computed stably in the eigenbases)."""
+    a = latent_coefficients(u, eigs, jitter)
+    d = len(eigs)
+    for j, (lam, _) in enumerate(eigs):
+        shape = [1] * d
+        shape[j] = -1
+        a = a * lam.reshape(shape)
+    return kron_apply([q for _, q in eigs], a)
+
+
 def u_step(strategy, factors, spec, residual_fn, faces, u_k, log_tau1, log_tau2, lam_b, cg=(1e-10, 200)):
     """One U update for fixed kernel and precisions. Returns (U, cg iterations)."""
     dtype = u_k.dtype
@@ -78,6 +115,10 @@ class Posterior(eqx.Module):
       `"dense"` (default) or `"cg"` (GP-HM quadratic model).
     - `newton_steps`: Gauss-Newton iterations for nonlinear residuals (default 4).
     - `cg`: `(rtol, maxiter)` of the `"cg"` strategy (default `(1e-10, 200)`).
+    - `u_nodes`: the U solve's node values when they differ from `u_grid` (default `None`: `u_grid`). The exact
+      collocation solve (no prior term) returns node values U = f + e whose jitter part e (prior variance
+      `jitter`) is not part of the smooth solution; `u_grid` is then the latent posterior mean
+      K C^{-1} U at the nodes and `predict` conditions on U, so `predict` at the nodes equals `u_grid`.
     """
 
     u_grid: jax.Array
@@ -91,6 +132,7 @@ class Posterior(eqx.Module):
     strategy: str = eqx.field(static=True, default="dense")
     newton_steps: int = eqx.field(static=True, default=4)
     cg: tuple = eqx.field(static=True, default=(1e-10, 200))
+    u_nodes: jax.Array | None = None
 
     def factors(self, spec: GridSpec | None = None):
         """The per-axis factors (Cholesky, kernel matrices, derivative operators) of the fitted kernel.
@@ -107,6 +149,12 @@ class Posterior(eqx.Module):
         if self.u_grid.dtype == jnp.float64 and not jax.config.jax_enable_x64:
             return jax.enable_x64(True)
         return contextlib.nullcontext()
+
+    def _coefficients(self):
+        """(C^{-1} vec(U) in the per-axis eigenbases, the eigendecompositions)."""
+        eigs = latent_eigs(self.kind, self.kernels, self.spec, self.u_grid.dtype)
+        u = self.u_grid if self.u_nodes is None else self.u_nodes
+        return latent_coefficients(u, eigs, self.jitter), eigs
 
     def _points(self, x):
         d = self.spec.ndim
@@ -127,8 +175,19 @@ class Posterior(eqx.Module):
         """
         xa = self._points(x)
         with self._x64():
-            xa = jnp.asarray(xa, self.u_grid.dtype)
-            return _predict(self.u_grid, self.kind, self.kernels, self.factors(), self.spec, xa)
+            dtype = self.u_grid.dtype
+            xa = jnp.asarray(xa, dtype)
+            a, eigs = self._coefficients()
+            coords = [jnp.asarray(c, dtype) for c in self.spec.coords]
+            outs = []
+            for i in range(0, xa.shape[0], 4096):
+                xc = xa[i: i + 4096]
+                t = None
+                for j in range(self.spec.ndim):
+                    phi = cross_matrices(self.kind, self.kernels[j], xc[:, j], coords[j], order=0)[0] @ eigs[j][1]
+                    t = jnp.tensordot(phi, a, axes=(1, 0)) if t is None else jnp.einsum("ni...,ni->n...", t, phi)
+                outs.append(t)
+            return jnp.concatenate(outs, axis=0)
 
     def predict_grid(self, coords: Sequence):
         """Posterior mean on a tensor grid (n-mode products, no scattered evaluation).
@@ -148,7 +207,10 @@ class Posterior(eqx.Module):
             for c in cs:
                 if c.ndim != 1:
                     raise ValueError(f"each entry of `coords` must be 1-D, got shape {c.shape}")
-            return _predict_grid(self.u_grid, self.kind, self.kernels, self.factors(), self.spec, cs)
+            a, eigs = self._coefficients()
+            mats = [cross_matrices(self.kind, self.kernels[j], c, jnp.asarray(self.spec.coords[j], c.dtype),
+                                   order=0)[0] @ eigs[j][1] for j, c in enumerate(cs)]
+            return kron_apply(mats, a)
 
     def resolve(self, problem, *, params: dict | None = None, newton_steps: int | None = None) -> "Posterior":
         """Posterior mean of another problem on the same box and grid with the fitted kernel and precisions.
@@ -196,5 +258,16 @@ class Posterior(eqx.Module):
         for _ in range(steps):
             u, _ = u_step(strategy, facs, spec, residual_fn, faces, u, self.log_tau1, self.log_tau2, self.lam_b,
                           self.cg)
-        return Posterior(u, self.kernels, self.log_tau1, self.log_tau2, self.kind, spec, self.jitter, self.lam_b,
-                         strategy, self.newton_steps, self.cg)
+        return make_posterior(u, self.kernels, self.log_tau1, self.log_tau2, self.kind, spec, self.jitter, self.lam_b,
+                              strategy, self.newton_steps, self.cg)
+
+
+def make_posterior(u, kernels, log_tau1, log_tau2, kind, spec, jitter, lam_b, strategy, newton_steps, cg):
+    """A [`Posterior`][sciml.gp.Posterior] from the node values of a U solve. After the exact collocation solve
+    (no prior term: its U carries jitter-level components e, measured up to 1e-3 relative with Neumann data on
+    both faces of an axis) `u_grid` is the latent posterior mean K C^{-1} U and `u_nodes` keeps U; the GP-HM
+    solves (prior included, so U is already the MAP of the latent values) keep U as `u_grid`."""
+    nodes = None
+    if strategy == "collocation":
+        nodes, u = u, latent_grid(u, latent_eigs(kind, kernels, spec, u.dtype), jitter)
+    return Posterior(u, kernels, log_tau1, log_tau2, kind, spec, jitter, lam_b, strategy, newton_steps, cg, nodes)
