@@ -561,14 +561,10 @@ def _fit_adam(setup: _Setup, solver: Adam, progress: bool) -> GPResult:
                       log_tau2=jnp.asarray(0.0, dtype))
 
     def loss_fn(p, batch, key):
-        # vector-only objective in 1D (measured 2.9x / 3.3x faster per step at M = 200 / 400); in 2D it applies
-        # K and C along every axis per derivative and was 0.67x at 64^2, so the operator form stays there
-        if spec.ndim == 1:
-            loss, aux = neg_log_joint_vec(p.u, p.log_tau1, p.log_tau2, kind, p.kernels, spec, residual_fn,
-                                          solver.lam_b, solver.jitter)
-        else:
-            facs = axis_factors(kind, p.kernels, spec, solver.jitter)
-            loss, aux = neg_log_joint(p.u, p.log_tau1, p.log_tau2, facs, spec, residual_fn, solver.lam_b)
+        # vector-only objective (Cholesky solves on U only; see `neg_log_joint_vec`): same value and gradients as
+        # the operator objective; faster per step in 1D and 2D (benchmarks/results/gp-adamstep-cpu.json)
+        loss, aux = neg_log_joint_vec(p.u, p.log_tau1, p.log_tau2, kind, p.kernels, spec, residual_fn,
+                                      solver.lam_b, solver.jitter)
         return loss, {"criterion": aux["criterion"]}
 
     def monitor(step, p, metrics):
