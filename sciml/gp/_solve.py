@@ -74,7 +74,8 @@ class Profiled(eqx.Module):
       gives 7.8e-8 on sin(100x) (400 points, jitter 1e-12) against ~4e-6 for the 30-component kernel after the
       default 40 outer steps. `theta_steps=10` halves that (sin(100x): 1.4e-6 - 2.5e-6 over outer steps 10-30)
       for ~1.25x the time per outer step (the U solve dominates; 20 s vs 16 s measured on a heavily loaded
-      2-core machine); reaching the paper's 4e-7 needs far more kernel steps.
+      2-core machine; Allen-Cahn sin(100x): no gain in the selected iterate); reaching the paper's 4e-7 needs
+      far more kernel steps.
     - `patience`, `min_steps`: stop when the selection criterion has not improved for `patience` outer steps
       (after `min_steps`); the best iterate is returned.
     - `max_log_tau`: cap of the closed-form log precisions.
