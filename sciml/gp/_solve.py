@@ -69,7 +69,14 @@ class Profiled(eqx.Module):
       against 1.4e-5 / 1.6e-5 / 1.4e-5 / 5.7e-6 at 1e-10), 1e-10 otherwise (a 20^2 dense 2D fit failed at 1e-12); 1e-5 in
       float32. With the paper's 1e-6 the jitter, not the kernel, limits the exact solve.
     - `inner_iterations`: U / precision alternations per outer step (default 2 linear, 4 Gauss-Newton).
-    - `theta_steps`: optimiser steps on the kernel per outer step.
+    - `theta_steps`: optimiser steps on the kernel per outer step (default 1). The longer-training setting:
+      the paper's smaller 1D errors come from a sparse kernel (its 1e5 joint Adam steps drive the superfluous
+      components' weights towards 0); with the exact U solve a two-component kernel at the solution frequency
+      gives 7.8e-8 on sin(100x) (400 points, jitter 1e-12) against ~4e-6 for the 30-component kernel after the
+      default 40 outer steps. `theta_steps=10` halves that (sin(100x): 1.4e-6 - 2.5e-6 over outer steps 10-30)
+      for ~1.25x the time per outer step (the U solve dominates; 20 s vs 16 s measured on a heavily loaded
+      2-core machine; Allen-Cahn sin(100x): no gain in the selected iterate); reaching the paper's 4e-7 needs
+      far more kernel steps.
     - `patience`, `min_steps`: stop when the selection criterion has not improved for `patience` outer steps
       (after `min_steps`); the best iterate is returned.
     - `max_log_tau`: cap of the closed-form log precisions.
@@ -591,14 +598,10 @@ def _fit_adam(setup: _Setup, solver: Adam, progress: bool) -> GPResult:
                       log_tau2=jnp.asarray(0.0, dtype))
 
     def loss_fn(p, batch, key):
-        # vector-only objective in 1D (measured 2.9x / 3.3x faster per step at M = 200 / 400); in 2D it applies
-        # K and C along every axis per derivative and was 0.67x at 64^2, so the operator form stays there
-        if spec.ndim == 1:
-            loss, aux = neg_log_joint_vec(p.u, p.log_tau1, p.log_tau2, kind, p.kernels, spec, residual_fn,
-                                          solver.lam_b, solver.jitter)
-        else:
-            facs = axis_factors(kind, p.kernels, spec, solver.jitter)
-            loss, aux = neg_log_joint(p.u, p.log_tau1, p.log_tau2, facs, spec, residual_fn, solver.lam_b)
+        # vector-only objective (Cholesky solves on U only; see `neg_log_joint_vec`): same value and gradients as
+        # the operator objective; faster per step in 1D and 2D (benchmarks/results/gp-adamstep-cpu.json)
+        loss, aux = neg_log_joint_vec(p.u, p.log_tau1, p.log_tau2, kind, p.kernels, spec, residual_fn,
+                                      solver.lam_b, solver.jitter)
         return loss, {"criterion": aux["criterion"]}
 
     def monitor(step, p, metrics):
