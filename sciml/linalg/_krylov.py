@@ -169,6 +169,9 @@ def _loop_variant(tree, carry):
     return eqx.combine(dyn, static), carry
 
 
+_MAX_REPLACE = 4  # residual replacements per pcg solve (see `_pcg_loop`)
+
+
 def _pcg_loop(op, b, x0, prec, rtol, atol, maxiter, hist_len, dot=None, project_rhs=True):
     _vdot = dot or _vdot_global
     P, b, target, bnorm, removed, rel_removed = _rhs_setup(op, b, project_rhs, _vdot)
@@ -179,17 +182,18 @@ def _pcg_loop(op, b, x0, prec, rtol, atol, maxiter, hist_len, dot=None, project_
     hist = jnp.full((hist_len,), jnp.nan, b.dtype).at[0].set(jnp.sqrt(_vdot(r, r)) / scale)
 
     def cond(c):
-        k, x, r, p, rz, hist, rnorm, brk = c
+        k, x, r, p, rz, hist, rnorm, brk, nrep = c
         return (k < maxiter) & (rnorm > tol) & (~brk)
 
     def body(c):
         # one iteration: z = M r, p = z + beta p, then the step along p.  The preconditioner is applied only
         # here (not once more before the loop), so it is traced and compiled once.
-        k, x, r, p, rz, hist, rnorm, brk = c
+        k, x, r, p, rz, hist, rnorm, brk, nrep = c
         (o, pr), r = _loop_variant((op, prec), r)
         z = P(pr(r))
         rz_new = _vdot(r, z)
-        beta = jnp.where(k == 0, 0, rz_new / jnp.where(rz == 0, 1, rz))
+        # restart (beta = 0) at the first step and after a residual replacement (rz < 0 marks it)
+        beta = jnp.where((k == 0) | (rz < 0), 0, rz_new / jnp.where(rz == 0, 1, rz))
         p = z + beta * p
         Ap = o.mv(p)
         pAp = _vdot(p, Ap)
@@ -198,12 +202,25 @@ def _pcg_loop(op, b, x0, prec, rtol, atol, maxiter, hist_len, dot=None, project_
         x = x + alpha * p
         r = r - alpha * Ap
         rnorm = jnp.sqrt(_vdot(r, r))
+        # residual replacement: the recursively updated r drifts from b - A x by rounding (in float32 often
+        # by more than rtol); when it claims convergence, replace it by the true residual and restart CG from
+        # there unless that one meets the tolerance too (at most _MAX_REPLACE times; then `_finish` says
+        # STAGNATED: the tolerance is below what the precision can attain)
+        replace = (rnorm <= tol) & (nrep < _MAX_REPLACE) & (~brk)
+
+        def true_residual(_):
+            rt = P(b - o.mv(x))  # projected: rounding puts a null-space part in A x that CG cannot remove
+            return rt, jnp.sqrt(_vdot(rt, rt))
+
+        r, rnorm = jax.lax.cond(replace, true_residual, lambda _: (r, rnorm), None)
+        nrep = nrep + replace.astype(jnp.int32)
+        rz_new = jnp.where(replace, -1, rz_new)
         hist = hist.at[jnp.minimum(k + 1, hist_len - 1)].set(rnorm / scale)
-        return k + 1, x, r, p, rz_new, hist, rnorm, brk
+        return k + 1, x, r, p, rz_new, hist, rnorm, brk, nrep
 
     init = (jnp.asarray(0, jnp.int32), x, r, jnp.zeros_like(r), jnp.asarray(1, r.dtype), hist,
-            jnp.sqrt(_vdot(r, r)), jnp.asarray(False))
-    k, x, r, p, rz, hist, rnorm, brk = jax.lax.while_loop(cond, body, init)
+            jnp.sqrt(_vdot(r, r)), jnp.asarray(False), jnp.asarray(0, jnp.int32))
+    k, x, r, p, rz, hist, rnorm, brk, _ = jax.lax.while_loop(cond, body, init)
     conv, result, true, rel_removed = _finish(op, _vdot, x, target, bnorm, tol, k, rnorm, brk, removed,
                                               rel_removed, project_rhs)
     return Solution(x, k, hist, conv, result, jnp.asarray(0, jnp.int32), true, rel_removed)
@@ -380,7 +397,9 @@ def pcg(op: lx.AbstractLinearOperator, b: Float[ArrayLike, "*grid"], preconditio
     - `rtol`, `atol`: stop when `‖r‖ ≤ max(rtol·‖b‖, atol)`; `0 ≤ rtol < 1`, `atol ≥ 0`. `converged` is
       decided on the true residual `‖b − A x‖` recomputed at the end, so a tolerance below what the dtype
       can resolve (e.g. `rtol=1e-10` in float32) gives `converged=False` with result `STAGNATED`, not a
-      false success.
+      false success. When the recursively updated residual meets the tolerance but the true one does not
+      (rounding drift, common in float32), the true residual replaces it and CG restarts from there, up to
+      4 times per solve.
     - `maxiter`: iteration cap, an integer ≥ 1 (default `10·n`).
     - `x0`: initial guess (default zeros), same shape and dtype as `b`.
     - `history`: length of the residual-norm buffer (integer ≥ 1).
