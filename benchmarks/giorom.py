@@ -3,10 +3,14 @@
 `python benchmarks/giorom.py --size small` (2-core CPU): water and jelly, 2000 particles, 24 train / 4 test
 trajectories of 100 frames; GNS on the full graph (latent 32, 3 message-passing steps) and GIOROM on
 n = 200 farthest-point nodes (1 + 1 IN layers around GNO -> 16x16 FNO -> GNO, batch 4) plus the reference-
-configuration kernel decoder, each trained for `--train-seconds` of wall time (compilation included); MSE on all 2000 points.
+configuration kernel decoder; MSE on all 2000 points. Each model trains for a fixed number of optimiser steps
+(`--gns-steps`, `--giorom-steps`, `--finetune-steps`), so the result does not depend on machine load; the small
+size's counts take about equal time for the two models on an idle core (~140 s each, measured rates GNS 1.8
+steps/s at batch 2, GIOROM 11.9 steps/s at batch 4) and the training time is reported. `--train-seconds S`
+trains for a wall-time budget instead (the earlier protocol; the step counts then vary with load).
 On a CPU with >= 2 cores the tasks (data per material -> GNS / GIOROM training -> evaluation) run in two worker
-processes pinned to one core each (`--jobs`), so GNS and GIOROM train side by side on equal resources and the
-issue's 4 x 200 s of training fit in its 10 minutes; `--jobs 1` runs everything in this process.
+processes pinned to one core each (`--jobs`), so GNS and GIOROM train side by side on equal resources;
+`--jobs 1` runs everything in this process.
 `--size gpu`: 10k particles (128^2 grid), GIOROM at n/N = 4 % vs GNS-10-128.
 """
 
@@ -35,13 +39,14 @@ from sciml import giorom  # noqa: E402
 from sciml._bench import Case, device_label, write_results  # noqa: E402
 
 SIZES = {
-    "small": dict(n_particles=2000, n_train=24, n_test=4, n_frames=100, n_sample=200, train_seconds=200.0,
+    # small: fixed step counts (equal time on an idle core: GNS 250 steps ~ GIOROM 1000 + 150 fine-tune steps)
+    "small": dict(n_particles=2000, n_train=24, n_test=4, n_frames=100, n_sample=200, steps=dict(gns=250, giorom=1000),
                   gns=dict(latent=32, n_mp=3), giorom=dict(latent=32, n_mp=1), mpm=dict(), materials=("water", "jelly"),
                   batch=2, giorom_batch=4, finetune_steps=150),
     "gpu": dict(n_particles=10000, n_train=48, n_test=6, n_frames=100, n_sample=400, train_seconds=100.0,
                 gns=dict(latent=128, n_mp=10), giorom=dict(latent=128, n_mp=2), mpm=dict(n_grid=128, dt=5e-5, substeps=50),
                 materials=("water", "jelly"), batch=2, pushforward=True),
-    "tiny": dict(n_particles=400, n_train=3, n_test=1, n_frames=30, n_sample=60, train_seconds=5.0,
+    "tiny": dict(n_particles=400, n_train=3, n_test=1, n_frames=30, n_sample=60, steps=dict(gns=20, giorom=40),
                  gns=dict(latent=16, n_mp=1), giorom=dict(latent=16, n_mp=1), mpm=dict(), materials=("water",), batch=2),
 }
 
@@ -84,10 +89,18 @@ def task_data(material, cfg, args, log):
     return {"data_seconds": gen_s}
 
 
+def _budget(name, cfg, args):
+    """(steps, seconds): the model's fixed step count, or (None, seconds) for a wall-time budget."""
+    if args.train_seconds is not None or "steps" not in cfg:
+        return None, (args.train_seconds if args.train_seconds is not None else cfg["train_seconds"])
+    given = args.gns_steps if name == "gns" else args.giorom_steps
+    return (given if given is not None else cfg["steps"][name]), None
+
+
 def task_train(material, name, cfg, args, log):
-    """Train one model for the time budget; write its weights and a summary to the work folder."""
+    """Train one model for its step count (or time budget); write its weights and a summary to the work folder."""
     tr, _, _ = _data(material, cfg, args.cache)
-    budget = args.train_seconds if args.train_seconds is not None else cfg["train_seconds"]
+    steps, budget = _budget(name, cfg, args)
     m = _make_model(name, tr.metadata, cfg)
     t = time.perf_counter()
     # GIOROM: 1 + 1 IN layers around the operator block, batch 4 (measured on water, 600-step runs on one core:
@@ -97,27 +110,34 @@ def task_train(material, name, cfg, args, log):
     ft = args.finetune_steps if name == "giorom" else 0
     # GIOROM with fine-tuning: the acceleration-loss phase leaves `finetune_reserve` seconds of the budget for the
     # decoder fit on ground-truth sparse subsets and the joint fine-tune (compiled + 150 steps: ~50 s on one core)
-    reserve = min(cfg.get("finetune_reserve", 60.0), 0.3 * budget) if ft else 0.0
-    res = giorom.train(m, tr, time_budget=budget - reserve, batch_size=bs, key=jax.random.key(1), log_every=200,
+    # (with a time budget; with fixed steps the fine-tune runs its `--finetune-steps` after the acceleration phase)
+    reserve = min(cfg.get("finetune_reserve", 60.0), 0.3 * budget) if (ft and budget) else 0.0
+    length = dict(steps=steps) if budget is None else dict(steps=None, time_budget=budget - reserve)
+    res = giorom.train(m, tr, **length, batch_size=bs, key=jax.random.key(1), log_every=200,
                        pushforward=giorom.PushForward() if pf else None, progress=False)
     model = res.model
-    summary = {"steps": int(res.step), "train_seconds": time.perf_counter() - t, "pushforward": pf, "loss_ratio": _loss_ratio(res.losses), "budget": budget,
+    summary = {"steps": int(res.step), "train_seconds": time.perf_counter() - t, "pushforward": pf,
+               "loss_ratio": _loss_ratio(res.losses), "budget": budget,
                "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
     if ft:
         sub_tr, own_tr = giorom.sparse_subsets(tr.stacked()[0], cfg["n_sample"], 1, reference_frame=5)
         dec = giorom.train_decoder(model.query_decoder, tr, sub_tr, own_tr, steps=args.decoder_steps).model
         model = eqx.tree_at(lambda mm: mm.query_decoder, model, dec)
-        remaining = budget - (time.perf_counter() - t)
+        limit = {} if budget is None else dict(time_limit=max(budget - (time.perf_counter() - t), 1.0))
         fres = giorom.finetune(model, tr, steps=ft, horizon=3, copies=2, key=jax.random.key(2), log_every=50,
-                               time_limit=max(remaining, 1.0), progress=False)
+                               progress=False, **limit)
         model = fres.model
         summary.update(decoder_trained=True, finetune_steps=int(fres.step), finetune_loss_ratio=_loss_ratio(fres.losses))
     sec = time.perf_counter() - t
     summary["seconds"] = sec
     eqx.tree_serialise_leaves(pathlib.Path(args.workdir) / f"{material}-{name}.eqx", model)
     log(f"[{material}] {name}: {res.step} steps" + (f" + {summary['finetune_steps']} fine-tune steps" if ft else "")
-        + f" in {sec:.0f}s (budget {budget}s, {summary['cores']} core(s)), loss ratio {summary['loss_ratio']:.3f}")
+        + f" in {sec:.0f}s ({_budget_text(summary)}, {summary['cores']} core(s)), loss ratio {summary['loss_ratio']:.3f}")
     return summary
+
+
+def _budget_text(summ):
+    return "fixed steps" if summ.get("budget") is None else f"{summ['budget']:.0f}s budget"
 
 
 def _heldout_loss(model, P, T, n_sample=None, batches: int = 4):
@@ -150,19 +170,20 @@ def task_evaluate(material, cfg, args, log, train_summaries):
             # like with like, the one-step loss without noise on fixed held-out windows, trained vs untrained
             r = _heldout_loss(models[name], P, T, n if name == "giorom" else None) / _heldout_loss(tmpl, P, T, n if name == "giorom" else None)
             cases.append(Case(f"{material}-{name}-loss", "heldout_loss_trained/untrained", r, 1.0, r < 1.0,
-                              summ["seconds"], notes=f"{summ['steps']} steps with push-forward, {summ['budget']:.0f}s "
-                                                     f"budget, {summ['cores']} core(s); one-step loss on test windows"))
+                              summ["seconds"], notes=f"{summ['steps']} steps with push-forward, {_budget_text(summ)}, "
+                                                     f"{summ['cores']} core(s); one-step loss on test windows"))
         else:
             cases.append(Case(f"{material}-{name}-loss", "loss_last/loss_first", summ["loss_ratio"], 1.0,
                               summ["loss_ratio"] < 1.0, summ["seconds"],
-                              notes=f"{summ['steps']} steps, {summ['budget']:.0f}s budget, {summ['cores']} core(s)"))
+                              notes=f"{summ['steps']} steps in {summ['train_seconds']:.0f}s ({_budget_text(summ)}), "
+                                    f"{summ['cores']} core(s)"))
     gio, gns = models["giorom"], models["gns"]
     # optimiser steps in equal time: rates of the acceleration-loss phases (GIOROM's joint fine-tune, if any, takes the
     # end of its budget with heavier steps and is not counted)
     sg, sn = train_summaries["giorom"], train_summaries["gns"]
     rate = lambda sm: sm["steps"] / sm.get("train_seconds", sm["seconds"])  # noqa: E731
     ratio = rate(sg) / rate(sn)
-    ft_note = (f"; then {sg['finetune_steps']} joint fine-tune steps in the rest of its {sg['budget']:.0f}s"
+    ft_note = (f"; then {sg['finetune_steps']} joint fine-tune steps (GIOROM total {sg['seconds']:.0f}s)"
                if sg.get("finetune_steps") else "")
     cases.append(Case(f"{material}-optimiser-steps-ratio", "giorom_steps/gns_steps", ratio, 4.0, ratio >= 4.0,
                       notes=f"steps per second: giorom {sg['steps']} in {sg.get('train_seconds', sg['seconds']):.0f}s, "
@@ -305,6 +326,9 @@ def _run_parallel(deps, args, log):
                        "--finetune-steps", str(args.finetune_steps)]
                 if args.train_seconds is not None:
                     cmd += ["--train-seconds", str(args.train_seconds)]
+                for flag, val in (("--gns-steps", args.gns_steps), ("--giorom-steps", args.giorom_steps)):
+                    if val is not None:
+                        cmd += [flag, str(val)]
                 if args.pushforward is not None:
                     cmd += ["--pushforward", args.pushforward]
                 env = dict(os.environ)
@@ -333,18 +357,22 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--size", default="small", choices=sorted(SIZES))
     p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--train-seconds", type=float, default=None, help="training wall time per model")
+    p.add_argument("--gns-steps", type=int, default=None, help="GNS optimiser steps (default: the size's)")
+    p.add_argument("--giorom-steps", type=int, default=None,
+                   help="GIOROM optimiser steps on the acceleration loss, before the fine-tune (default: the size's)")
+    p.add_argument("--train-seconds", type=float, default=None,
+                   help="train each model for this wall time instead of fixed step counts (results then vary with load)")
     p.add_argument("--decoder-steps", type=int, default=200)
     p.add_argument("--finetune-steps", type=int, default=None,
-                   help="GIOROM: joint stepper + decoder fine-tune steps at the end of its training budget (default: the "
-                        "size's; 0 spends the whole budget on the acceleration loss)")
+                   help="GIOROM: joint stepper + decoder fine-tune steps after the acceleration-loss steps (default: the "
+                        "size's; 0: none; with --train-seconds they take the end of the budget)")
     p.add_argument("--pushforward", choices=("on", "off"), default=None,
                    help="push-forward unrolls in training (LagrangeBench schedule; default: on for gpu, off for small)")
     p.add_argument("--cache", default=None, help="folder to cache generated data sets in (default: in --workdir)")
     p.add_argument("--materials", default=None, help="comma-separated subset of the size's materials")
     p.add_argument("--jobs", type=int, default=None,
                    help="worker processes, one core each (default: 2 on a CPU with >= 2 cores, else 1); with 2, "
-                        "GNS and GIOROM train side by side, one core each, so 4 x 200 s of training fit in 10 min")
+                        "GNS and GIOROM train side by side, one core each")
     p.add_argument("--workdir", default=None, help="folder for trained weights and per-task results (default: temp)")
     p.add_argument("--task", default=None, help=argparse.SUPPRESS)  # internal: one task in a worker process
     args = p.parse_args(argv)
@@ -393,7 +421,8 @@ def main(argv=None):
     name = "giorom" if args.size != "tiny" else "giorom-tiny"
     extra = {"load_average_1_5_15min_at_end": list(os.getloadavg()), "data_from_cache": cached,
              "data_seconds": data_seconds, "workers": args.jobs,
-             "train_seconds_per_model": args.train_seconds or cfg["train_seconds"],
+             "train_seconds_per_model": _budget("gns", cfg, args)[1],
+             "steps": {m: _budget(m, cfg, args)[0] for m in ("gns", "giorom")},
              "pushforward": (cfg.get("pushforward", False) if args.pushforward is None else args.pushforward == "on"),
              "finetune_steps": args.finetune_steps}
     return write_results(name, cases, out_dir=args.out, size=args.size, extra=extra)

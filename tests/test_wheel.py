@@ -77,8 +77,9 @@ for name in names:
 from sciml.cape import _demo as cape_demo
 assert cape_demo.shipped_models() is not None, "the CAPE demo models are missing from the wheel"
 ref = load_reference("allen_cahn_1d")
-from sciml.giorom._demo import load_pretrained as giorom_demo_model
-assert giorom_demo_model() is not None
+from sciml import giorom
+assert "giorom-jelly-demo" in giorom.available_pretrained(), giorom.available_pretrained()
+assert giorom.load_pretrained("giorom-jelly-demo").n_sample == 100
 assert ref["u"].ndim == 2 and ref["u"].size > 1000
 print("OK", sorted(names), type(net).__name__)
 """

@@ -37,6 +37,11 @@ from ._mpm import (
     simulate_mpm as simulate_mpm,
     svd_2x2 as svd_2x2,
 )
+from ._pretrained import (
+    available_pretrained as available_pretrained,
+    load_pretrained as load_pretrained,
+    pretrained_recipe as pretrained_recipe,
+)
 from ._rollout import (
     constant_velocity as constant_velocity,
     decode_frames as decode_frames,

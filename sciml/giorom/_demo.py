@@ -50,18 +50,14 @@ def make_model(metadata: dict, key=None, arch: dict | None = None):
 
 
 def load_pretrained():
-    """The shipped demo GIOROM as `(model, recipe)`, or None when this installation has none. The model's
-    normalisation statistics and wall bounds are static fields: they come from the recipe's stored `metadata`."""
-    import json
+    """The shipped demo GIOROM as `(model, sidecar)` through the public `giorom.load_pretrained`, or None when
+    this installation has none. The model's normalisation statistics and wall bounds are static fields: they come
+    from the sidecar's stored `metadata`."""
+    from . import _pretrained
 
-    from .._demo import DATA as _DATA, load_shipped
-
-    side = _DATA / "giorom" / f"{WEIGHTS}.json"
-    if not side.is_file():
+    if WEIGHTS not in _pretrained.available_pretrained():
         return None
-    meta = json.loads(side.read_text())
-    like = eqx.filter_eval_shape(make_model, meta["metadata"], None, meta.get("arch"))  # no eager init
-    return load_shipped("giorom", WEIGHTS, like)
+    return _pretrained.load_pretrained(WEIGHTS), _pretrained._sidecar(WEIGHTS, None)[1]
 
 
 def fresh_trajectories(n_test: int = N_TEST, key: int = TEST_KEY, n_particles: int | None = None,

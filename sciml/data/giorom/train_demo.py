@@ -1,10 +1,11 @@
-"""Recipe of the shipped demo GIOROM ``giorom-jelly-demo`` (loaded by ``sciml demo`` and the examples).
+"""Recipe of the shipped demo GIOROM ``giorom-jelly-demo`` (``giorom.load_pretrained("giorom-jelly-demo")``; loaded
+by ``sciml demo`` and ``examples/giorom_jelly.py``).
 
-    python sciml/data/giorom/train_demo.py [--steps 6000] [--time-limit 1200] [--out DIR] [--no-save]
+    python sciml/data/giorom/train_demo.py [--steps 4000] [--time-limit 900] [--out DIR] [--no-save]
 
-Data: ``giorom.generate_dataset("jelly", 24, n_particles=1000, n_frames=80, key=jax.random.key(0))`` -- random
+Data: ``giorom.generate_dataset("jelly", 16, n_particles=1000, n_frames=64, key=jax.random.key(0))`` -- random
 jelly block drops from the 2D MLS-MPM simulator (grid 64², 25 substeps of 1e-4 s per frame, g = 49, walls 3 cells),
-so every trajectory has the free fall, the floor impact and the rebound within its 80 frames.
+so every trajectory has the free fall, the floor impact and the rebound within its 64 frames.
 
 Model (``sciml.giorom._demo.ARCH``): ``GIOROM(metadata, n_full=1000, n_sample=100, latent=32, n_mp=1,
 grid=(16, 16), grid_channels=16, modes=6, noise_std=3e-4, key=jax.random.key(2))`` -- 10 % farthest-point nodes,
@@ -18,7 +19,7 @@ Training (keys fixed, so the run is deterministic up to the wall-time stop):
    ``--decoder-steps`` Adam steps at 3e-3.
 
 Evaluation: ``sciml.giorom._demo.evaluate`` on the demo's own fresh test scenes (4 trajectories,
-``jax.random.key(20261202)``, never used in training): 74-step rollouts from the first 6 frames, MSE over all
+``jax.random.key(20261202)``, never used in training): 58-step rollouts from the first 6 frames, MSE over all
 1000 particles against constant velocity. Steps, wall time and the metrics go into the weights' JSON sidecar
 (``recipe``) next to ``giorom-jelly-demo.eqx`` (written by ``sciml.train.save_model``).
 
