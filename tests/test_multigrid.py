@@ -23,10 +23,11 @@ def test_coarsen_flags_rules():
     assert coarsen_flags(np.zeros((5, 3), np.int8)).shape == (3, 2)
 
 
-def test_vcycle_is_symmetric_positive():
+@pytest.mark.parametrize("smoother", ["rbgs", "chebyshev"])
+def test_vcycle_is_symmetric_positive(smoother):
     flags = disk_air(16, 2)
     op = linalg.poisson_operator(flags, dtype=jnp.float64)
-    M = multigrid_preconditioner(op, coarsest_size=16)
+    M = multigrid_preconditioner(op, coarsest_size=16, smoother=smoother)
     assert M.n_levels >= 3
     mask = np.asarray(op.mask)
     n = mask.size
@@ -95,10 +96,11 @@ def _held_out(n):
     return add_air_layer(f, thickness=0.125)
 
 
-def test_vcycle_3d_symmetric_positive_dense():
+@pytest.mark.parametrize("smoother", ["rbgs", "chebyshev"])
+def test_vcycle_3d_symmetric_positive_dense(smoother):
     flags = _held_out(8)
     op = linalg.poisson_operator(flags, dtype=jnp.float64)
-    M = multigrid_preconditioner(op, coarsest_size=8)
+    M = multigrid_preconditioner(op, coarsest_size=8, smoother=smoother)
     assert M.n_levels >= 2
     keep = np.asarray(op.mask).ravel()
     Mm = np.asarray(M.as_matrix())[np.ix_(keep, keep)]
@@ -113,12 +115,13 @@ def test_vcycle_3d_symmetric_positive_dense():
     assert ev[-1] / ev[0] < 0.1 * evA[-1] / evA[0]
 
 
-def test_mg_pcg_held_out_geometry_float32_and_64():
+@pytest.mark.parametrize("smoother", ["rbgs", "chebyshev"])
+def test_mg_pcg_held_out_geometry_float32_and_64(smoother):
     flags = _held_out(32)
     for dt in (jnp.float32, jnp.float64):
         op = linalg.poisson_operator(flags, spacing=1 / 32, dtype=dt)
         b = op.project(jnp.asarray(np.random.default_rng(0).normal(size=flags.shape), dt))
-        sol = linalg.pcg(op, b, multigrid_preconditioner(op), rtol=1e-5)
+        sol = linalg.pcg(op, b, multigrid_preconditioner(op, smoother=smoother), rtol=1e-5)
         assert bool(sol.converged) and int(sol.iterations) <= 15, int(sol.iterations)
         assert sol.value.dtype == dt
 

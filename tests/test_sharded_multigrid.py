@@ -30,6 +30,8 @@ def test_sharded_mg_pcg_equals_single_device():
     a, b = res["iters"]
     assert a == b
     assert res["err"] < 1e-10
+    assert res["cheb_converged"] and res["cheb_iters"][0] == res["cheb_iters"][1]
+    assert res["cheb_err"] < 1e-10
 
 
 def test_sharded_mg_pcg_validates():

@@ -10,11 +10,13 @@ from jax.sharding import Mesh, PartitionSpec as P
 
 from .._errors import check_choice
 from ..linalg._krylov import _check_rhs, _maxiter, _pcg_loop
-from ..linalg._multigrid import MultigridPreconditioner, _Ctx, _Level, _vcycle, multigrid_preconditioner
+from ..linalg._multigrid import (MultigridPreconditioner, _ChebLevel, _Ctx, _Level, _vcycle_any,
+                                 multigrid_preconditioner)
 from ..linalg._poisson import PoissonOperator
 from ._stencil import _LocalOp, _halo_shift, _local_apply, _normalise_partition, _put, _specs
 
 _FIELDS = ("inv_diag", "diag", "w", "par", "mask", "h2")
+_CHEB_FIELDS = ("inv_diag", "diag", "mask", "h2")
 
 
 def _n_sharded_levels(M: MultigridPreconditioner, n_dev: int, min_rows: int) -> int:
@@ -86,7 +88,7 @@ def sharded_mg_pcg(op: PoissonOperator, b, mesh: Mesh, axis: str | None = None, 
     M = multigrid_preconditioner(op, boundary_sweeps=0) if preconditioner is None else preconditioner
     if not isinstance(M, MultigridPreconditioner) or M.op.shape != op.shape:
         raise ValueError("`preconditioner` must be a MultigridPreconditioner built for `op`.")
-    if M.boundary_sweeps and any(lev.band_idx is not None for lev in M.levels):
+    if M.boundary_sweeps and any(getattr(lev, "band_idx", None) is not None for lev in M.levels):
         raise ValueError("`preconditioner` uses boundary-band sweeps, which sharded_mg_pcg does not split; "
                          "build it with boundary_sweeps=0.")
     maxiter = _maxiter(op, maxiter)
@@ -94,15 +96,22 @@ def sharded_mg_pcg(op: PoissonOperator, b, mesh: Mesh, axis: str | None = None, 
     sizes = [n_dev] + [1] * (op.ndim - 1)
     gspec, wspec = _specs(partition)
     g = _n_sharded_levels(M, n_dev, int(min_rows))
-    spec_of = {"inv_diag": P(None, axis), "diag": P(None, axis), "w": P(None, None, axis), "par": P(axis),
-               "mask": P(axis), "h2": P()}
-    lev_args = [getattr(lev, f) for lev in M.levels[:g] for f in _FIELDS]
-    lev_specs = [spec_of[f] for _ in M.levels[:g] for f in _FIELDS]
+    cheb = bool(M.levels) and isinstance(M.levels[0], _ChebLevel)
+    fields = _CHEB_FIELDS if cheb else _FIELDS
+    if cheb:  # natural layout: every table is split along grid axis 0
+        spec_of = {"inv_diag": P(axis), "diag": P(axis), "mask": P(axis), "h2": P()}
+    else:
+        spec_of = {"inv_diag": P(None, axis), "diag": P(None, axis), "w": P(None, None, axis), "par": P(axis),
+                   "mask": P(axis), "h2": P()}
+    lev_args = [getattr(lev, f) for lev in M.levels[:g] for f in fields]
+    lev_specs = [spec_of[f] for _ in M.levels[:g] for f in fields]
     rest = (M.levels[g:], M.coarse_pinv)
     nu, bs = M.pre, 0
 
     def local_level(lev, arrays):
         loc = lambda s: (s[0] // n_dev,) + tuple(s[1:])  # noqa: E731
+        if cheb:
+            return _ChebLevel(*arrays, shape=loc(lev.shape), pshape=loc(lev.pshape))
         return _Level(*arrays, band_idx=None, band_nb=None, band_w=None, band_inv=None,
                       shape=loc(lev.shape), pshape=loc(lev.pshape))
 
@@ -110,7 +119,7 @@ def sharded_mg_pcg(op: PoissonOperator, b, mesh: Mesh, axis: str | None = None, 
         inv_h2 = 1.0 / h**2
         mv = lambda v: _local_apply(v, mask, diag, weights, inv_h2, partition, sizes)  # noqa: E731
         dot = lambda u, v: jax.lax.psum(jnp.vdot(u, v).real, axis)  # noqa: E731
-        k = len(_FIELDS)
+        k = len(fields)
         levels = [local_level(lev, lev_arrays[j * k:(j + 1) * k]) for j, lev in enumerate(M.levels[:g])]
         levels += list(rest[0])
         pinv = rest[1]
@@ -118,7 +127,7 @@ def sharded_mg_pcg(op: PoissonOperator, b, mesh: Mesh, axis: str | None = None, 
 
         def gather(i, r):
             full = jax.lax.all_gather(r, axis, axis=0, tiled=True)
-            z = _vcycle(levels, pinv, i, full, nu, bs, _Ctx())
+            z = _vcycle_any(levels, pinv, i, full, nu, bs, _Ctx())
             n = r.shape[0]
             return jax.lax.dynamic_slice_in_dim(z, jax.lax.axis_index(axis) * n, n, axis=0)
 
@@ -127,7 +136,7 @@ def sharded_mg_pcg(op: PoissonOperator, b, mesh: Mesh, axis: str | None = None, 
 
         def prec(r):
             r = jnp.where(mask, r.astype(b.dtype), 0)
-            return jnp.where(mask, _vcycle(levels, pinv, 0, r, nu, bs, ctx), 0)
+            return jnp.where(mask, _vcycle_any(levels, pinv, 0, r, nu, bs, ctx), 0)
 
         sol = _pcg_loop(_LocalOp(mv), b, jnp.zeros_like(b), prec, rtol, atol, maxiter, 2, dot=dot)
         return sol.value, sol.iterations, sol.converged
