@@ -18,7 +18,6 @@ from ._train import LBFGS as LBFGS
 from ._train import LossWeights as LossWeights
 from ._train import PINNResult as PINNResult
 from ._train import Sampler as Sampler
-from ._train import default_gaussians as default_gaussians
 from ._train import eval_points as eval_points
 from ._train import fit_model as fit_model
 from ._train import lr_groups as lr_groups

@@ -23,8 +23,7 @@ from ._model import MLPPINN, PIG, normalise_required
 from ._separable import SeparablePIG
 
 __all__ = ["PINNResult", "Sampler", "LossWeights", "LBFGS", "train", "train_mlp_pinn", "train_separable",
-           "fit_model", "rel_l2", "eval_points", "make_loss", "make_sampler", "lr_groups",
-           "default_gaussians"]
+           "fit_model", "rel_l2", "eval_points", "make_loss", "make_sampler", "lr_groups"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -610,24 +609,6 @@ def _default_sizes(problem):
     return n, 1000 if d >= 2 else 16
 
 
-def default_gaussians(problem, minimum: int = 400, per_lobe: float = 2.0, maximum: int = 4096):
-    """`(n_gaussians, sigma0)` of [`train`][sciml.pig.train] when `n_gaussians` is not given: the source's
-    per-axis frequency `k_i` (normalised units) gives `2 k_i / π` half-waves across the box per axis and
-    `Π_i max(2 k_i / π, 1)` lobes (cells of one sign); `per_lobe` Gaussians per lobe, at least `minimum`, at
-    most `maximum`. `sigma0` is 0.1 at the minimum and shrinks with the spacing, `0.1 (minimum / N)^(1/d)`.
-
-    **Arguments:**
-
-    - `problem`: a [`pde.Problem`][sciml.pde.Problem].
-    - `minimum`, `per_lobe`, `maximum`: the rule's constants (defaults 400, 2 and 4,096).
-
-    **Returns:** `(n_gaussians, sigma0)`.
-    """
-    lobes = float(np.prod(np.maximum(2.0 * _source_frequency(problem) / np.pi, 1.0)))
-    n = int(np.clip(np.ceil(per_lobe * lobes), minimum, maximum))
-    return n, 0.1 * (minimum / n) ** (1.0 / problem.ndim)
-
-
 def _check_options(options):
     """Validate the harness options before anything compiles."""
     if options.get("time_limit") is not None:
@@ -870,7 +851,7 @@ def _check_observations(problem, observations):
 
 def train(
     problem,
-    n_gaussians: int | None = None,
+    n_gaussians: int = 400,
     steps: int = 2000,
     key: PRNGKeyArray | None = None,
     *,
@@ -890,10 +871,7 @@ def train(
     **Arguments:**
 
     - `problem`: a [`pde.Problem`][sciml.pde.Problem]; the model's input box is the domain's bounding box.
-    - `n_gaussians`: N shared Gaussians (k = 4 features, MLP 4-16-1; per field for systems). Default `None`:
-      from the source's frequency content ([`default_gaussians`][sciml.pig.default_gaussians]: 400 with
-      σ₀ = 0.1 unless the source has more than ~200 lobes of one sign, then 2 per lobe, at most 4,096, with
-      σ₀ shrunk to the spacing; 400 for separable models).
+    - `n_gaussians`: N shared Gaussians (k = 4 features, MLP 4-16-1, σ₀ = 0.1; per field for systems).
     - `steps`: Adam steps (lr `learning_rate` for every parameter, ×0.9 every 300 steps), followed by the
       L-BFGS phase.
     - `key`: PRNG key (model init, sampling).
@@ -932,8 +910,7 @@ def train(
     """
     if not isinstance(problem, _pde.Problem):
         raise TypeError(f"`problem` must be a sciml.pde.Problem, got {type(problem).__name__}.")
-    if n_gaussians is not None:
-        n_gaussians = check_int("n_gaussians", n_gaussians, minimum=1)
+    n_gaussians = check_int("n_gaussians", n_gaussians, minimum=1)
     steps = check_int("steps", steps, minimum=1)
     _check_options(options)
     key = jax.random.key(0) if key is None else key
@@ -941,11 +918,8 @@ def train(
     model_opts = {k: options.pop(k) for k in ("n_features", "layout", "covariance", "sigma0", "width", "depth",
                                               "separable", "rank") if k in options}
     n_features = check_int("n_features", model_opts.get("n_features", 4), minimum=1)
+    sigma0 = check_real("sigma0", model_opts.get("sigma0", 0.1), minimum=0.0, strict_min=True)
     separable = bool(model_opts.get("separable", False))
-    auto_sigma = 0.1
-    if n_gaussians is None:
-        n_gaussians, auto_sigma = (400, 0.1) if separable or model is not None else default_gaussians(problem)
-    sigma0 = check_real("sigma0", model_opts.get("sigma0", auto_sigma), minimum=0.0, strict_min=True)
     dtype = options.get("dtype", jnp.float32)
     box = problem.domain
     if lbfgs is None and not any(k in options for k in ("lbfgs_steps", "lbfgs_points", "lbfgs_time_limit")):
