@@ -106,7 +106,8 @@ class LBFGS(eqx.Module):
     **Arguments:**
 
     - `steps`: L-BFGS iterations (0 switches the phase off).
-    - `points`: fixed collocation (and per-condition boundary) points (default 2,000; 256 in 1D).
+    - `points`: fixed collocation (and per-condition boundary) points (default 2,000, 256 in 1D, or the
+      Adam sampler's collocation count when that is larger).
     - `memory`: history size.
     - `time_limit`: optional wall-clock budget in seconds for this phase.
 
@@ -275,11 +276,50 @@ def _data_term_scale(problem, x) -> float:
     return best if np.isfinite(best) else 0.0
 
 
+def _mode_scale(problem, x, amp2) -> np.ndarray:
+    """Per equation: the mean square of `Σ |T|` over the residual's terms `T` (every derivative it reads, of
+    every field, one at a time, minus the residual of `u = 0`) evaluated on the smoothest function the box
+    admits with the data's amplitude: field `f` as `A_f Π_i sin(π (x_i − lower_i) / width_i)`, each derivative
+    taken at its peak `A_f Π π / width_i` (`A_f² = amp2[f]`). This is the residual scale of the coarsest
+    solution the problem can have; a source smaller than it (`u = x y² + 1`: `Δu = 2x`) would otherwise leave
+    the residual term so strong that Adam cannot move the boundary values (measured in docs/pig.md). 0 when it
+    cannot be evaluated."""
+    d, nf = problem.ndim, problem.n_fields
+    c = np.pi / np.asarray(problem.domain.widths, np.float64)
+    try:
+        reqs = [normalise_required(r) for r in _pde.required_derivatives(problem, by_field=True)]
+
+        def jets(xi, f=None, r=None, v=None):
+            z = jnp.zeros((), xi.dtype)
+            out = []
+            for j in range(nf):
+                put = (lambda q: v if (j == f and q == r) else z)  # noqa: E731
+                out.append(_pde.ArrayJet(put(()), {i: put((i,)) for i in range(d)},
+                                         {(i, k): put((i, k)) for i in range(d) for k in range(i, d)}))
+            return out if nf > 1 else out[0]
+
+        total = 0.0
+        for f, req in enumerate(reqs):
+            for r in req:
+                mag = float(np.sqrt(amp2[f]) * np.prod([c[i] for i in r]))
+
+                def term(xi, f=f, r=r, mag=mag):
+                    v = jnp.asarray(mag, xi.dtype)
+                    return problem.residual_with(jets(xi, f, r, v), xi) - problem.residual_with(jets(xi), xi)
+
+                total = total + np.abs(np.asarray(jax.vmap(term)(x), np.float64).reshape(x.shape[0], -1))
+        out = np.mean(np.asarray(total) ** 2, axis=0)
+    except Exception:  # noqa: BLE001 - a residual that cannot take these jets: no floor
+        return np.zeros(())
+    return np.where(np.isfinite(out), out, 0.0)
+
+
 def auto_scales(problem, key=None, n: int = 2048, dtype=jnp.float32) -> dict:
     """The `"source"` balance: mean squares (floored at 1) of the residual of `u = 0` (per equation) and of
     each boundary condition's target, on `n` sampled points. Terms are divided by these. When the source is
     below that floor (a source-free equation: heat, wave, ...), the residual is scaled by its largest derivative
-    term on the Dirichlet/Initial data instead (`_data_term_scale`)."""
+    term on the Dirichlet/Initial data instead (`_data_term_scale`). The residual's scale is never below that of
+    the smoothest solution the box admits with the data's amplitude (`_mode_scale`)."""
     key = jax.random.key(7) if key is None else key
     k1, k2 = jax.random.split(key)
     x = problem.domain.sample_interior(k1, n, jnp.float32)
@@ -287,9 +327,14 @@ def auto_scales(problem, key=None, n: int = 2048, dtype=jnp.float32) -> dict:
     src = np.mean(r0**2, axis=0)
     if np.all(src < 1.0):  # no source to set the scale (a source-free equation): use its terms on the data
         src = np.maximum(src, _data_term_scale(problem, x[:512]))
+    bcs = problem.boundary_conditions()
+    samples = problem.sample_boundary_conditions(k2, min(n, 512), jnp.float32)
+    ms = [float(np.mean(np.asarray(b["g"], np.float64) ** 2)) for b in samples]
+    amp2 = [max([1.0] + [m for c, m in zip(bcs, ms) if getattr(c, "field", 0) == f
+                         and isinstance(c, (_pde.Dirichlet, _pde.Initial))]) for f in range(problem.n_fields)]
+    src = np.maximum(src, _mode_scale(problem, x[:512], amp2))
     res = np.maximum(src, 1.0)
-    conds = [max(float(np.mean(np.asarray(b["g"], np.float64) ** 2)), 1.0)
-             for b in problem.sample_boundary_conditions(k2, min(n, 512), jnp.float32)]
+    conds = [max(m, 1.0) for m in ms]
     return {"residual": res, "conditions": conds}
 
 
@@ -534,13 +579,10 @@ _OPTIONS = {"time_limit", "checkpoint_dir", "chunk_size", "eval_shape", "referen
             "progress", "mesh", "metrics_path", "dtype"}
 
 
-def _default_sizes(problem):
-    """Collocation/boundary counts from the problem: the residual of `u = 0` (the source) is sampled and its
-    dominant frequency estimated by the ratio `‖∇f‖ / ‖f‖` (in normalised [-1, 1] units); the interior gets
-    about 25 points per wavelength² in 2D (at least 1,000, at most 8,000)."""
+def _source_frequency(problem) -> np.ndarray:
+    """Per-axis dominant frequency of the source (the residual of `u = 0`), in radians per unit of the
+    normalised [-1, 1] box: `k_i = ‖∂_i f‖ / ‖f‖` on 1,024 sampled points; zeros when it cannot be estimated."""
     d = problem.ndim
-    if d == 1:
-        return 128, 16
     try:
         x = problem.domain.sample_interior(jax.random.key(11), 1024, jnp.float32)
         zero = _zero_field(problem, jnp.float32)
@@ -548,9 +590,20 @@ def _default_sizes(problem):
         val = jax.vmap(f)(x)
         grad = jax.vmap(jax.grad(f))(x) * jnp.asarray(problem.domain.widths, x.dtype) / 2
         fn = float(jnp.sqrt(jnp.mean(val**2)))
-        k = float(jnp.sqrt(jnp.mean(jnp.sum(grad**2, -1)))) / fn if fn > 1e-12 else 0.0
+        k = np.sqrt(np.mean(np.asarray(grad, np.float64) ** 2, axis=0)) / fn if fn > 1e-12 else np.zeros(d)
     except Exception:  # noqa: BLE001 - any failure: plain defaults
-        k = 0.0
+        k = np.zeros(d)
+    return np.where(np.isfinite(k), k, 0.0)
+
+
+def _default_sizes(problem):
+    """Collocation/boundary counts from the problem: the residual of `u = 0` (the source) is sampled and its
+    dominant frequency estimated by the ratio `‖∇f‖ / ‖f‖` (in normalised [-1, 1] units); the interior gets
+    about 25 points per wavelength² in 2D (at least 1,000, at most 8,000)."""
+    d = problem.ndim
+    if d == 1:
+        return 128, 16
+    k = float(np.sqrt(np.sum(_source_frequency(problem) ** 2)))
     waves = max(k / np.pi, 1.0)  # half-wavelengths across the normalised box per axis
     n = int(np.clip(1000 * (waves / 4.0) ** 2, 1000, 8000)) if d == 2 else 2000
     return n, 1000 if d >= 2 else 16
@@ -728,7 +781,10 @@ def fit_model(
     remaining = None if time_limit is None else time_limit - (time.perf_counter() - t0)
     lb_limit = lbfgs.time_limit if remaining is None else min(lbfgs.time_limit or remaining, remaining)
     if lbfgs.steps > 0 and (lb_limit is None or lb_limit > 0) and adam_steps >= steps:
-        pts = lbfgs.points or (256 if problem.ndim == 1 else 2000)
+        # never fewer fixed points than Adam saw per step: on fewer, L-BFGS overfits them (measured on the
+        # steady Allen-Cahn case: 2,000 fixed points after 8,000 per Adam step, held-out residual x3.8 in 500
+        # iterations while the training loss fell 4x)
+        pts = lbfgs.points or max(256 if problem.ndim == 1 else 2000, sampler.n_collocation or 0)
         fixed = make_sampler(
             problem, n_collocation=pts, n_boundary=pts, key=k_lb, resample_every=10**9,
             grid_points_per_axis=sampler.grid_points_per_axis, observations=observations, dtype=dtype,
@@ -826,8 +882,8 @@ def train(
       [`lr_groups`][sciml.pig.lr_groups]).
     - `sampler`: a [`Sampler`][sciml.pig.Sampler] (default: collocation count from the source's frequency).
     - `weights`: a [`LossWeights`][sciml.pig.LossWeights] (default: source-scaled balance).
-    - `lbfgs`: an [`LBFGS`][sciml.pig.LBFGS] phase (default 500 iterations on 2,000 fixed points;
-      `pig.LBFGS(steps=0)` skips it).
+    - `lbfgs`: an [`LBFGS`][sciml.pig.LBFGS] phase (default 500 iterations on 2,000 fixed points, or as many
+      as Adam's collocation count when that is larger; `pig.LBFGS(steps=0)` skips it).
     - `observations`: `(x_obs (n, d), u_obs (n,))` data added to the loss (inverse problems, data
       assimilation).
     - `infer`: names in `problem.params` to identify from the observations (residual written as
@@ -890,7 +946,7 @@ def train(
     res = fit_model(problem, model, steps=steps, key=k_fit, learning_rate=learning_rate, optimizer=optimizer,
                     sampler=sampler, weights=weights, lbfgs=lbfgs, observations=observations, infer=infer,
                     **options)
-    res.config.update({**model_opts, "n_gaussians": n_gaussians, "separable": separable})
+    res.config.update({**model_opts, "n_gaussians": n_gaussians, "sigma0": sigma0, "separable": separable})
     return res
 
 
