@@ -2,6 +2,20 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# Suite speed on CPU: most tests are dominated by XLA compilation.  The suite compiles with XLA's backend
+# optimisation level 0 (measured: tests/test_nn.py 164 s -> 108 s on 2 cores; float32 results move by rounding
+# only) and shares a persistent compilation cache between the xdist workers of one run (identical programs compile
+# once: 164 s -> 147 s; both together 92 s).  An explicit XLA_FLAGS / JAX_COMPILATION_CACHE_DIR wins.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    _run = str(os.getpid())  # set in the controller before xdist spawns the workers, which inherit it
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"sciml-test-jax-cache-{_run}")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
@@ -18,3 +32,16 @@ def getkey():
         return jax.random.key(state["i"])
 
     return _get
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove this run's compilation cache (the controller process, after the workers are done)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    import shutil
+    import tempfile
+
+    run = str(os.getpid())
+    d = os.path.join(tempfile.gettempdir(), f"sciml-test-jax-cache-{run}")
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR") == d:
+        shutil.rmtree(d, ignore_errors=True)
