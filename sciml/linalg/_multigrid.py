@@ -664,7 +664,7 @@ def multigrid_preconditioner(
     - `smoother`: ``"rbgs"`` (red-black Gauss-Seidel on a colour-split layout) or ``"chebyshev"`` (a
       4th-kind Chebyshev polynomial in ``D⁻¹A`` on the natural layout, spectrum bound 2 from Gershgorin:
       one stencil per step, fewer kernels to compile; `boundary_sweeps` does not apply to it). Measured on
-      CPU (``benchmarks/mg_smoothers.py``, 128³): degree 4 keeps iterations <= 15 and compiles 12-24% faster
+      CPU (``benchmarks/extra/mg_smoothers.py``, 128³): degree 4 keeps iterations <= 15 and compiles 12-24% faster
       than ``"rbgs"``, but solves about 1.5x slower, so ``"rbgs"`` stays the default.
     - `pre`, `post`: red-black sweeps (``"rbgs"``) or the polynomial degree (``"chebyshev"``) before/after
       the coarse correction (equal, ≥ 1: the V-cycle must be

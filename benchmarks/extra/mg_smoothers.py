@@ -2,7 +2,7 @@
 interleaved, caches cleared), iterations to rtol 1e-6 and solve time (min of 3, interleaved), float64, on the
 benchmark's sphere + air geometry and the held-out ball + block + air geometry.
 
-    python benchmarks/mg_smoothers.py 64,128 rbgs:3,chebyshev:3,chebyshev:4 [nocompile]
+    python benchmarks/extra/mg_smoothers.py 64,128 rbgs:3,chebyshev:3,chebyshev:4 [nocompile]
 """
 import sys, time, os
 import jax; jax.config.update("jax_enable_x64", True)
