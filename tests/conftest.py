@@ -8,10 +8,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # once: 164 s -> 147 s; both together 92 s).  An explicit XLA_FLAGS / JAX_COMPILATION_CACHE_DIR wins.
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+# one id per test run, set in the controller before xdist spawns the workers, which inherit it
+os.environ.setdefault("SCIML_TEST_RUN", str(os.getpid()))
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     import tempfile
 
-    _run = str(os.getpid())  # set in the controller before xdist spawns the workers, which inherit it
+    _run = os.environ["SCIML_TEST_RUN"]
     os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"sciml-test-jax-cache-{_run}")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
@@ -41,7 +43,11 @@ def pytest_sessionfinish(session, exitstatus):
     import shutil
     import tempfile
 
-    run = str(os.getpid())
+    run = os.environ.get("SCIML_TEST_RUN")
+    if run != str(os.getpid()):
+        return
     d = os.path.join(tempfile.gettempdir(), f"sciml-test-jax-cache-{run}")
     if os.environ.get("JAX_COMPILATION_CACHE_DIR") == d:
         shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(os.path.join(tempfile.gettempdir(), f"sciml-test-site-{run}"), ignore_errors=True)
+

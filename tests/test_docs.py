@@ -108,11 +108,23 @@ def missing_parameters(mod) -> dict[str, list[str]]:
 def site(tmp_path_factory):
     pytest.importorskip("mkdocs", reason="the docs extra (mkdocs-material, mkdocstrings-python) is not installed")
     pytest.importorskip("mkdocstrings_handlers.python")
-    out = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    import fcntl
+    import tempfile
+
+    # built once per test run: the xdist workers share one site (the first builds it under a lock, the other
+    # waits and reuses it; conftest removes it at the end of the run)
+    run = os.environ.get("SCIML_TEST_RUN")
+    base = pathlib.Path(tempfile.gettempdir()) / f"sciml-test-site-{run}" if run else tmp_path_factory.mktemp("s")
+    base.mkdir(exist_ok=True)
+    out, done = base / "site", base / "built"
+    with open(base / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(ROOT)}
+            proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)], cwd=ROOT,
+                                  env=env, capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 0, proc.stderr[-4000:]
+            done.write_text("ok")
     return out
 
 

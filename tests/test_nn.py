@@ -95,11 +95,13 @@ def _pinned(name):
 
 @pytest.mark.parametrize("name", sorted(PINNED))
 def test_models_keep_their_pinned_outputs(name):
-    x = np.asarray(_pinned(name), np.float64).ravel()
+    # compiled (eager dispatch is slow), except the two that run host-side NumPy (neighbour search, PIG init)
+    out = _pinned(name) if name in ("decoder_coef", "pig_full_(0, 1)") else jax.jit(lambda: _pinned(name))()
+    x = np.asarray(out, np.float64).ravel()
     w = np.random.default_rng(0).uniform(0.5, 1.5, x.size)
     ws, l1 = PINNED[name]
-    # float32 rounding only (a 1x1 conv became an einsum, x @ W became x @ W^T; the suite's XLA optimisation
-    # level 0 moves sums by up to 6e-6 relative, measured); any real change is >> 1e-4
+    # float32 rounding only (a 1x1 conv became an einsum, x @ W became x @ W^T; compiling the model and the
+    # suite's XLA optimisation level 0 move sums by up to 6e-6 relative, measured); any real change is >> 1e-4
     assert abs(np.sum(x * w) - ws) <= 2e-5 * l1 + 1e-9
     assert abs(np.abs(x).sum() - l1) <= 2e-5 * l1 + 1e-9
 
@@ -154,14 +156,15 @@ def test_fno_pointwise_einsum_equals_conv1x1(getkey):
 def test_fno_any_resolution_and_gradient(ndim, getkey):
     fno = nn.FNO(1, 2, ndim=ndim, width=4, modes=3, n_layers=2, hidden=8, key=getkey(), dtype=jnp.float64)
     for n in (8, 12):
-        assert fno(jnp.ones((1,) + (n,) * ndim, jnp.float64)).shape == (2,) + (n,) * ndim
-    # reverse-mode gradient against a central finite difference along a random direction
+        assert eqx.filter_jit(fno)(jnp.ones((1,) + (n,) * ndim, jnp.float64)).shape == (2,) + (n,) * ndim
+    # reverse-mode gradient against a central finite difference along a random direction (compiled: eager
+    # op-by-op dispatch of the FNO and its gradient cost 20-30 s here)
     x = jax.random.normal(getkey(), (1,) + (8,) * ndim, jnp.float64)
     loss = lambda m: jnp.sum(jnp.sin(m(x)))  # noqa: E731
     params, static = eqx.partition(fno, eqx.is_inexact_array)
-    g = jax.grad(lambda p: loss(eqx.combine(p, static)))(params)
+    g = jax.jit(jax.grad(lambda p: loss(eqx.combine(p, static))))(params)
     d = jax.tree_util.tree_map(lambda a: jax.random.normal(getkey(), a.shape, a.dtype), params)
-    f = lambda t: loss(eqx.combine(jax.tree_util.tree_map(lambda a, b: a + t * b, params, d), static))  # noqa: E731
+    f = jax.jit(lambda t: loss(eqx.combine(jax.tree_util.tree_map(lambda a, b: a + t * b, params, d), static)))
     fd = (f(1e-6) - f(-1e-6)) / 2e-6
     an = sum(jnp.vdot(a, b) for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(d)))
     np.testing.assert_allclose(float(an), float(fd), rtol=1e-6)
@@ -181,7 +184,7 @@ def test_fno_padding_and_validation(getkey):
 
 def test_unet_3d_and_divisibility(getkey):
     net = nn.UNet(1, 2, ndim=3, features=2, levels=1, key=getkey())
-    assert net(jnp.ones((1, 4, 4, 4), F32)).shape == (2, 4, 4, 4)
+    assert eqx.filter_jit(net)(jnp.ones((1, 4, 4, 4), F32)).shape == (2, 4, 4, 4)
     with pytest.raises(ValueError, match="divisible by 2"):
         net(jnp.ones((1, 4, 5, 4), F32))
 

@@ -16,7 +16,10 @@ ROOT = HERE.parent
 def _env():
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("XLA_FLAGS", None)
+    # only the suite's XLA backend optimisation level (conftest: level 0, faster compiles) reaches the worker,
+    # which adds its own fake-device count
+    env["XLA_FLAGS"] = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
+                                if f.startswith("--xla_backend_optimization_level"))
     return env
 
 

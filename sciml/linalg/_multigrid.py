@@ -37,7 +37,8 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._errors import check_choice, check_int
-from ._poisson import AIR, FLUID, SOLID, PoissonOperator, _np_shift, _register_spd, _stencil_tables, poisson_operator
+from ._poisson import (AIR, FLUID, SOLID, PoissonOperator, _dense_columns, _np_shift, _register_spd, _stencil_tables,
+                       poisson_operator)
 
 
 def coarsen_flags(flags: np.ndarray, *, outside: int = AIR, rule: str = "fluid") -> np.ndarray:
@@ -501,7 +502,7 @@ class MultigridPreconditioner(lx.AbstractLinearOperator):
     def as_matrix(self):
         n = int(np.prod(self.op.shape))
         eye = jnp.eye(n, dtype=self.op.dtype).reshape((n,) + self.op.shape)
-        return jax.vmap(self.mv)(eye).reshape(n, n).T
+        return _dense_columns(self, eye).reshape(n, n).T  # one compiled program, not an eager vmap
 
     def transpose(self):
         return self

@@ -104,6 +104,14 @@ def _floating_components(flags: np.ndarray, mask: np.ndarray, diag: np.ndarray, 
     return out, len(floating_ids)
 
 
+@eqx.filter_jit
+def _dense_columns(op, eye):
+    """``vmap(op.mv)`` over the unit vectors as one compiled program (`as_matrix` of the grid operators). Eager
+    ``vmap`` dispatches and compiles every primitive separately (measured: the 8³ multigrid V-cycle's dense matrix
+    10.4 s -> 3.6 s CPU; identical values)."""
+    return jax.vmap(op.mv)(eye)
+
+
 class PoissonOperator(lx.AbstractLinearOperator):
     """The SPD operator `A = -Δ_h` on the FLUID cells of a flag grid (5-point in 2D, 7-point in 3D).
 
@@ -174,7 +182,7 @@ class PoissonOperator(lx.AbstractLinearOperator):
         SOLID/AIR cells (`A_FF ⊕ I`, what lineax factorises). Small grids only."""
         n = int(np.prod(self.shape))
         eye = jnp.eye(n, dtype=self.dtype).reshape((n,) + self.shape)
-        return jax.vmap(self.mv)(eye).reshape(n, n).T
+        return _dense_columns(self, eye).reshape(n, n).T
 
     def to_scipy(self, full: bool = False):
         """The operator as a SciPy sparse matrix.
