@@ -43,6 +43,9 @@ def test_random_walk_noise_statistics():
 
 
 GIO_KW = dict(latent=32, n_mp=1, grid=(8, 8), grid_channels=8, modes=3)
+# the training tests leave out the interaction-network layers (their compiled train steps take about half as long);
+# the translation-invariance test above keeps them
+GIO_KW0 = dict(GIO_KW, n_mp=0)
 
 
 def test_giorom_translation_invariance(tiny):
@@ -68,31 +71,35 @@ def test_gno_encoder_matches_dense_reference():
     over every node within r_gno (density channel = count / k_gno)."""
     md = {"bounds": [[0.1, 0.9], [0.0, 1.0]], "default_connectivity_radius": 0.05, "vel_mean": [0, 0],
           "vel_std": [1, 1], "acc_mean": [0, 0], "acc_std": [1, 1], "dim": 2}
-    m = giorom.GIOROM(md, n_full=400, n_sample=100, key=jax.random.key(3), latent=8, n_mp=1, grid=(6, 8),
-                      grid_channels=4, modes=2)
+    # GIO_KW's layer sizes (their initialisers are compiled once per shape) on a non-square 6 x 8 grid
+    m = giorom.GIOROM(md, n_full=400, n_sample=100, key=jax.random.key(3), **dict(GIO_KW, grid=(6, 8)))
+    L, C = GIO_KW["latent"], GIO_KW["grid_channels"]
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.uniform([0.1, 0.0], [0.9, 1.0], (90, 2)),
                         np.full((10, 2), [0.1 + 0.8 / 12, 1 / 16]) + 1e-3 * rng.normal(size=(10, 2))])  # a crowded cell
     x = jnp.asarray(x, jnp.float32)
-    h = jnp.asarray(rng.normal(size=(100, 8)), jnp.float32)
-    out = np.asarray(m._grid_encode(x, h))
+    h = jnp.asarray(rng.normal(size=(100, L)), jnp.float32)
+    out = np.asarray(eqx.filter_jit(lambda mm, xx, hh: mm._grid_encode(xx, hh))(m, x, h))
     Y = np.asarray(giorom._models.grid_points(md["bounds"], (6, 8))).reshape(-1, 2)
-    ref = np.zeros((48, 5), np.float32)
+    # the kernel on every (grid point, node) pair in one call (one compile), then averaged over those in range
+    rel = (Y[:, None, :] - np.asarray(x)[None]) / m.r_gno  # (48, 100, 2)
+    inp = np.concatenate([rel, np.linalg.norm(rel, axis=-1, keepdims=True),
+                          np.broadcast_to(np.asarray(h)[None], (48, 100, L))], -1)
+    kern = np.asarray(jax.vmap(jax.vmap(m.gno_kernel))(jnp.asarray(inp, jnp.float32)))  # (48, 100, C)
+    ref = np.zeros((48, C + 1), np.float32)
     for c, y in enumerate(Y):
         near = np.nonzero(np.sum((y - np.asarray(x)) ** 2, -1) <= m.r_gno**2)[0]
         if len(near):
-            rel = (y - np.asarray(x)[near]) / m.r_gno
-            inp = np.concatenate([rel, np.linalg.norm(rel, axis=-1, keepdims=True), np.asarray(h)[near]], -1)
-            ref[c, :4] = np.asarray(jax.vmap(m.gno_kernel)(jnp.asarray(inp, jnp.float32))).mean(0)
-        ref[c, 4] = len(near) / m.k_gno
-    assert ref[:, 4].max() * m.k_gno >= 10  # the crowded cell is in range of all ten of its nodes
-    np.testing.assert_allclose(out.reshape(48, 5), ref, atol=2e-5)
+            ref[c, :C] = kern[c, near].mean(0)
+        ref[c, C] = len(near) / m.k_gno
+    assert ref[:, C].max() * m.k_gno >= 10  # the crowded cell is in range of all ten of its nodes
+    np.testing.assert_allclose(out.reshape(48, C + 1), ref, atol=2e-5)
 
 
 def test_training_decreases_loss_and_rollout(tiny):
     md = tiny.metadata
     P, T = tiny.stacked()
-    m = giorom.GIOROM(md, n_full=400, n_sample=60, key=jax.random.key(2), **GIO_KW)
+    m = giorom.GIOROM(md, n_full=400, n_sample=60, key=jax.random.key(2), **GIO_KW0)
     # held-out evaluation batches (fixed), loss without noise
     sub, owner = giorom.sparse_subsets(P, 60, 1)
     bf = giorom.window_sampler(np.stack([P[o][:, i] for o, i in zip(owner, sub)]),
@@ -104,7 +111,7 @@ def test_training_decreases_loss_and_rollout(tiny):
                        log_every=50, progress=False)
     assert np.isfinite(np.asarray(res.losses)).all()
     after = float(evaluate(res.model))
-    assert after < 0.7 * before
+    assert after < 0.7 * before  # measured 0.60
     q = jnp.asarray(P[1, 5] + 0.001)  # arbitrary query points (rest positions)
     dense, sparse, idx = giorom.rollout(res.model, P[1, :6], 10, query_points=q, particle_type=T[1],
                                         return_sparse=True)
@@ -121,7 +128,7 @@ def test_training_decreases_loss_and_rollout(tiny):
 def test_gns_rollout_and_decoder_training(tiny):
     md = tiny.metadata
     P, T = tiny.stacked()
-    gns = giorom.GNS(md, latent=16, n_mp=1, key=jax.random.key(0))
+    gns = giorom.GNS(md, latent=32, n_mp=1, key=jax.random.key(0))  # GIO_KW's MLP sizes: initialisers compiled once
     out = giorom.rollout(gns, P[0, :6], 5, particle_type=T[0])
     assert out.shape == (5, 400, 2) and out.dtype == jnp.float32 and np.isfinite(np.asarray(out)).all()
     with pytest.raises(ValueError, match="GIOROM"):
@@ -162,28 +169,32 @@ def test_pushforward_loss_schedule_and_gradient(tiny):
     only allows an unroll count once its start fraction of the run is reached."""
     md = tiny.metadata
     P, T = tiny.stacked()
-    m = giorom.GIOROM(md, n_full=400, n_sample=60, key=jax.random.key(2), **GIO_KW)
+    # in float64, so that the two ways of unrolling (fori_loop of vmapped steps / vmapped scan) agree to rounding
+    # (1e-16) instead of float32 rounding amplified by the acceleration normalisation (measured ~1e-4)
+    m = giorom.GIOROM(md, n_full=400, n_sample=60, key=jax.random.key(2), **GIO_KW0)
+    m = jax.tree.map(lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, m)
     sub, owner = giorom.sparse_subsets(P, 60, 1)
-    pos = np.stack([P[o][:, i] for o, i in zip(owner, sub)])
+    pos = np.stack([P[o][:, i] for o, i in zip(owner, sub)]).astype(np.float64)
     typ = np.stack([T[o][i] for o, i in zip(owner, sub)])
     pf = giorom.PushForward()
     bf = giorom.window_sampler(pos, typ, 3, pushforward=pf, total_steps=100)
     batch = bf(jax.random.key(7), 90)
     assert batch["future"].shape == (3, 3, 60, 2) and batch["target"].shape == (3, 60, 2)
-    loss = eqx.filter_jit(lambda mdl, b: giorom.acceleration_loss(mdl, b, jax.random.key(0), noise_std=0.0)[0])
+    # loss and gradient in one compiled program per batch layout; the gradient is the plain loss's gradient with
+    # the pushed window held fixed
+    loss_grad = eqx.filter_jit(eqx.filter_value_and_grad(
+        lambda mdl, bb: giorom.acceleration_loss(mdl, bb, jax.random.key(0), noise_std=0.0)[0]))
     for u in (0, 2):
         b = dict(batch, unroll=jnp.asarray(u, jnp.int32))
         pushed = jax.vmap(lambda w, t: giorom.rollout_window(m, w, t, 2))(b["window"], b["particle_type"])
         win = jnp.concatenate([b["window"], pushed], 1)[:, u:u + 6]
         tgt = jnp.concatenate([b["target"][:, None], b["future"]], 1)[:, u]
         plain = {"window": win, "target": tgt, "particle_type": b["particle_type"]}
-        np.testing.assert_allclose(float(loss(m, b)), float(loss(m, plain)), rtol=1e-5)
-    # the gradient is the plain loss's gradient with the pushed window held fixed
-    grad = eqx.filter_jit(eqx.filter_grad(lambda mdl, bb: giorom.acceleration_loss(mdl, bb, jax.random.key(0),
-                                                                                   noise_std=0.0)[0]))
-    g_pf, g_pl = grad(m, b), grad(m, plain)
-    for a, c in zip(jax.tree.leaves(g_pf), jax.tree.leaves(g_pl)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=0, atol=1e-4 * float(np.abs(c).max()) + 1e-9)
+        (l_pf, g_pf), (l_pl, g_pl) = loss_grad(m, b), loss_grad(m, plain)
+        np.testing.assert_allclose(float(l_pf), float(l_pl), rtol=1e-9)  # measured: equal
+        for a, c in zip(jax.tree.leaves(g_pf), jax.tree.leaves(g_pl)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=0,
+                                       atol=1e-8 * float(np.abs(c).max()) + 1e-12)
     # schedule: only 0 before 4 % of the run, never 3 before 80 %, all four at the end
     keys = jax.random.split(jax.random.key(0), 200)
     draws = lambda step: set(np.asarray(jax.vmap(lambda k: pf.sample(k, step, 100))(keys)).tolist())  # noqa: E731
@@ -203,16 +214,16 @@ def test_joint_finetune_lowers_dense_rollout_error(tiny):
     """giorom.finetune trains stepper and query decoder together on decoded dense positions: the dense error of
     short rollouts (all 400 particles, 3 steps from every third frame) falls and the decoder's learned kernel moves."""
     P, T = tiny.stacked()
-    m = giorom.GIOROM(tiny.metadata, n_full=400, n_sample=60, key=jax.random.key(2), **GIO_KW)
+    m = giorom.GIOROM(tiny.metadata, n_full=400, n_sample=60, key=jax.random.key(2), **GIO_KW0)
 
     def dense_err(mdl):
         return np.mean([giorom.rollout_mse(giorom.rollout(mdl, P[b, t:t + 6], 3, particle_type=T[b]),
                                            P[b, t + 6:t + 9])["mse_full"] for b in range(len(P)) for t in range(0, 16, 3)])
 
-    res = giorom.finetune(m, tiny, steps=100, horizon=3, batch_size=4, learning_rate=1e-3, key=jax.random.key(0),
+    res = giorom.finetune(m, tiny, steps=80, horizon=3, batch_size=4, learning_rate=1e-3, key=jax.random.key(0),
                           progress=False)
     assert np.isfinite(np.asarray(res.losses)).all()
-    assert dense_err(res.model) < 0.75 * dense_err(m)
+    assert dense_err(res.model) < 0.75 * dense_err(m)  # measured 0.54 (70 steps 0.65, 100 steps 0.58)
     last = res.model.query_decoder.mlp.layers[-1].weight  # initialised to zero (Gaussian kernel)
     assert float(jnp.abs(last).max()) > 0
     with pytest.raises(ValueError, match="horizon"):
