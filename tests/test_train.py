@@ -86,6 +86,18 @@ def test_lbfgs_through_the_loop():
     assert res.losses[-1] < 0.2 * res.losses[0]
 
 
+def test_lbfgs_step_compiles_once(caplog):
+    # optax.lbfgs initialises weak-typed scalars that the first update returns strong: without the loop's
+    # strong-typing, the step function was traced and compiled a second time at step 2
+    model, loss, _ = _setup()
+    X = jax.random.normal(jax.random.key(2), (64, 2))
+    batch = {"x": X, "y": jnp.sin(X[:, :1])}
+    with jax.log_compiles(True), caplog.at_level("WARNING"):
+        train.fit(loss, model, optax.lbfgs(), batch, steps=3, progress=False)
+    traced = [r for r in caplog.records if "step_fn" in r.getMessage() and "Compiling" in r.getMessage()]
+    assert len(traced) == 1, [r.getMessage()[:120] for r in traced]
+
+
 def test_deterministic_given_seed():
     model, loss, batches = _setup()
     a = train.fit(loss, model, optax.adam(1e-2), batches, steps=10, key=jax.random.key(5), progress=False)
