@@ -12,10 +12,12 @@ Cell-centred geometric multigrid in the spirit of McAdams, Sifakis & Teran (2010
   red and the black half-grids (each with a ghost layer), so a colour update evaluates its stencil
   once, on its own cells only, and is written in place (a dynamic-update-slice: XLA materialises it
   once instead of fusing it, recomputed, into the six neighbour reads of the next update).
-  Pre-smoothing is (red, black)^ν, post-smoothing (black, red)^ν; the first red update from x = 0
-  needs no stencil, and after the pre-smoother the black residual is zero, so only the red half of
-  the residual is computed; restriction and prolongation act on the colour-split layout directly, and
-  the smoothing sweeps run in ``fori_loop``s.  Optional extra Gauss-Seidel sweeps on the FLUID
+  Pre-smoothing is (red, black)^ν from x = 0, post-smoothing (black, red)^ν; after the pre-smoother the
+  black residual is zero, so only the red half of the residual is computed; restriction and prolongation
+  act on the colour-split layout directly, and the smoothing sweeps run in ``fori_loop``s.  Written for
+  a short XLA:CPU compile (nearly all of it is LLVM codegen, per fused kernel): each colour has its own
+  tables so one kernel serves both colours, neighbours are static slices of ghost-padded arrays (no pads
+  or concatenates inside fused expressions), and about 7 kernels are compiled per level.  Optional extra Gauss-Seidel sweeps on the FLUID
   cells next to a wall/air face (``boundary_sweeps``, McAdams' boundary smoothing) run on a gathered list of those
   cells only.
 * **Coarsest level**: a dense pseudo-inverse (handles pure-Neumann null spaces); it is the only dense work.
@@ -74,6 +76,10 @@ def coarsen_flags(flags: np.ndarray, *, outside: int = AIR, rule: str = "fluid")
 
 
 # --- shifts and transfers (parameterised by a shift so the sharded version can pass halo exchanges) -------
+# No concatenates or lane interleaves: XLA:CPU compiles those into large kernels (the interleaving stack +
+# reshape of a prolongation step or of the colour merge cost 3-4x the LLVM time of a stencil update).
+# Interleaving is written as "repeat each sample twice" (a broadcast + reshape, i.e. index i -> i // 2) and a
+# parity select, which fuses into the consumer.
 def _shift(x, axis, side):
     """Neighbour value on `side` (0 lower, 1 upper) along `axis`, zero outside."""
     n = x.shape[axis]
@@ -85,14 +91,27 @@ def _shift(x, axis, side):
     return jax.lax.slice_in_dim(jnp.pad(x, pad), 0, n, axis=axis)
 
 
-def _prolong_axis(c, axis, shift=_shift):
-    lo, hi = shift(c, axis, 0), shift(c, axis, 1)
-    even = 0.75 * c + 0.25 * lo
-    odd = 0.75 * c + 0.25 * hi
-    y = jnp.stack([even, odd], axis=axis + 1)
-    shape = list(c.shape)
+def _rep(x, axis):
+    """`y[i] = x[i // 2]` along `axis` (length doubled)."""
+    shape = list(x.shape)
+    y = jnp.broadcast_to(jnp.expand_dims(x, axis + 1), tuple(shape[:axis + 1]) + (2,) + tuple(shape[axis + 1:]))
     shape[axis] *= 2
     return y.reshape(shape)
+
+
+def _odd(n, axis, ndim):
+    """Boolean `(1, .., n, .., 1)`: True at the odd indices along `axis` (a constant: an iota would be a
+    kernel of its own)."""
+    shape = [1] * ndim
+    shape[axis] = n
+    return np.arange(n).reshape(shape) % 2 == 1
+
+
+def _prolong_axis(c, axis, shift=_shift):
+    # fine 2i: 3/4 c[i] + 1/4 c[i-1]; fine 2i+1: 3/4 c[i] + 1/4 c[i+1]
+    lo, hi = shift(c, axis, 0), shift(c, axis, 1)
+    odd = _odd(2 * c.shape[axis], axis, c.ndim)
+    return 0.75 * _rep(c, axis) + 0.25 * jnp.where(odd, _rep(hi, axis), _rep(lo, axis))
 
 
 def _restrict_axis(f, axis, shift=_shift):
@@ -110,14 +129,15 @@ def _restrict_axis_split(fe, fo, shift=_shift):
     return 0.5 * (0.75 * (fe + fo) + 0.25 * shift(fe, a, 1) + 0.25 * shift(fo, a, 0))
 
 
-def _prolong_last_split(c, lev, shift=_shift):
-    """`_prolong_axis` along the last axis, returned in the fine level's colour-split layout (red, black)."""
+def _prolong_last_colour(c, q, pshape, shift=_shift):
+    """`_prolong_axis` along the last axis, the samples of one colour (parity `q`) of the fine level's split
+    layout (of padded shape `pshape`)."""
     a = c.ndim - 1
     even = 0.75 * c + 0.25 * shift(c, a, 0)
     odd = 0.75 * c + 0.25 * shift(c, a, 1)
-    m = lev.pshape[-1] // 2
-    even, odd = _pad_to(even, lev.pshape[:-1] + (m,)), _pad_to(odd, lev.pshape[:-1] + (m,))
-    return jnp.where(lev.par, odd, even), jnp.where(lev.par, even, odd)
+    m = pshape[-1] // 2
+    even, odd = _pad_to(even, pshape[:-1] + (m,)), _pad_to(odd, pshape[:-1] + (m,))
+    return jnp.where(q, odd, even)
 
 
 def _mask_coarse(r, cmask):
@@ -140,26 +160,29 @@ def _crop(x, shape):
 # The last axis (even length 2m) is split: colour c's array holds, at (..., j), the cell (..., 2j + q_c) where
 # q_red = parity of the other indices, q_black = 1 - q_red.  Neighbours along the other axes have the other
 # colour at the same j; along the last axis they sit at j (and j + 1 or j - 1, depending on q).
-def _split(x, par):
+# Each colour has its own tables (diag, w, q), so the red and the black update (and split, and correction)
+# are the same computation on different buffers: XLA:CPU compiles one kernel for both.
+def _split_colour(x, q):
+    """The samples of the colour with parity `q` (`(..., 1)` bool) of `x` (last axis even)."""
     s = x.reshape(x.shape[:-1] + (x.shape[-1] // 2, 2))
-    e, o = s[..., 0], s[..., 1]
-    return jnp.where(par, o, e), jnp.where(par, e, o)
+    return jnp.where(q, s[..., 1], s[..., 0])
 
 
-def _merge(red, black, par):
-    e = jnp.where(par, black, red)
-    o = jnp.where(par, red, black)
-    y = jnp.stack([e, o], axis=-1)
-    return y.reshape(red.shape[:-1] + (2 * red.shape[-1],))
+def _merge(red, black, q_red):
+    a = red.ndim - 1
+    kodd = _odd(2 * red.shape[-1], a, red.ndim)
+    return jnp.where(kodd == q_red, _rep(red, a), _rep(black, a))
 
 
 class _Level(eqx.Module):
-    """One level's tables in the colour-split layout (index 0 red, 1 black)."""
+    """One level's tables in the colour-split layout, one array per colour (``_r`` red, ``_b`` black)."""
 
-    inv_diag: jax.Array  # (2, *split) float: 1/diag on FLUID cells, 0 elsewhere
-    diag: jax.Array  # (2, *split) int8
-    w: jax.Array  # (2, 2*ndim, *split) int8 face weights (1: FLUID neighbour across the face)
-    par: jax.Array  # (*split[:-1], 1) bool
+    diag_r: jax.Array  # (*split) int8
+    diag_b: jax.Array
+    w_r: jax.Array  # (2*ndim, *split) int8 face weights (1: FLUID neighbour across the face)
+    w_b: jax.Array
+    q_r: jax.Array  # (*split[:-1], 1) bool: parity of the red cells' last index (q_b = ~q_r)
+    q_b: jax.Array
     mask: jax.Array  # (*pshape) bool, full layout
     h2: jax.Array  # scalar h^2
     band_idx: jax.Array | None  # (2, nb) flat indices of boundary-band cells per colour (into the split array)
@@ -168,6 +191,9 @@ class _Level(eqx.Module):
     band_inv: jax.Array | None  # (2, nb) 1/diag of the band cells
     shape: tuple = eqx.field(static=True)  # logical grid shape
     pshape: tuple = eqx.field(static=True)  # padded (even) grid shape
+
+    def colour(self, c):
+        return (self.diag_r, self.w_r, self.q_r) if c == 0 else (self.diag_b, self.w_b, self.q_b)
 
 
 def _interior(xp, offsets):
@@ -199,10 +225,9 @@ def _colour_update(lev, c, Xp, B, halo):
     colour's own buffer, so XLA materialises it once rather than fusing (recomputing) it into each of
     the six neighbour reads of the next colour update.
     """
+    d, w, q = lev.colour(c)
     op_ = halo(Xp[1 - c])
-    q = lev.par if c == 0 else ~lev.par
-    d = lev.diag[c]
-    s = lev.h2 * B[c] + _ghost_neighbour_sum(lev.w[c], q, op_)
+    s = lev.h2 * B[c] + _ghost_neighbour_sum(w, q, op_)
     new = jnp.where(d > 0, s / jnp.where(d > 0, d, 1).astype(s.dtype), 0)
     Xp = list(Xp)
     Xp[c] = jax.lax.dynamic_update_slice(Xp[c], new, (1,) * new.ndim)
@@ -213,10 +238,6 @@ def _sweep(lev, Xp, B, order, halo):
     for c in order:
         Xp = _colour_update(lev, c, Xp, B, halo)
     return Xp
-
-
-def _ghost(x):
-    return jnp.pad(x, 1)
 
 
 def _unghost(xp):
@@ -267,72 +288,101 @@ class _Ctx:
         self.on_stop = on_stop
 
 
+def _ghost(x):
+    return jnp.pad(x, 1)
+
+
+def _restrict_ghost(fp, axis):
+    """`_restrict_axis` along `axis` of a ghost-padded `fp` (ghosts: the neighbours' values or 0); the other
+    axes keep their ghost layer."""
+    n = fp.shape[axis] - 2
+    s = lambda k: jax.lax.slice_in_dim(fp, k, k + n - 1, 2, axis=axis)  # noqa: E731
+    fe, fo, fe_next, fo_prev = s(1), s(2), s(3), s(0)
+    return 0.5 * (0.75 * (fe + fo) + 0.25 * fe_next + 0.25 * fo_prev)
+
+
+def _prolong_ghost(cp, axis):
+    """`_prolong_axis` along `axis` of a ghost-padded `cp` (no ghost along `axis` in the result)."""
+    n = cp.shape[axis] - 2
+    c, lo, hi = (jax.lax.slice_in_dim(cp, k, k + n, axis=axis) for k in (1, 0, 2))
+    odd = _odd(2 * n, axis, cp.ndim)
+    return 0.75 * _rep(c, axis) + 0.25 * jnp.where(odd, _rep(hi, axis), _rep(lo, axis))
+
+
+def _keep(x, lev):
+    """`x` (exactly), computed once: XLA:CPU fuses cheap producers into every consumer, recomputing them (the
+    transfers read each value 3-4 times per axis), but never an expensive op (a divide) into a consumer that
+    reads its elements more than once. So divide by 1 (a runtime 1 = h²/h², not a constant XLA would fold)."""
+    return x / (lev.h2 / lev.h2)
+
+
 def _vcycle(levels, coarse_pinv, i, b, nu, band_sweeps, ctx: _Ctx):
-    """One V-cycle from level `i` for a right-hand side `b` of level i's logical shape (zero off FLUID)."""
+    """One V-cycle from level `i` for a right-hand side `b` of level i's logical shape (zero off FLUID).
+
+    About 7 kernels per level (XLA:CPU compiles each fused kernel with LLVM; that is nearly all of the compile
+    time): the colour split of `b` and the colour update (one kernel each for both colours), the residual fused
+    with the last-axis restriction, the other axes' restriction fused into the coarse split, the prolongation
+    along the leading axes, and the coarse correction of a colour (one kernel for both)."""
     if ctx.stop is not None and i == ctx.stop:
         return ctx.on_stop(i, b)
     if i == len(levels):
         return (coarse_pinv @ b.reshape(-1)).reshape(b.shape)
     lev = levels[i]
-    shift = ctx.shift
     bp = _pad_to(b, lev.pshape)
-    B = _split(bp, lev.par)
+    B = (_split_colour(bp, lev.q_r), _split_colour(bp, lev.q_b))
     use_band = band_sweeps > 0 and lev.band_idx is not None
     halo = ctx.halo
+    nd = bp.ndim
+    gshape = tuple(s + 2 for s in B[0].shape)
 
-    # pre-smoothing from x = 0: band sweeps (red, black)^k, then (red, black)^nu.  The colour buffers start
-    # as ghost-padded copies of b (real buffers; every update overwrites the whole interior).
-    Xp = (_ghost(B[0]), _ghost(B[1]))
-    first = 0
+    # pre-smoothing from x = 0: band sweeps (red, black)^k, then (red, black)^nu
+    Xp = (jnp.zeros(gshape, bp.dtype), jnp.zeros(gshape, bp.dtype))
     if use_band:
         X = (jnp.zeros_like(B[0]), jnp.zeros_like(B[1]))
         X = _repeat(lambda X: _band_sweep(lev, X, B, (0, 1)), band_sweeps, X)
-        Xp = (jax.lax.dynamic_update_slice(Xp[0], X[0], (1,) * X[0].ndim),
-              jax.lax.dynamic_update_slice(Xp[1], X[1], (1,) * X[1].ndim))
-    else:
-        # the first red update sees x_black = 0: x_red = h² b / diag, no stencil
-        d = lev.diag[0]
-        xr0 = jnp.where(d > 0, lev.h2 * B[0] / jnp.where(d > 0, d, 1).astype(B[0].dtype), 0)
-        Xp = (jax.lax.dynamic_update_slice(Xp[0], xr0, (1,) * xr0.ndim), Xp[1])
-        Xp = _colour_update(lev, 1, Xp, B, halo)
-        first = 1
-    Xp = _sweep_loop(lev, Xp, B, (0, 1), halo, nu - first)
+        Xp = (jax.lax.dynamic_update_slice(Xp[0], X[0], (1,) * nd),
+              jax.lax.dynamic_update_slice(Xp[1], X[1], (1,) * nd))
+    Xp = _sweep_loop(lev, Xp, B, (0, 1), halo, nu)
 
-    # residual: zero on black cells after a black update; on red cells (h²b + Σ w x_b - diag x_r) / h²
+    # residual: zero on black cells after a black update; on red cells (h²b + Σ w x_b - diag x_r) / h².  The
+    # transfers read neighbours as static slices of ghost-padded arrays (a pad inside a fused expression
+    # makes XLA:CPU materialise it, recomputing its producer for each one); the ghost rows are the halo in
+    # the domain-decomposed V-cycle.
     xr = _unghost(Xp[0])
-    xbp = halo(Xp[1])
-    rr = (lev.h2 * B[0] + _ghost_neighbour_sum(lev.w[0], lev.par, xbp) - lev.diag[0].astype(xr.dtype) * xr) / lev.h2
-    # restrict the last axis straight from the colour-split layout (black residual = 0), then the others
-    nd = rr.ndim
+    d, w, q = lev.colour(0)
+    num = lev.h2 * B[0] + _ghost_neighbour_sum(w, q, halo(Xp[1])) - d.astype(xr.dtype) * xr
+    Np = _ghost(num / lev.h2)
+    # restriction along the last axis straight from the colour-split layout (black residual = 0)
+    t = _interior(Np, [0] * nd)
+    nxt = _interior(Np, [0] * (nd - 1) + [1])
+    prv = _interior(Np, [0] * (nd - 1) + [-1])
+    t = 0.5 * (0.75 * t + 0.25 * jnp.where(q, 0, nxt) + 0.25 * jnp.where(q, prv, 0))
+    r = halo(_ghost(t))
+    for a in range(nd - 1):
+        r = _restrict_ghost(r, a)
+    r = jax.lax.slice_in_dim(r, 1, r.shape[-1] - 1, axis=nd - 1)
     cmask = levels[i + 1].mask if i + 1 < len(levels) else None
-
-    def once(fn, x):
-        # Each restriction step is read by several consumers (the next step reads it shifted; the coarse rhs
-        # by every coarse colour update) and XLA:CPU would fuse (recompute) it into each of them
-        # (`optimization_barrier` does not stop it). A conditional is a fusion boundary, so each step is
-        # computed once. (A NaN residual gives a NaN correction either way.)
-        if not ctx.materialise:
-            return fn(x)
-        out = jax.eval_shape(fn, x)
-        return jax.lax.cond(jnp.isnan(x.reshape(-1)[0]), lambda x: jnp.full(out.shape, jnp.nan, out.dtype), fn, x)
-
-    r = once(lambda rr: _restrict_axis_split(jnp.where(lev.par, 0, rr), jnp.where(lev.par, rr, 0), shift), rr)
-    for a in range(nd - 1):
-        last = a == nd - 2
-        r = once(lambda r, a=a, last=last: _mask_coarse(_restrict_axis(r, a, shift), cmask if last else None), r)
+    r = _mask_coarse(r, cmask)
     e = _vcycle(levels, coarse_pinv, i + 1, r, nu, band_sweeps, ctx)
+    # prolongation: axis 0 computed once (`_keep`), the other axes fused into the correction of each colour
+    e = halo(_ghost(e))
     for a in range(nd - 1):
-        e = _prolong_axis(e, a, shift)
-    er, eb = _prolong_last_split(e, lev, shift)
-    Xp = (jax.lax.dynamic_update_slice(Xp[0], xr + er, (1,) * nd),
-          jax.lax.dynamic_update_slice(Xp[1], _unghost(Xp[1]) + eb, (1,) * nd))
+        e = _prolong_ghost(e, a)
+        if a == 0:
+            e = _keep(e, lev)
+    last = nd - 1
+    m = e.shape[last] - 2
+    c0, lo, hi = (jax.lax.slice_in_dim(e, k, k + m, axis=last) for k in (1, 0, 2))
+    even, odd = 0.75 * c0 + 0.25 * lo, 0.75 * c0 + 0.25 * hi
+    Xp = tuple(jax.lax.dynamic_update_slice(
+        Xp[c], _unghost(Xp[c]) + jnp.where(lev.colour(c)[2], odd, even), (1,) * nd) for c in (0, 1))
 
     # post-smoothing: (black, red)^nu then the band sweeps, the adjoint of the pre-smoother
     Xp = _sweep_loop(lev, Xp, B, (1, 0), halo, nu)
     X = (_unghost(Xp[0]), _unghost(Xp[1]))
     if use_band:
         X = _repeat(lambda X: _band_sweep(lev, X, B, (1, 0)), band_sweeps, X)
-    return _crop(_merge(X[0], X[1], lev.par), lev.shape)
+    return _crop(_merge(X[0], X[1], lev.q_r), lev.shape)
 
 
 # --- Chebyshev smoother on the natural layout ----------------------------------------------------------------
@@ -597,10 +647,12 @@ def _build_level(mask, diag, weights, h, dtype, band_width):
             band_w = jnp.asarray(np.stack([c[2] for c in cols]).astype(np.int8))
             band_inv = jnp.asarray(np.stack([c[3] for c in cols]), dtype)
     return _Level(
-        inv_diag=jnp.asarray(np.stack(inv), dtype),
-        diag=jnp.asarray(np.stack([d_r, d_b])),
-        w=jnp.asarray(np.stack([np.stack(w_split[0]), np.stack(w_split[1])])),
-        par=jnp.asarray(par),
+        diag_r=jnp.asarray(d_r),
+        diag_b=jnp.asarray(d_b),
+        w_r=jnp.asarray(np.stack(w_split[0])),
+        w_b=jnp.asarray(np.stack(w_split[1])),
+        q_r=jnp.asarray(par),
+        q_b=jnp.asarray(~par),
         mask=jnp.asarray(mask_p),
         h2=jnp.asarray(h * h, dtype),
         band_idx=band_idx,

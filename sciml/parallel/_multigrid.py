@@ -15,7 +15,7 @@ from ..linalg._multigrid import (MultigridPreconditioner, _ChebLevel, _Ctx, _Lev
 from ..linalg._poisson import PoissonOperator
 from ._stencil import _LocalOp, _halo_shift, _local_apply, _normalise_partition, _put, _specs
 
-_FIELDS = ("inv_diag", "diag", "w", "par", "mask", "h2")
+_FIELDS = ("diag_r", "diag_b", "w_r", "w_b", "q_r", "q_b", "mask", "h2")
 _CHEB_FIELDS = ("inv_diag", "diag", "mask", "h2")
 
 
@@ -101,8 +101,8 @@ def sharded_mg_pcg(op: PoissonOperator, b, mesh: Mesh, axis: str | None = None, 
     if cheb:  # natural layout: every table is split along grid axis 0
         spec_of = {"inv_diag": P(axis), "diag": P(axis), "mask": P(axis), "h2": P()}
     else:
-        spec_of = {"inv_diag": P(None, axis), "diag": P(None, axis), "w": P(None, None, axis), "par": P(axis),
-                   "mask": P(axis), "h2": P()}
+        spec_of = {"diag_r": P(axis), "diag_b": P(axis), "w_r": P(None, axis), "w_b": P(None, axis),
+                   "q_r": P(axis), "q_b": P(axis), "mask": P(axis), "h2": P()}
     lev_args = [getattr(lev, f) for lev in M.levels[:g] for f in fields]
     lev_specs = [spec_of[f] for _ in M.levels[:g] for f in fields]
     rest = (M.levels[g:], M.coarse_pinv)
