@@ -63,3 +63,32 @@ def spd_matrix(n, seed=0, dtype=np.float64):
     rng = np.random.default_rng(seed)
     A = rng.normal(size=(n, n))
     return (A @ A.T / n + np.eye(n)).astype(dtype)
+
+
+def once_per_run(name, compute):
+    """`compute()` (a JSON-serialisable result) run once per test run and shared by the xdist workers.
+
+    A module-scoped fixture runs once per *worker* that gets one of the module's tests (pytest-xdist's default
+    `load` scheduling spreads a module over both workers). The first worker computes under a file lock and stores
+    the result under the run's temp folder (conftest sets SCIML_TEST_RUN and removes the folder at the end);
+    the other reads it. Without SCIML_TEST_RUN (a single-file run outside conftest) it just computes.
+    """
+    import fcntl
+    import json
+    import os
+    import pathlib
+    import tempfile
+
+    run = os.environ.get("SCIML_TEST_RUN")
+    if not run:
+        return compute()
+    base = pathlib.Path(tempfile.gettempdir()) / f"sciml-test-site-{run}"
+    base.mkdir(exist_ok=True)
+    out = base / f"{name}.json"
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if out.exists():
+            return json.loads(out.read_text())
+        res = compute()
+        out.write_text(json.dumps(res))
+        return res

@@ -9,6 +9,8 @@ import pathlib
 
 import pytest
 
+from .helpers import once_per_run
+
 HERE = pathlib.Path(__file__).parent
 ROOT = HERE.parent
 
@@ -19,17 +21,21 @@ def _env():
     # only the suite's XLA backend optimisation level (conftest: level 0, faster compiles) reaches the worker,
     # which adds its own fake-device count
     env["XLA_FLAGS"] = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
-                                if f.startswith("--xla_backend_optimization_level"))
+                                if f.startswith(("--xla_backend_optimization_level", "--xla_cpu_use_fusion_emitters")))
     return env
 
 
-@pytest.fixture(scope="module")
-def sharding_results():
+def _run_sharding_worker():
     proc = subprocess.run([sys.executable, str(HERE / "_sharding_worker.py")], capture_output=True, text=True,
                           timeout=300, env=_env())
     line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     assert proc.returncode == 0 and line, proc.stderr[-3000:]
     return json.loads(line[0][len("RESULT "):])
+
+
+@pytest.fixture(scope="module")
+def sharding_results():
+    return once_per_run("sharding-worker", _run_sharding_worker)  # one subprocess per run, not per xdist worker
 
 
 def test_four_fake_devices(sharding_results):

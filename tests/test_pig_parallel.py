@@ -9,7 +9,8 @@ import textwrap
 SCRIPT = textwrap.dedent(
     """
     import os
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0"
+    os.environ["XLA_FLAGS"] = ("--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0"
+                               " --xla_cpu_use_fusion_emitters=false")
     os.environ["JAX_PLATFORMS"] = "cpu"
     import json
     import jax

@@ -148,7 +148,9 @@ def test_default_neumann_robin_1d():
     # A longer L-BFGS phase on purpose: with these conditions the smallest eigenvalue of -d²/dx² is 0.74
     # (k tan k = 1) against π² for Dirichlet, so a residual error costs ~13x more solution error; 400 Adam + 150
     # L-BFGS steps reach 8e-3 with Dirichlet data but 0.39 here, 400 + 400 reach 3.9e-3 and the default
-    # 2,000 + 500 5.4e-3 (measured, seed 0).
+    # 2,000 + 500 5.4e-3 (measured, seed 0). At 400 + 400 the end point is rounding-chaotic: over seeds 0/1, float32
+    # and float64 and XLA:CPU's two kernel emitters it ranged 2.0e-3 to 1.7e-2, hence the 2e-2 bound (a wrong
+    # sign in the Neumann or the Robin data gives 6.8 or 0.26, measured).
     # The normals (-1 at x = 0, +1 at x = 1), targets and first derivatives were checked separately.
     exact = lambda x: jnp.sin(2.0 * x[0]) + x[0]  # noqa: E731
     du = lambda x: jax.grad(exact)(x)[0]  # noqa: E731
@@ -158,7 +160,7 @@ def test_default_neumann_robin_1d():
     b = p.sample_boundary_conditions(jax.random.key(0), 3)
     assert np.allclose(np.asarray(b[0]["normal"]), -1.0) and np.allclose(np.asarray(b[1]["normal"]), 1.0)
     res = pig.train(p, n_gaussians=64, steps=400, lbfgs=pig.LBFGS(steps=400), key=jax.random.key(0))
-    assert res.final_error < 1e-2, res.final_error
+    assert res.final_error < 2e-2, res.final_error
 
 
 def test_default_non_box_geometry_manufactured():
@@ -167,8 +169,10 @@ def test_default_non_box_geometry_manufactured():
     dom = pde.Ball([0.0, 0.0], 1.0) - pde.Box([-0.3, -0.3], [0.3, 0.3])
     p = pde.Problem(dom, pde.manufactured(lambda u, x: u.d2(0) + u.d2(1), exact), [pde.Dirichlet(exact)],
                     exact=exact)
-    res = pig.train(p, n_gaussians=64, eval_shape=(60, 60), steps=300, lbfgs=pig.LBFGS(steps=100, points=500),
-                    key=jax.random.key(0))  # measured 8.4e-3
+    # Adam only (measured 1.3e-2; + 100 L-BFGS steps 8.4e-3, but compiling the L-BFGS step is 13 of the test's
+    # 60 s, and L-BFGS is covered by the 1D tests)
+    res = pig.train(p, n_gaussians=64, eval_shape=(60, 60), steps=300, lbfgs=pig.LBFGS(steps=0),
+                    key=jax.random.key(0))
     x, u = pig.eval_points(p, (60, 60))
     assert bool(jnp.all(dom.contains(x, 1e-6)))  # the error is measured inside the domain only
     assert res.final_error < 5e-2, res.final_error

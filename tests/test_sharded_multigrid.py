@@ -22,7 +22,7 @@ def test_sharded_mg_pcg_equals_single_device():
     # only the suite's XLA backend optimisation level (conftest: level 0, faster compiles) reaches the worker,
     # which adds its own fake-device count
     env["XLA_FLAGS"] = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
-                                if f.startswith("--xla_backend_optimization_level"))
+                                if f.startswith(("--xla_backend_optimization_level", "--xla_cpu_use_fusion_emitters")))
     proc = subprocess.run([sys.executable, str(HERE / "_sharded_mg_worker.py")], capture_output=True, text=True,
                           timeout=600, env=env)
     line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
