@@ -141,7 +141,8 @@ class KernelDecoder(eqx.Module):
         **Returns:** a [`DecodePlan`][sciml.giorom.DecodePlan].
         """
         idx = self.neighbors(ref_sparse, ref_query) if idx is None else idx
-        return DecodePlan(idx, self.coefficients(jnp.asarray(ref_sparse), jnp.asarray(ref_query), idx))
+        # one compiled program (eager, the coefficient algebra dispatched and compiled ~40 small ops per new shape)
+        return DecodePlan(idx, _coefficients(self, jnp.asarray(ref_sparse), jnp.asarray(ref_query), jnp.asarray(idx)))
 
     def __call__(self, plan: DecodePlan, disp):
         """Displacements at the queries from sparse displacements `disp` (..., n, d) -> (..., Q, d).
@@ -154,3 +155,8 @@ class KernelDecoder(eqx.Module):
         **Returns:** the displacements at the queries, shape `(..., Q, d)`.
         """
         return jnp.einsum("qk,...qkd->...qd", plan.coef.astype(disp.dtype), disp[..., plan.idx, :])
+
+
+@eqx.filter_jit
+def _coefficients(decoder, ref_sparse, ref_query, idx):
+    return decoder.coefficients(ref_sparse, ref_query, idx)
