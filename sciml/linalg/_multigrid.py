@@ -17,9 +17,9 @@ Cell-centred geometric multigrid in the spirit of McAdams, Sifakis & Teran (2010
   act on the colour-split layout directly, and the smoothing sweeps run in ``fori_loop``s.  Written for
   a short XLA:CPU compile (nearly all of it is LLVM codegen, per fused kernel): each colour has its own
   tables so one kernel serves both colours, neighbours are static slices of ghost-padded arrays (no pads
-  or concatenates inside fused expressions), and about 7 kernels are compiled per level.  Optional extra Gauss-Seidel sweeps on the FLUID
-  cells next to a wall/air face (``boundary_sweeps``, McAdams' boundary smoothing) run on a gathered list of those
-  cells only.
+  or concatenates inside fused expressions), and about 7 kernels are compiled per level.  Optional extra
+  Gauss-Seidel sweeps on the FLUID cells next to a wall/air face (``boundary_sweeps``, McAdams' boundary
+  smoothing) run on a gathered list of those cells only.
 * **Coarsest level**: a dense pseudo-inverse (handles pure-Neumann null spaces); it is the only dense work.
 
 The V-cycle is a fixed symmetric linear map (pre/post smoothers are adjoint, ``R ∝ P^T``, the coarse
@@ -121,23 +121,6 @@ def _restrict_axis(f, axis, shift=_shift):
     fo = jax.lax.slice_in_dim(f, 1, n, 2, axis=axis)
     c = 0.75 * (fe + fo) + 0.25 * shift(fe, axis, 1) + 0.25 * shift(fo, axis, 0)
     return 0.5 * c
-
-
-def _restrict_axis_split(fe, fo, shift=_shift):
-    """`_restrict_axis` along the last axis from its even (`fe`) and odd (`fo`) samples."""
-    a = fe.ndim - 1
-    return 0.5 * (0.75 * (fe + fo) + 0.25 * shift(fe, a, 1) + 0.25 * shift(fo, a, 0))
-
-
-def _prolong_last_colour(c, q, pshape, shift=_shift):
-    """`_prolong_axis` along the last axis, the samples of one colour (parity `q`) of the fine level's split
-    layout (of padded shape `pshape`)."""
-    a = c.ndim - 1
-    even = 0.75 * c + 0.25 * shift(c, a, 0)
-    odd = 0.75 * c + 0.25 * shift(c, a, 1)
-    m = pshape[-1] // 2
-    even, odd = _pad_to(even, pshape[:-1] + (m,)), _pad_to(odd, pshape[:-1] + (m,))
-    return jnp.where(q, odd, even)
 
 
 def _mask_coarse(r, cmask):
