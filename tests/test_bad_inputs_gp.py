@@ -60,6 +60,8 @@ def test_solve_rejects(kwargs, exc, match):
         (lambda: gp.Profiled(jitter=-1e-6), ValueError, "jitter"),
         (lambda: gp.Profiled(u_solve="qr"), ValueError, "u_solve"),
         (lambda: gp.Profiled(theta_steps=0), ValueError, "theta_steps"),
+        (lambda: gp.Profiled(precision_growth=-1.0), ValueError, "precision_growth"),
+        (lambda: gp.Profiled(precision_growth="2"), TypeError, "precision_growth"),
         (lambda: gp.Adam(steps=0), ValueError, "steps"),
         (lambda: gp.Adam(steps_per_call=0), ValueError, "steps_per_call"),
         (lambda: gp.Adam(lam_b=0.0), ValueError, "lam_b"),

@@ -115,6 +115,23 @@ def test_profiled_solver_poisson_1d_and_predict():
     assert len(res.history) >= 1 and "loss" in res.history[0]
 
 
+def test_precision_growth_bounds_the_closed_form_precisions():
+    """`precision_growth` holds log tau1/tau2 within the bound above their first-step values; without it the
+    closed-form tau2 climbs as the fit improves (the feedback the option exists to stop), so the check is live."""
+    prob = _poisson_1d(20.0, 1.0)
+    kw = dict(grid=(64,), kernel="gaussian", n_components=10, freq_scale=5.0)
+    free = gp.solve(prob, **kw, method=gp.Profiled(steps=8, patience=10))
+    held = gp.solve(prob, **kw, method=gp.Profiled(steps=8, patience=10, precision_growth=0.5))
+    first = held.history[0]
+    assert free.history[0]["log_tau2"] == pytest.approx(first["log_tau2"])
+    assert max(h["log_tau2"] for h in free.history) > first["log_tau2"] + 0.5
+    for h in held.history[1:]:
+        assert h["log_tau1"] <= first["log_tau1"] + 0.5 + 1e-12
+        assert h["log_tau2"] <= first["log_tau2"] + 0.5 + 1e-12
+    x = jnp.linspace(0.0, 1.0, 64)
+    assert float(jnp.linalg.norm(held.u_grid - jnp.sin(20.0 * x)) / jnp.linalg.norm(jnp.sin(20.0 * x))) < 1e-3
+
+
 def test_profiled_gauss_newton_allen_cahn_1d():
     exact = lambda x: jnp.sin(15.0 * x[0])  # noqa: E731
     res_fn = pde.manufactured(lambda u, x: u.d2(0) + u.value * (u.value**2 - 1), exact)
