@@ -83,9 +83,9 @@ class Profiled(eqx.Module):
       limits the fit; the objective jumps between outer steps and further kernel steps stop helping
       (sin(100x), 150 outer steps: 2.7e-6, log tau2 14 -> 25). With the precisions held near their first
       values the objective in the kernel is smooth and long training keeps improving, as in the paper's slow joint
-      Adam: measured at 400 points, 150 outer steps, `precision_growth=2`: sin(100x) 2.5e-7 (F = 20) / 2.8e-7
-      (auto init), Allen-Cahn sin(100x) 1.3e-7 / 5.0e-7 (paper: 4.0e-7 and 7.7e-7 after 1e5 steps), 40-50 s
-      on one core; 0 and 4 gave 3.4e-7 and 2.9e-7 on sin(100x). It needs a first fit that already resolves
+      Adam: measured at 400 points, 150 outer steps, `precision_growth=2` (rel-L2 at 300 test points, the
+      paper's metric; `benchmarks/results/gp-paper-cpu.json`): sin(100x) 2.5e-7 (F = 20) / 2.8e-7 (auto init),
+      Allen-Cahn sin(100x) 1.3e-7 / 5.0e-7 (paper: 4.0e-7 and 7.7e-7 after 1e5 steps), 31-45 s on one core; 0 and 4 gave 3.4e-7 and 2.9e-7 on sin(100x). It needs a first fit that already resolves
       the solution: on sin(500x) the first step's error is 5.7e-2 and the bound then holds tau2 far too low
       (4.3e-5 after 80 steps against 7.0e-7 without it; auto init: 5.0e-6 against 9e-7), which is why it is not the
       default. (The multiscale case is unaffected: 8.9e-8 either way.)
