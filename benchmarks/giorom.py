@@ -5,8 +5,9 @@ trajectories of 100 frames; GNS on the full graph (latent 32, 3 message-passing 
 n = 200 farthest-point nodes (1 + 1 IN layers around GNO -> 16x16 FNO -> GNO, batch 4) plus the reference-
 configuration kernel decoder; MSE on all 2000 points. Each model trains for a fixed number of optimiser steps
 (`--gns-steps`, `--giorom-steps`, `--finetune-steps`), so the result does not depend on machine load; the small
-size's counts take about equal time for the two models on an idle core (~140 s each, measured rates GNS 1.8
-steps/s at batch 2, GIOROM 11.9 steps/s at batch 4) and the training time is reported. `--train-seconds S`
+size's counts take about equal time for the two models on an idle core (~140 s each at the rates measured on
+this host in November, GNS 1.8 steps/s at batch 2, GIOROM 11.9 steps/s at batch 4; ~255 s at its December speed)
+and the training time is reported. `--train-seconds S`
 trains for a wall-time budget instead (the earlier protocol; the step counts then vary with load).
 On a CPU with >= 2 cores the tasks (data per material -> GNS / GIOROM training -> evaluation) run in two worker
 processes pinned to one core each (`--jobs`), so GNS and GIOROM train side by side on equal resources;
