@@ -127,6 +127,7 @@ def problems():
         ("helmholtz2d-1-4", lambda: pde.helmholtz_2d(1, 4), (48, 48), 2e-2),
         ("helmholtz2d-2-3", lambda: pde.helmholtz_2d(2, 3), (48, 48), 2e-2),
         ("helmholtz2d-3-1", lambda: pde.helmholtz_2d(3, 1), (48, 48), 2e-2),
+        ("helmholtz2d-6-6", lambda: pde.helmholtz_2d(6, 6), (48, 48), 2e-2),
         ("heat1d", heat_1d, (48, 48), 2e-2),
         ("allen-cahn-2d-steady", pde.allen_cahn_2d_steady, (48, 48), 2e-2),
         ("neumann-robin-box", neumann_robin_box, (48, 48), {"pig": 2e-2, "gp": 1e-3}),
@@ -171,6 +172,14 @@ def run(quick: bool, cap: float | None, only=None, save=None, reverse=False,
                     notes = f"adam steps {max([h['step'] for h in res.history if h.get('phase') == 'adam'] or [0])}"
                     if method == "pig":
                         notes += f", collocation {res.config['sampler'].n_collocation}"
+                        pre = [h["rel_l2"] for h in res.history if h.get("phase") in ("adam", "lbfgs")
+                               and h.get("rel_l2") is not None]
+                        ci = res.config.get("correction") or {}
+                        if ci.get("steps") and pre:
+                            notes += (f", correction (Legendre degree {ci['degree']}, {ci['basis']} functions): "
+                                      f"{pre[-1]:.3g} before it")
+                        elif ci.get("skipped"):
+                            notes += f", correction skipped ({ci['skipped']})"
                     if inverse:
                         k = res.params["k"]
                         metric, value = "rel_err_k", abs(k - K_TRUE) / K_TRUE

@@ -14,6 +14,8 @@ from ._model import GaussianEmbedding as GaussianEmbedding
 from ._model import TanhMLP as TanhMLP
 from ._model import autodiff_jet as autodiff_jet
 from ._separable import SeparablePIG as SeparablePIG
+from ._correction import Corrected as Corrected
+from ._correction import Correction as Correction
 from ._train import LBFGS as LBFGS
 from ._train import LossWeights as LossWeights
 from ._train import PINNResult as PINNResult

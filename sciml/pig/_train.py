@@ -18,6 +18,7 @@ from .. import pde as _pde
 from .. import nn as _nn
 from .. import train as _train
 from .._errors import check_int, check_real
+from ._correction import Correction, apply_correction
 from ._fields import FieldStack, WithParams, field_models, unwrap
 from ._model import MLPPINN, PIG, normalise_required
 from ._separable import SeparablePIG
@@ -405,7 +406,9 @@ def make_loss(
     def residual_fn(u, x, params):
         return jnp.asarray(problem.residual_with(u if nf > 1 else u[0], x, params), dtype)
 
-    def loss_fn(state, batch, key):
+    def evaluate(state, batch):
+        """The unweighted pieces of the loss: residuals (P, m), one error vector per condition, per periodic axis
+        the (value, derivative) differences of every field, and the observation misfit (or None)."""
         model, params = unwrap(state)
         models = field_models(model, nf)
         if "axes" in batch:  # separable model on a tensor grid
@@ -415,8 +418,31 @@ def make_loss(
             xs = batch["res"]
             derivs = [chunked_derivatives(m, xs, req_fields[j], chunk_size) for j, m in enumerate(models)]
         jets = [_as_jet(dv) for dv in derivs]
-        r = jax.vmap(residual_fn, in_axes=(0, 0, None))(jets, xs, params)
-        r2 = (r * r).reshape(xs.shape[0], -1)  # (P, m)
+        r = jax.vmap(residual_fn, in_axes=(0, 0, None))(jets, xs, params).reshape(xs.shape[0], -1)  # (P, m)
+        conds = []
+        for c, b in zip(bcs, batch["cond"]):
+            xb, nb, gb = b
+            dv = chunked_derivatives(models[c.field], xb, _bc_required(c, d), chunk_size)
+            conds.append(_bc_residual(c, dv, nb.astype(dtype), gb.astype(dtype), dtype))
+        periodic = []
+        for j, (xl, xh) in enumerate(batch["periodic"]):
+            a = problem.periodic_axes()[j]
+            diffs = []
+            for m in models:
+                dl = chunked_derivatives(m, xl, ((), (a,)), chunk_size)
+                dh = chunked_derivatives(m, xh, ((), (a,)), chunk_size)
+                diffs.append((dl[()] - dh[()], dl[(a,)] - dh[(a,)]))
+            periodic.append(diffs)
+        obs = None
+        if batch.get("obs") is not None:
+            xo, uo = batch["obs"]
+            pred = jnp.stack([chunked_derivatives(m, xo, ((),), chunk_size)[()] for m in models], -1)
+            obs = pred - uo.reshape(pred.shape).astype(dtype)
+        return xs, r, conds, periodic, obs
+
+    def loss_fn(state, batch, key):
+        xs, r, conds, periodic, obs = evaluate(state, batch)
+        r2 = r * r  # (P, m)
         metrics = {}
         if causal:
             lo, hi = problem.domain.lower[ta], problem.domain.upper[ta]
@@ -428,30 +454,38 @@ def make_loss(
             per_eq = jnp.mean(r2, axis=0)
             metrics["loss_res"] = jnp.sum(per_eq)
             total = jnp.sum(rw * per_eq)
-        for i, (c, b) in enumerate(zip(bcs, batch["cond"])):
-            xb, nb, gb = b
-            dv = chunked_derivatives(models[c.field], xb, _bc_required(c, d), chunk_size)
-            e = _bc_residual(c, dv, nb.astype(dtype), gb.astype(dtype), dtype)
+        for i, e in enumerate(conds):
             l = jnp.mean(e**2)
             metrics[f"loss_cond{i}"] = l
             total = total + cw[i] * l
-        for j, (xl, xh) in enumerate(batch["periodic"]):
-            a = problem.periodic_axes()[j]
+        for j, diffs in enumerate(periodic):
             l = 0.0
-            for m in models:
-                dl = chunked_derivatives(m, xl, ((), (a,)), chunk_size)
-                dh = chunked_derivatives(m, xh, ((), (a,)), chunk_size)
-                l = l + jnp.mean((dl[()] - dh[()]) ** 2) + jnp.mean((dl[(a,)] - dh[(a,)]) ** 2)
+            for dv, dd in diffs:
+                l = l + jnp.mean(dv**2) + jnp.mean(dd**2)
             metrics[f"loss_periodic{j}"] = l
             total = total + periodic_weight * l
-        if batch.get("obs") is not None:
-            xo, uo = batch["obs"]
-            pred = jnp.stack([chunked_derivatives(m, xo, ((),), chunk_size)[()] for m in models], -1)
-            l = jnp.mean((pred - uo.reshape(pred.shape).astype(dtype)) ** 2)
+        if obs is not None:
+            l = jnp.mean(obs**2)
             metrics["loss_obs"] = l
             total = total + observation_weight * l
         return total, metrics
 
+    def residual_vector(state, batch):
+        """The loss as a sum of squares: the flat vector `v` with `‖v‖² = loss` (no causal weighting)."""
+        if causal:
+            raise ValueError("the residual vector has no causal weighting; use the loss itself")
+        _, r, conds, periodic, obs = evaluate(state, batch)
+        sw = jnp.sqrt(jnp.broadcast_to(rw, (r.shape[1],)) / r.shape[0])
+        parts = [(r * sw).reshape(-1)]
+        parts += [jnp.sqrt(cw[i] / e.shape[0]) * e.reshape(-1) for i, e in enumerate(conds)]
+        for diffs in periodic:
+            for dv, dd in diffs:
+                parts += [jnp.sqrt(periodic_weight / dv.shape[0]) * dv, jnp.sqrt(periodic_weight / dd.shape[0]) * dd]
+        if obs is not None:
+            parts.append(jnp.sqrt(observation_weight / obs.size) * obs.reshape(-1))
+        return jnp.concatenate(parts)
+
+    loss_fn.residual_vector = residual_vector
     return loss_fn
 
 
@@ -646,6 +680,7 @@ def fit_model(
     sampler: Sampler | None = None,
     weights: LossWeights | None = None,
     lbfgs: LBFGS | None = None,
+    correction: Correction | None = None,
     observations: tuple | None = None,
     infer: Sequence[str] = (),
     **options,
@@ -662,6 +697,8 @@ def fit_model(
     - `key`: a JAX PRNG key (default `None`: `jax.random.key(0)`).
     - `optimizer`, `learning_rate`, `sampler`, `weights`, `lbfgs`, `observations`, `infer`, `**options`: as in
       [`train`][sciml.pig.train].
+    - `correction`: a [`Correction`][sciml.pig.Correction] phase after L-BFGS (default `None`: none here;
+      [`train`][sciml.pig.train] runs one by default).
 
     **Returns:** a [`PINNResult`][sciml.pig.PINNResult].
 
@@ -709,6 +746,8 @@ def fit_model(
                       options.get("lbfgs_time_limit"))
     elif not isinstance(lbfgs, LBFGS):
         raise TypeError(f"`lbfgs` must be a pig.LBFGS, got {type(lbfgs).__name__}.")
+    if correction is not None and not isinstance(correction, Correction):
+        raise TypeError(f"`correction` must be a pig.Correction or None, got {type(correction).__name__}.")
     mesh = options.get("mesh")
     if mesh is not None and sampler.grid_points_per_axis:
         raise ValueError("data-parallel `mesh` training needs scattered collocation (not a tensor grid)")
@@ -802,6 +841,23 @@ def fit_model(
         except _train.TrainingError as e:  # keep the last good L-BFGS iterate
             model = e.model
             history.append({"step": adam_steps + (e.step or 0), "phase": "lbfgs", "stopped": str(e)})
+    cinfo = None
+    if correction is not None:
+        skip = ("tensor-grid collocation" if sampler.grid_points_per_axis else "causal weighting" if weights.causal
+                else "identified coefficients (infer=)" if infer else None)
+        if skip is None and (time_limit is None or time.perf_counter() - t0 < time_limit):
+            _, pts = correction.resolve(problem.ndim)
+            k_c1, k_c2 = jax.random.split(jax.random.fold_in(k_lb, 7))
+            batches = [make_sampler(problem, n_collocation=pts, n_boundary=max(pts // 4, 256), key=kk,
+                                    resample_every=10**9, observations=observations, dtype=dtype)(None, 0)
+                       for kk in (k_c1, k_c2)]
+            model, cinfo = apply_correction(model, loss_fn.residual_vector, batches[0], batches[1],
+                                            problem.domain.lower, problem.domain.upper, correction, problem.ndim)
+            if cinfo["steps"]:
+                history.append({"step": len(losses), "phase": "correction", "loss": cinfo["loss_after"],
+                                "rel_l2": error(model) if ex is not None else None})
+        elif skip is not None:
+            cinfo = {"skipped": skip}
     seconds = time.perf_counter() - t0
     final = error(model)
     errs = [h["rel_l2"] for h in history if h.get("rel_l2") is not None] + ([final] if final is not None else [])
@@ -810,7 +866,8 @@ def fit_model(
     params.update({k: float(v) for k, v in found.items()})
     config = dict(steps=steps, learning_rate=learning_rate, lr_gauss=lr_gauss, sampler=sampler, weights=weights,
                   lbfgs=lbfgs, residual_weight=rw if np.ndim(rw) == 0 else list(np.asarray(rw)),
-                  condition_weights=[float(c) for c in cw], infer=tuple(infer), dtype=str(jnp.dtype(dtype)))
+                  condition_weights=[float(c) for c in cw], infer=tuple(infer), dtype=str(jnp.dtype(dtype)),
+                  correction=cinfo)
     return PINNResult(net, opt_state, history, np.asarray(losses), len(losses), final_error=final,
                       best_error=min(errs) if errs else None, seconds=seconds, n_params=_nn.count_params(net),
                       config=config, params=params)
@@ -861,6 +918,7 @@ def train(
     sampler: Sampler | None = None,
     weights: LossWeights | None = None,
     lbfgs: LBFGS | None = None,
+    correction: Correction | None = Correction(),
     observations: tuple | None = None,
     infer: Sequence[str] = (),
     **options,
@@ -884,6 +942,9 @@ def train(
     - `weights`: a [`LossWeights`][sciml.pig.LossWeights] (default: source-scaled balance).
     - `lbfgs`: an [`LBFGS`][sciml.pig.LBFGS] phase (default 500 iterations on 2,000 fixed points, or as many
       as Adam's collocation count when that is larger; `pig.LBFGS(steps=0)` skips it).
+    - `correction`: a [`Correction`][sciml.pig.Correction]: a final least-squares solve for a smooth global
+      correction (Legendre basis) that removes the low-frequency error the residual loss hardly sees (default
+      `pig.Correction()`; `None` switches it off and returns the plain trained model).
     - `observations`: `(x_obs (n, d), u_obs (n,))` data added to the loss (inverse problems, data
       assimilation).
     - `infer`: names in `problem.params` to identify from the observations (residual written as
@@ -944,7 +1005,8 @@ def train(
     elif model_opts:
         raise TypeError(f"model options {sorted(model_opts)} cannot be combined with `model=`.")
     res = fit_model(problem, model, steps=steps, key=k_fit, learning_rate=learning_rate, optimizer=optimizer,
-                    sampler=sampler, weights=weights, lbfgs=lbfgs, observations=observations, infer=infer,
+                    sampler=sampler, weights=weights, lbfgs=lbfgs, correction=correction, observations=observations,
+                    infer=infer,
                     **options)
     res.config.update({**model_opts, "n_gaussians": n_gaussians, "sigma0": sigma0, "separable": separable})
     return res

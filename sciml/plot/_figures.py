@@ -289,6 +289,7 @@ def gaussian_features(result, problem, path, *, initial_model=None, n: int = 120
     exact = np.asarray(problem.exact_at(jnp.asarray(xs))).reshape(n, n)
     extent = [box.lower[0], box.upper[0], box.lower[1], box.upper[1]]
     emb_list = [("initial", initial_model), ("trained", result.model)]
+    emb_list = [(k, getattr(m, "model", m) if not hasattr(m, "embedding") else m) for k, m in emb_list]  # Corrected
     emb_list = [(k, m) for k, m in emb_list if m is not None and hasattr(m, "embedding")]
     cols = 2 + len(emb_list)
     fig = _figure(figsize=(3.4 * cols, 3.2))
