@@ -37,7 +37,8 @@ class Correction(eqx.Module):
     Gauss–Newton steps for a nonlinear one). A step is kept only if it lowers the loss on a second, held-out
     point set. It removes the smooth error the residual loss hardly sees on high-frequency problems (the loss
     weights an error mode by its eigenvalue squared). The returned model is a [`Corrected`][sciml.pig.Corrected].
-    Skipped for tensor-grid (separable) training, causal weighting and inverse problems (`infer=`).
+    Skipped for tensor-grid (separable) training, causal weighting and inverse problems (`infer=`); with a
+    `mesh` the solve runs on one device (training is data-parallel, the correction is not).
 
     **Arguments:**
 
