@@ -48,14 +48,14 @@ def small(out: str, quick: bool = False) -> list[Case]:
     # (5.6e-2-1.4e-1 at 1k steps over 3 seeds) but ends far lower after L-BFGS (1.5e-3 / 2.0e-3 for seeds 0/1
     # vs 1.7e-2 with lr_gauss = 2e-3): the Gaussians must keep moving for L-BFGS to find a good basin.
     t0 = time.perf_counter()
-    sm = pig.train(hz, n_gaussians=400, steps=st(1000), key=key, correction=None, n_features=4, sigma0=0.1, lr=1e-2, lr_gauss=2e-3,
+    sm = pig.train(hz, n_gaussians=400, steps=st(1000), key=key, n_features=4, sigma0=0.1, lr=1e-2, lr_gauss=2e-3,
                    decay_every=st(300), **common)
     smoke = sm.final_error
     cases.append(Case("helmholtz-1-4-pig-smoke-1k-adam", "rel_l2", smoke, 5e-2, smoke <= 5e-2,
                       round(time.perf_counter() - t0, 1), None,
                       "final rel-L2 of a 1,000-step Adam run (lr 1e-2, Gaussians 2e-3, x0.9 every 300), 250^2 grid"))
     t0 = time.perf_counter()
-    r = pig.train(hz, n_gaussians=400, steps=st(3000), key=key, correction=None, n_features=4, sigma0=0.1, lr=1e-2, lr_gauss=1e-2,
+    r = pig.train(hz, n_gaussians=400, steps=st(3000), key=key, n_features=4, sigma0=0.1, lr=1e-2, lr_gauss=1e-2,
                   decay_every=st(300), lbfgs_steps=st(600), lbfgs_points=2000, time_limit=150.0,
                   lbfgs_time_limit=90.0, **common)
     sec = time.perf_counter() - t0
@@ -88,7 +88,7 @@ def small(out: str, quick: bool = False) -> list[Case]:
                    dtype=jnp.float32)
     steps_fm = st(4000)  # spec pig.md §6: 4k Adam steps, lr 1e-2 x0.9 every 400
     t0 = time.perf_counter()
-    f = pig.train(fm, n_gaussians=500, steps=steps_fm, key=key, correction=None, sigma0=0.15, lr=1e-2, lr_gauss=1e-2,
+    f = pig.train(fm, n_gaussians=500, steps=steps_fm, key=key, sigma0=0.15, lr=1e-2, lr_gauss=1e-2,
                   decay_every=st(400), time_limit=150.0, **fcommon)
     sec_p = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -127,7 +127,7 @@ def gpu(out: str, quick: bool = False) -> list[Case]:
         errs, best, secs, per1k = [], [], [], []
         for sd in seeds:
             t0 = time.perf_counter()
-            r = pig.train(problem, key=jax.random.key(sd), correction=None, **pig_kw)
+            r = pig.train(problem, key=jax.random.key(sd), **pig_kw)
             secs.append(time.perf_counter() - t0)
             errs.append(r.final_error)
             best.append(r.best_error)

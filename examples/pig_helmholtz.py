@@ -39,8 +39,7 @@ def main():
                     **common)
     print(f"PIG: final rel-L2 {res.final_error:.3e}, best {res.best_error:.3e}, {res.seconds:.1f} s, "
           f"{res.n_params} parameters")
-    trained = res.model.model if isinstance(res.model, pig.Corrected) else res.model  # after the correction phase
-    sig = trained.embedding.sigma
+    sig = res.model.embedding.sigma
     print(f"sigma range after training: [{float(sig.min()):.3g}, {float(sig.max()):.3g}] (normalised units)")
     png = plot.gaussian_features(res, problem, out / "pig_helmholtz_example.png", initial_model=init,
                          title=f"PIG Helmholtz ({args.a1:g},{args.a2:g}): rel-L2 {res.final_error:.2e}")

@@ -208,10 +208,8 @@ def test_default_two_field_system():
     assert pred.shape == (101, 2)
     for j, e in enumerate((e0, e1)):
         assert pig.rel_l2(pred[:, j], jax.vmap(e)(x)) < 2e-2
-    # the default correction phase (pig.Correction) solves for a smooth correction of both fields: measured
-    # 1.5e-6 with it, 4.8e-3 after Adam alone
-    assert res.config["correction"]["steps"] >= 1 and res.history[-1]["phase"] == "correction"
-    assert res.final_error < 1e-4
+    assert res.final_error < 2e-2
+    assert res.config["correction"] is None and not isinstance(res.model.models[0], pig.Corrected)  # opt-in only
 
 
 def test_time_limit_writes_checkpoint(tmp_path):

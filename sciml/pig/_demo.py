@@ -34,7 +34,7 @@ def run_demo(outdir: pathlib.Path) -> str:
     t0 = time.perf_counter()
     r = train(problem, n_gaussians=400, steps=ADAM, key=key, lr=1e-2, lr_gauss=2e-3, decay_every=300,
               residual_weight=1e-3, n_collocation=1000, n_boundary=1000, eval_shape=(100, 100), eval_every=350,
-              dtype=jnp.float32, correction=None)
+              dtype=jnp.float32)
     t_pig = time.perf_counter() - t0
     png = plot_helmholtz(r, problem, outdir / "pig_helmholtz.png", initial_model=init,
                          title=f"Helmholtz (1,4): PIG rel-L2 {r.final_error:.2e} after {ADAM} Adam steps")

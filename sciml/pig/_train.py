@@ -697,8 +697,7 @@ def fit_model(
     - `key`: a JAX PRNG key (default `None`: `jax.random.key(0)`).
     - `optimizer`, `learning_rate`, `sampler`, `weights`, `lbfgs`, `observations`, `infer`, `**options`: as in
       [`train`][sciml.pig.train].
-    - `correction`: a [`Correction`][sciml.pig.Correction] phase after L-BFGS (default `None`: none here;
-      [`train`][sciml.pig.train] runs one by default).
+    - `correction`: a [`Correction`][sciml.pig.Correction] phase after L-BFGS (default `None`: none).
 
     **Returns:** a [`PINNResult`][sciml.pig.PINNResult].
 
@@ -918,7 +917,7 @@ def train(
     sampler: Sampler | None = None,
     weights: LossWeights | None = None,
     lbfgs: LBFGS | None = None,
-    correction: Correction | None = Correction(),
+    correction: Correction | None = None,
     observations: tuple | None = None,
     infer: Sequence[str] = (),
     **options,
@@ -944,7 +943,8 @@ def train(
       as Adam's collocation count when that is larger; `pig.LBFGS(steps=0)` skips it).
     - `correction`: a [`Correction`][sciml.pig.Correction]: a final least-squares solve for a smooth global
       correction (Legendre basis) that removes the low-frequency error the residual loss hardly sees (default
-      `pig.Correction()`; `None` switches it off and returns the plain trained model).
+      `None`: off, the model is the method's own; see docs/pig.md: on smooth problems the basis alone is a
+      spectral solver more accurate than PIG, so it is opt-in, not a default).
     - `observations`: `(x_obs (n, d), u_obs (n,))` data added to the loss (inverse problems, data
       assimilation).
     - `infer`: names in `problem.params` to identify from the observations (residual written as
