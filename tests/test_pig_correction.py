@@ -123,5 +123,14 @@ def test_bad_inputs():
     with pytest.raises(TypeError, match="correction"):
         pig.fit_model(_poly_problem(), pig.PIG([0.0, -1.0], [2.0, 1.0], 4, key=jax.random.key(0)), steps=1,
                       correction="yes")
+    with pytest.raises(TypeError, match="model"):
+        pig.Corrected(object(), [0.0], [1.0], 3)
+    with pytest.raises(ValueError, match="2D box"):
+        pig.Corrected(pig.PIG([0.0], [1.0], 4, key=jax.random.key(0)), [0.0, 0.0], [1.0, 1.0], 3)
+    with pytest.raises(ValueError, match="empty box"):
+        pig.Corrected(pig.PIG([0.0], [1.0], 4, key=jax.random.key(0)), [1.0], [0.0], 3)
+    causal = pig.make_loss(pde.allen_cahn_1d(), causal=True)
+    with pytest.raises(ValueError, match="causal"):
+        causal.residual_vector(None, {})
     with pytest.raises(ValueError, match="coeffs"):
         pig.Corrected(pig.PIG([0.0], [1.0], 4, key=jax.random.key(0)), [0.0], [1.0], 3, coeffs=jnp.zeros(3))

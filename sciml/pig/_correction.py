@@ -38,7 +38,8 @@ class Correction(eqx.Module):
     point set. It removes the smooth error the residual loss hardly sees on high-frequency problems (the loss
     weights an error mode by its eigenvalue squared). The returned model is a [`Corrected`][sciml.pig.Corrected].
     Skipped for tensor-grid (separable) training, causal weighting and inverse problems (`infer=`); with a
-    `mesh` the solve runs on one device (training is data-parallel, the correction is not).
+    `mesh` the solve runs on one device (training is data-parallel, the correction is not). With `time_limit`
+    it runs only if training ended inside the limit, and is not interrupted (it takes 15–50 s in 2D).
 
     **Arguments:**
 
@@ -109,9 +110,12 @@ class Corrected(eqx.Module):
     **Arguments:**
 
     - `model`: the trained scalar model (with `derivatives(xs, required)` and `predict(xs)`).
-    - `lower`, `upper`: the box of the basis (the domain's bounding box).
+    - `lower`, `upper`: the box of the basis (the domain's bounding box), `d` floats each, `lower < upper`.
     - `degree`: polynomial degree per axis (≥ 0).
     - `coeffs`: the `(degree + 1)^d` coefficients (default zeros, C order over the axes).
+
+    **Raises:** `TypeError` for a model without `derivatives`/`predict` (or a `FieldStack`); `ValueError` for a
+    negative degree, an empty box, a box whose dimension differs from the model's, or `coeffs` of the wrong shape.
 
     **Example:** `pig.Corrected(res.model, box.lower, box.upper, 8)` (zero correction).
     """
@@ -123,8 +127,15 @@ class Corrected(eqx.Module):
 
     def __init__(self, model, lower, upper, degree: int, coeffs=None):
         check_int("degree", degree, minimum=0)
+        if isinstance(model, FieldStack) or not (hasattr(model, "derivatives") and hasattr(model, "predict")):
+            raise TypeError("`model` must be a scalar model with `derivatives(xs, required)` and `predict(xs)` "
+                            f"(wrap each field of a FieldStack separately), got {type(model).__name__}.")
         self.model = model
-        self.normaliser = BoxNormaliser(tuple(float(v) for v in lower), tuple(float(v) for v in upper))
+        self.normaliser = BoxNormaliser(tuple(float(v) for v in np.atleast_1d(lower)),
+                                        tuple(float(v) for v in np.atleast_1d(upper)))
+        if hasattr(model, "ndim") and model.ndim != self.normaliser.ndim:
+            raise ValueError(f"`lower`/`upper` describe a {self.normaliser.ndim}D box but `model` is "
+                             f"{model.ndim}D.")
         self.degree = int(degree)
         k = (self.degree + 1) ** self.normaliser.ndim
         if coeffs is None:

@@ -388,7 +388,9 @@ def make_loss(
 
     **Raises:** `ValueError` for a wrong number of condition weights or `causal=True` on a steady problem.
 
-    **Returns:** `loss_fn(model, batch, key) -> (loss, metrics)` for `sciml.train.fit`.
+    **Returns:** `loss_fn(model, batch, key) -> (loss, metrics)` for `sciml.train.fit`; its attribute
+    `loss_fn.residual_vector(model, batch)` gives the flat vector `v` with `‖v‖² = loss` (least-squares solvers;
+    `ValueError` with causal weighting).
     """
     nf = problem.n_fields
     req_fields = [normalise_required(r) for r in _pde.required_derivatives(problem, by_field=True)]
