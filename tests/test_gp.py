@@ -113,6 +113,14 @@ def test_profiled_solver_poisson_1d_and_predict():
     assert float(jnp.linalg.norm(pred - jnp.sin(20.0 * xt[:, 0])) / jnp.linalg.norm(jnp.sin(20.0 * xt[:, 0]))) < 2e-3
     assert res.info["linear"] is True
     assert len(res.history) >= 1 and "loss" in res.history[0]
+    # final_error: rel-L2 on the 1001-point grid of the box, as an independent scattered evaluation gives it
+    xf = jnp.linspace(0.0, 1.0, 1001)[:, None]
+    ref = np.sin(20.0 * np.asarray(xf[:, 0], np.float64))
+    want = np.linalg.norm(np.asarray(res.predict(xf), np.float64) - ref) / np.linalg.norm(ref)
+    assert res.final_error == pytest.approx(want, rel=1e-6) and 0 < res.final_error < 2e-3
+    no_exact = pde.Problem(prob.domain, prob.residual, prob.conditions)
+    assert gp.solve(no_exact, grid=(24,), n_components=5, freq_scale=5.0,
+                    method=gp.Profiled(steps=2)).final_error is None
 
 
 def test_precision_growth_bounds_the_closed_form_precisions():
