@@ -128,6 +128,8 @@ def problems():
         ("helmholtz2d-1-4", lambda: pde.helmholtz_2d(1, 4), (48, 48), 2e-2),
         ("helmholtz2d-2-3", lambda: pde.helmholtz_2d(2, 3), (48, 48), 2e-2),
         ("helmholtz2d-3-1", lambda: pde.helmholtz_2d(3, 1), (48, 48), 2e-2),
+        ("helmholtz2d-2-6", lambda: pde.helmholtz_2d(2, 6), (48, 48), 2e-2),
+        ("helmholtz2d-5-5", lambda: pde.helmholtz_2d(5, 5), (48, 48), 2e-2),
         ("helmholtz2d-6-6", lambda: pde.helmholtz_2d(6, 6), (48, 48), 2e-2),
         ("heat1d", heat_1d, (48, 48), 2e-2),
         ("allen-cahn-2d-steady", pde.allen_cahn_2d_steady, (48, 48), 2e-2),

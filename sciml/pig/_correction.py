@@ -52,7 +52,8 @@ class Correction(eqx.Module):
     Not a default: the basis is a spectral least-squares solver in its own right. On smooth problems it alone
     is far more accurate than PIG (Helmholtz (2, 3) from a zero model: 2.6e-7; PIG + correction 2.7e-4), so
     results with it are not the PIG method's. It helps where PIG resolves the oscillation and leaves a smooth
-    error (Helmholtz (6, 6): PIG 0.22, basis alone 0.030, PIG + correction 0.018).
+    error (Helmholtz (6, 6) with 400 Gaussians: PIG 0.22, basis alone 0.030, PIG + correction 0.018; with the
+    default 1,600: PIG 0.011, PIG + correction 0.0053).
 
     **Example:** `pig.train(problem, correction=pig.Correction(degree=16))`.
     """
