@@ -948,7 +948,8 @@ def train(
     - `n_gaussians`: N shared Gaussians (k = 4 features, MLP 4-16-1, σ₀ = 0.1; per field for systems). Default
       `None`: 400, and in 2D more for oscillatory sources, `400 · (w/4)²` rounded to 100 and at most 1,600, with
       `w` the source's half-wavelengths per axis (the estimate that also sets the collocation count; measured at
-      400 Gaussians: Helmholtz (5, 5) 0.093, at 900: 0.010). 400 per axis-set for `separable=True`.
+      400 Gaussians: Helmholtz (5, 5) 0.093, at 900: 0.010); 400 1D Gaussians per axis with `separable=True`, and
+      unused with `model=`.
     - `steps`: Adam steps (lr `learning_rate` for every parameter, ×0.9 every 300 steps), followed by the
       L-BFGS phase.
     - `key`: PRNG key (model init, sampling).
