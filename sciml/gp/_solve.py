@@ -30,6 +30,7 @@ from jaxtyping import Array, Float
 
 from .. import _errors as er
 from ..nn import rel_l2
+from ..pde._problem import default_eval_shape
 from ..train import TrainResult
 from . import _usolve as us
 from ._freq import auto_axis_kernel
@@ -376,7 +377,7 @@ def _final_error(problem, post) -> float | None:
     if getattr(problem, "exact", None) is None:
         return None
     d = problem.ndim
-    shape = {1: (1001,), 2: (250, 250), 3: (41, 41, 41)}.get(d, (12,) * d)
+    shape = default_eval_shape(d)
     coords = [np.linspace(lo, hi, n) for lo, hi, n in zip(problem.domain.lower, problem.domain.upper, shape)]
     pred = np.asarray(post.predict_grid(coords), np.float64).reshape(-1)
     pts = np.stack(np.meshgrid(*coords, indexing="ij"), -1).reshape(-1, d)

@@ -17,6 +17,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .. import pde as _pde
 from .. import nn as _nn
 from .. import train as _train
+from ..pde._problem import default_eval_shape
 from .._errors import check_int, check_real
 from ._correction import Correction, apply_correction
 from ._fields import FieldStack, WithParams, field_models, unwrap
@@ -197,7 +198,7 @@ def eval_points(problem, shape: Sequence[int] | None = None, dtype=jnp.float32):
     """
     d = problem.ndim
     if shape is None:
-        shape = {1: (1001,), 2: (250, 250), 3: (41, 41, 41)}.get(d, (12,) * d)
+        shape = default_eval_shape(d)
     if len(tuple(shape)) != d or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1
                                      for n in shape):
         raise ValueError(f"`shape` must be {d} positive ints (points per axis), got {shape!r}.")
