@@ -186,6 +186,7 @@ def main(argv=None):
     ap.add_argument("--n-train", type=int, default=None, help="override trajectories per training parameter")
     ap.add_argument("--seeds", type=int, default=None, help="override the number of seeds")
     ap.add_argument("--kinds", default=None, help="comma-separated model kinds, e.g. base,conditional,film,cape")
+    ap.add_argument("--pdes", default=None, help="comma-separated subset of the size's PDEs (burgers, advection)")
     ap.add_argument("--name", default="cape", help="results file stem")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: check that the chosen --size runs end to end")
     args = ap.parse_args(argv)
@@ -198,6 +199,8 @@ def main(argv=None):
         cfg["seeds"] = tuple(range(args.seeds))
     if args.kinds:
         cfg["kinds"] = tuple(args.kinds.split(","))
+    if args.pdes:
+        cfg["pdes"] = tuple(args.pdes.split(","))
     if args.smoke:
         cfg.update(n_train=4, n_seen_test=2, n_unseen=2, n_cells=64, n_points=32, n_frames=5, epochs=cfg["warmup"] + 1,
                    batch=4, seeds=cfg["seeds"][:1])
@@ -208,6 +211,8 @@ def main(argv=None):
     log = lambda s: print(f"{time.perf_counter() - t0:7.1f}s {s}", flush=True)  # noqa: E731
     for pde in cfg["pdes"]:
         raw[pde] = run_pde(pde, cfg, cases, log)
+        # written after each PDE: a run stopped at its time limit keeps the PDEs it finished
+        write_results(args.name, cases, out_dir=args.out, size=args.size, echo=False)
     note = (f"size={args.size}; {device_label()}; total {time.perf_counter() - t0:.0f} s. "
             + ("No GPU was available to this session: the GPU gate (CAPE <= 0.8 x Base, <= Conditional) is not "
                "measured here." if jax.devices()[0].platform == "cpu" else ""))

@@ -92,9 +92,10 @@ def task_data(material, cfg, args, log):
 
 def _budget(name, cfg, args):
     """(steps, seconds): the model's fixed step count, or (None, seconds) for a wall-time budget."""
-    if args.train_seconds is not None or "steps" not in cfg:
-        return None, (args.train_seconds if args.train_seconds is not None else cfg["train_seconds"])
     given = args.gns_steps if name == "gns" else args.giorom_steps
+    if args.train_seconds is not None or ("steps" not in cfg and given is None):
+        return None, (args.train_seconds if args.train_seconds is not None else cfg["train_seconds"])
+    # explicit step counts also hold for a size with a wall-time budget (gpu): a time budget counts compilation
     return (given if given is not None else cfg["steps"][name]), None
 
 

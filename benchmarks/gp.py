@@ -239,12 +239,21 @@ def main(argv=None):
                     "precision_growth=2), hand-set F and auto init, target = the paper's error "
                     "(results in gp-paper-<device>.json)")
     ap.add_argument("--adam-step", action="store_true", help="joint-Adam objective step timing only")
+    ap.add_argument("--adam-seconds", type=float, default=None,
+                    help="wall-clock budget of each joint-Adam run (gp.Adam(time_limit=...)); steps_run is recorded")
+    ap.add_argument("--profiled-steps", type=int, default=None, help="override the outer-step budget of every row")
+    ap.add_argument("--quick", action="store_true",
+                    help="rehearsal: the chosen size's code path at tiny grids (seconds; not a measurement)")
     args = ap.parse_args(argv)
     if args.scaling:
         return run_scaling(args.out, args.size, tuple(int(v) for v in args.scaling_sizes.split(",")))
     if args.adam_step:
         return run_adam_step(args.out, args.size)
     table = SMALL if args.size == "small" else GPU
+    if args.quick:
+        table = [(r[0], r[1], r[2], r[3], (24,) * len(r[4]), 3, *r[6:]) for r in table]
+    if args.profiled_steps:
+        table = [(*r[:5], args.profiled_steps, *r[6:]) for r in table]
     if args.paper_recipe:
         cases = []
         for row in SMALL:
@@ -285,17 +294,23 @@ def main(argv=None):
                      1e-5, 4.0e-7),
                     ("adam-poisson2d-sin100x_sin100y", pde.poisson_2d("sin100x_sin100y"), (400, 400),
                      args.adam_steps or 100_000, 2e-4, 6.5e-5)]
+        if args.quick:
+            runs = [(r[0], r[1], (24,) * len(r[2]), 20, *r[4:]) for r in runs]
         for cid, prob, grid, steps, target, paper in runs:
             t0 = time.perf_counter()
             res = gp.solve(prob, grid=grid, kernel="gaussian", freq_scale=20.0,
-                           method=gp.Adam(steps=steps, steps_per_call=max(steps // 20, 1)))
+                           method=gp.Adam(steps=steps, steps_per_call=max(min(steps // 20, 1000), 1),
+                                          time_limit=args.adam_seconds))
             secs = time.perf_counter() - t0
             err = _rel_l2(res, prob)
             losses = [h["loss"] for h in res.history]
             cases.append(Case(case=cid, metric="rel_l2", value=err, target=target,
                               passed=None if target is None else bool(err <= target), seconds=round(secs, 1),
                               paper=paper,
-                              notes=f"joint Adam lr 1e-2, {steps} steps, jitter 1e-6, lambda_b 200, F 20 (paper "
+                              extra={"steps_run": res.info["steps_run"], "steps_asked": steps,
+                                     "time_limit": args.adam_seconds},
+                              notes=f"joint Adam lr 1e-2, {res.info['steps_run']} of {steps} steps (time limit "
+                              f"{args.adam_seconds} s), jitter 1e-6, lambda_b 200, F 20 (paper "
                               f"settings); loss {losses[0]:.4g} -> {losses[-1]:.4g} (decreased: "
                               f"{losses[-1] < losses[0]}); final iterate"))
             write_results("gp", cases, out_dir=args.out, size=args.size)

@@ -14,6 +14,7 @@ import argparse
 import statistics
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -63,10 +64,10 @@ def poisson_cases(shapes, dtype=np.float32, with_pyamg=True, rtol=1e-6):
             A = op.to_scipy().astype(dtype)
             bf = b_np[flags == 0]
 
-            cg = jax.jit(lambda b: linalg.cg(op, b, rtol=rtol))
-            sol, t_cg = _timeit(lambda: jax.block_until_ready(cg(b)))
-            pcg = jax.jit(lambda b: linalg.pcg(op, b, linalg.jacobi(op), rtol=rtol))
-            psol, t_pcg = _timeit(lambda: jax.block_until_ready(pcg(b)))
+            cg = eqx.filter_jit(lambda op, b: linalg.cg(op, b, rtol=rtol))
+            sol, t_cg = _timeit(lambda: jax.block_until_ready(cg(op, b)))
+            pcg = eqx.filter_jit(lambda op, b: linalg.pcg(op, b, linalg.jacobi(op), rtol=rtol))
+            psol, t_pcg = _timeit(lambda: jax.block_until_ready(pcg(op, b)))
 
             its = []
             _, t_sp = _timeit(lambda: (its.clear(), spla.cg(A, bf, rtol=rtol, maxiter=20000,
@@ -157,7 +158,16 @@ def _interleaved_min(fns, repeat):
     return best
 
 
-def mg_cases(ns=(64, 128), rtol=1e-6, with_pyamg=True, pyamg_max=128, held_out=(32, 64, 96)):
+def _has_pyamg() -> bool:
+    try:
+        import pyamg  # noqa: F401
+    except ImportError:
+        print("pyamg is not installed (pip install sciml[bench]): its rows are left out", flush=True)
+        return False
+    return True
+
+
+def mg_cases(ns=(64, 128), rtol=1e-6, with_pyamg=True, pyamg_max=128, held_out=(32, 64, 96), scipy_max=None):
     """MG-PCG against CG, Jacobi-PCG, pyamg SA-PCG and scipy CG, side by side (float64, 3D sphere + air).
 
     Times are the minimum of 3 repeats after a first (compiling) call. Compile time of CG and MG-PCG = trace +
@@ -216,11 +226,12 @@ def mg_cases(ns=(64, 128), rtol=1e-6, with_pyamg=True, pyamg_max=128, held_out=(
             row["mg-pcg"] = (int(s_mg.iterations), t_mg, c_mg, t_set)
             A = op.to_scipy()
             bf = np.asarray(op.fluid_values(b))
-            its = []
-            t0 = time.perf_counter()
-            spla.cg(A, bf, rtol=rtol, maxiter=20000, callback=lambda xk: its.append(1))
-            row["scipy-cg"] = (len(its), time.perf_counter() - t0, 0.0, 0.0)
-            if with_pyamg and n <= pyamg_max:
+            if scipy_max is None or n <= scipy_max:  # single-threaded host CG: minutes at 256^3
+                its = []
+                t0 = time.perf_counter()
+                spla.cg(A, bf, rtol=rtol, maxiter=20000, callback=lambda xk: its.append(1))
+                row["scipy-cg"] = (len(its), time.perf_counter() - t0, 0.0, 0.0)
+            if with_pyamg and n <= pyamg_max and _has_pyamg():
                 import pyamg
 
                 t0 = time.perf_counter()
@@ -344,8 +355,9 @@ def gpu_cases(sizes=(128, 256, 512)):
         flags = np.zeros((n, n, n), np.int8)
         op = linalg.poisson_operator(flags, spacing=1.0 / n, dtype=jnp.float32)
         b = jax.random.normal(jax.random.key(0), (n, n, n), jnp.float32)
-        cg = jax.jit(lambda b: linalg.cg(op, b, rtol=1e-30, maxiter=200))
-        sol, t = _timeit(lambda: jax.block_until_ready(cg(b)))
+        # the operator is an argument, not a closure: a 512^3 operator baked in as a constant compiles for minutes
+        cg = eqx.filter_jit(lambda op, b: linalg.cg(op, b, rtol=1e-30, maxiter=200))
+        sol, t = _timeit(lambda: jax.block_until_ready(cg(op, b)))
         per_it = t / int(sol.iterations)
         # copy floor: one read + one write of a float32 grid at the measured device-to-device copy bandwidth
         x = jnp.ones((n, n, n), jnp.float32)
@@ -364,6 +376,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--size", default="small", choices=["small", "gpu", "tiny", "mg"])
     ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--quick", action="store_true", help="gpu: rehearse the gpu parts at tiny sizes (not a measurement)")
+    ap.add_argument("--only-cg", action="store_true", help="gpu: only CG per iteration vs the bandwidth floor")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if args.size == "mg":
@@ -384,9 +398,20 @@ def main(argv=None):
         cases += mg_cases((32, 64, 128))
         cases += kronecker_cases()
     else:
-        cases = poisson_cases([(128, 128, 128), (256, 256, 256)], with_pyamg=False) + kronecker_cases(big=4000)
-        cases += mg_cases((128, 256), pyamg_max=128, held_out=(64, 128))
-        cases += gpu_cases()
+        # written part by part: a run stopped at its time limit keeps the parts it finished
+        q = args.quick  # rehearsal: the same parts at tiny sizes
+        parts = [lambda: gpu_cases((32,) if q else (128, 256, 512)),
+                 lambda: mg_cases((16, 32) if q else (128, 256), pyamg_max=128, held_out=(16,) if q else (64, 128),
+                                  scipy_max=16 if q else 128),
+                 lambda: poisson_cases([(16, 16, 16)] if q else [(128, 128, 128)], with_pyamg=False),
+                 lambda: kronecker_cases(ns=(16,), big=200) if q else kronecker_cases(big=4000)]
+        if args.only_cg:
+            parts = parts[:1]
+        cases = []
+        for part in parts:
+            cases += part()
+            write_results("linalg", cases, args.out, size=args.size, echo=False,
+                          extra={"total_seconds": time.perf_counter() - t0})
     write_results("linalg", cases, args.out, size=args.size, extra={"total_seconds": time.perf_counter() - t0})
 
 

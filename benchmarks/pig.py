@@ -27,8 +27,11 @@ def _per_1k(res):
 
 
 def _steps_done(res, phase="adam"):
-    return max([h["step"] for h in res.history if h.get("phase") == phase] or [0]) - (
-        0 if phase == "adam" else _steps_done(res, "adam"))
+    """Steps the phase ran: L-BFGS history steps continue Adam's count; a phase with no history ran none."""
+    steps = [h["step"] for h in res.history if h.get("phase") == phase]
+    if not steps:
+        return 0
+    return max(steps) - (0 if phase == "adam" else _steps_done(res, "adam"))
 
 
 def small(out: str, quick: bool = False) -> list[Case]:
@@ -112,19 +115,27 @@ def small(out: str, quick: bool = False) -> list[Case]:
     return cases
 
 
-def gpu(out: str, quick: bool = False) -> list[Case]:
-    """Paper-scale configurations (pig.md §6 GPU version), 3 seeds, MLP PINN at equal step budget."""
+def gpu(out: str, quick: bool = False, only=None, n_seeds: int = 3, time_limit=None, lbfgs_time_limit=None,
+        size: str = "gpu") -> list[Case]:
+    """Paper-scale configurations (pig.md §6 GPU version), 3 seeds, MLP PINN at equal step budget.
+
+    `only`: the case names to run (default all); `n_seeds`: seeds per case; `time_limit` / `lbfgs_time_limit`:
+    wall-clock caps of each run's Adam / L-BFGS phase (None: none; the steps done are recorded)."""
     s = 0.001 if quick else 1.0
     st = lambda n: max(int(n * s), 10)  # noqa: E731
-    seeds = (100, 200, 300)
+    seeds = (100, 200, 300)[:n_seeds]
     cases = []
+    caps = dict(time_limit=time_limit, lbfgs_time_limit=lbfgs_time_limit)
 
     def run(name, problem, target, paper, pig_kw, mlp_kw, seeds=seeds):
+        if only is not None and name not in only:
+            return
+        pig_kw, mlp_kw = dict(pig_kw, **caps), dict(mlp_kw, **caps)
         if quick:  # shrink sizes too: a dry run of the code path, not a measurement
             tiny = dict(n_collocation=128, n_boundary=64, eval_shape=(9,) * problem.ndim)
             pig_kw = dict(pig_kw, n_gaussians=8, **tiny, **({"lbfgs_points": 128} if "lbfgs_points" in pig_kw else {}))
             mlp_kw = dict(mlp_kw, width=16, **tiny, **({"lbfgs_points": 128} if "lbfgs_points" in mlp_kw else {}))
-        errs, best, secs, per1k = [], [], [], []
+        errs, best, secs, per1k, done = [], [], [], [], []
         for sd in seeds:
             t0 = time.perf_counter()
             r = pig.train(problem, key=jax.random.key(sd), **pig_kw)
@@ -132,17 +143,22 @@ def gpu(out: str, quick: bool = False) -> list[Case]:
             errs.append(r.final_error)
             best.append(r.best_error)
             per1k.append(_per_1k(r))
+            done.append((_steps_done(r), _steps_done(r, "lbfgs")))
         mean = float(np.mean(errs))
         cases.append(Case(name + "-pig", "rel_l2_mean_final", mean, target, mean <= target, round(sum(secs), 1), paper,
-                          f"{len(seeds)} seeds; final {['%.3g' % e for e in errs]}; best-over-training "
-                          f"{['%.3g' % e for e in best]}",
-                          extra={"seed_errors": errs, "best_errors": best,
-                                 "sec_per_1k_adam_steps": float(np.mean(per1k))}))
+                          f"{len(seeds)} seed(s); final {['%.3g' % e for e in errs]}; best-over-training "
+                          f"{['%.3g' % e for e in best]}; (Adam, L-BFGS) steps done {done} of "
+                          f"({pig_kw['steps']}, {pig_kw.get('lbfgs_steps', 0)})",
+                          extra={"seed_errors": errs, "best_errors": best, "steps_done": done,
+                                 "sec_per_1k_adam_steps": float(np.mean(per1k)), **caps}))
+        write_results("pig" if not quick else "pig-quick", cases, out_dir=out, size=size, echo=False)
         t0 = time.perf_counter()
         m = pig.train_mlp_pinn(problem, key=jax.random.key(seeds[0]), **mlp_kw)
         cases.append(Case(name + "-mlp-pinn", "rel_l2", m.final_error, None, None,
                           round(time.perf_counter() - t0, 1), None, "equal step budget, same loss and points",
-                          extra={"best_error": m.best_error, "sec_per_1k_adam_steps": _per_1k(m)}))
+                          extra={"best_error": m.best_error, "sec_per_1k_adam_steps": _per_1k(m),
+                                 "steps_done": (_steps_done(m), _steps_done(m, "lbfgs")), **caps}))
+        write_results("pig" if not quick else "pig-quick", cases, out_dir=out, size=size, echo=False)
 
     hz_pig = dict(n_gaussians=800, layout="per_channel", n_features=4, sigma0=0.1, residual_weight=1e-4,
                   n_collocation=10000, n_boundary=40000, resample_every=1, steps=st(20000), lr=1e-2, lr_gauss=1e-2,
@@ -170,9 +186,16 @@ def main(argv=None):
     ap.add_argument("--size", choices=("small", "gpu"), default="small")
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--quick", action="store_true", help="tiny dry run of the same code path (seconds)")
+    ap.add_argument("--cases", default=None,
+                    help="gpu: comma-separated subset of helmholtz-1-4, helmholtz-10-10, flow-mixing, klein-gordon")
+    ap.add_argument("--seeds", type=int, default=3, help="gpu: seeds per case (1-3)")
+    ap.add_argument("--time-limit", type=float, default=None, help="gpu: wall-clock cap of each Adam phase (s)")
+    ap.add_argument("--lbfgs-time-limit", type=float, default=None, help="gpu: wall-clock cap of each L-BFGS phase")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
-    cases = small(a.out, a.quick) if a.size == "small" else gpu(a.out, a.quick)
+    only = None if a.cases is None else set(a.cases.split(","))
+    cases = small(a.out, a.quick) if a.size == "small" else gpu(a.out, a.quick, only, a.seeds, a.time_limit,
+                                                                 a.lbfgs_time_limit)
     total = time.perf_counter() - t0
     import os
 

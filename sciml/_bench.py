@@ -57,6 +57,19 @@ def device_label() -> str:
     return getattr(dev, "device_kind", dev.platform)
 
 
+def _versions() -> dict:
+    """Versions of the packages a result depends on (missing ones are left out)."""
+    from importlib import metadata
+
+    out = {}
+    for name in ("jax", "jaxlib", "equinox", "optax", "lineax", "numpy", "scipy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
 def _device_slug() -> str:
     dev = jax.devices()[0]
     if dev.platform == "cpu":
@@ -96,6 +109,7 @@ def write_results(
     out_dir: str | os.PathLike = "benchmarks/results",
     size: str = "small",
     extra: dict | None = None,
+    echo: bool = True,
 ) -> pathlib.Path:
     """Write `<out_dir>/<name>-<device>.json` in the api.md schema and print a table.
 
@@ -106,6 +120,7 @@ def write_results(
     - `out_dir`: output folder (created if needed).
     - `size`: the `--size` the benchmark ran with (recorded; a `gpu` size on CPU is suffixed in the file name).
     - `extra`: more top-level fields to record.
+    - `echo`: print the table and the path (off for the intermediate writes of a long run).
 
     **Returns:** the path written.
     """
@@ -119,6 +134,7 @@ def write_results(
         "benchmark": name,
         "device": device_label(),
         "jax": jax.__version__,
+        "versions": _versions(),
         "date": datetime.date.today().isoformat(),
         "size": size,
         "python": platform.python_version(),
@@ -130,8 +146,9 @@ def write_results(
         payload.update(extra)
     path = out / fname
     path.write_text(json.dumps(payload, indent=1, default=float) + "\n")
-    print(format_table(cases))
-    print(f"wrote {path}")
+    if echo:
+        print(format_table(cases))
+        print(f"wrote {path}")
     return path
 
 

@@ -64,6 +64,7 @@ def test_solve_rejects(kwargs, exc, match):
         (lambda: gp.Profiled(precision_growth="2"), TypeError, "precision_growth"),
         (lambda: gp.Adam(steps=0), ValueError, "steps"),
         (lambda: gp.Adam(steps_per_call=0), ValueError, "steps_per_call"),
+        (lambda: gp.Adam(time_limit=-1.0), ValueError, "time_limit"),
         (lambda: gp.Adam(lam_b=0.0), ValueError, "lam_b"),
         (lambda: gp.Adam(optimizer=3), TypeError, "optimizer"),
         (lambda: gp.init_axis_kernel(0, 5.0), ValueError, "n_components"),

@@ -193,6 +193,15 @@ def test_joint_adam_smoke_500_steps_loss_decreases():
     assert errs[-1] < errs[0]
 
 
+def test_joint_adam_time_limit_stops_early_with_a_usable_result():
+    prob = _poisson_1d(3.0, 1.0)
+    res = gp.solve(prob, grid=(40,), kernel="gaussian", freq_scale=2.0,
+                   method=gp.Adam(steps=10**7, steps_per_call=200, time_limit=0.5))
+    assert 200 <= res.info["steps_run"] < 10**7
+    assert res.info["steps_run"] % 200 == 0
+    assert np.all(np.isfinite(np.asarray(res.u_grid)))
+
+
 def test_solve_rejects_bad_arguments():
     prob = _poisson_1d(3.0, 1.0)
     with pytest.raises(ValueError, match="kernel"):

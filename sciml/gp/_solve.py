@@ -156,6 +156,8 @@ class Adam(eqx.Module):
     - `jitter`: eps on each factor (paper: 1e-6).
     - `steps_per_call`: steps run inside one jitted `lax.scan` between host syncs (loss history and NaN check
       per chunk).
+    - `time_limit`: optional wall-clock budget in seconds (compilation included); optimisation stops at the first
+      chunk boundary past it and `info["steps_run"]` says how many steps ran (default `None`: run all `steps`).
 
     **Example:** `gp.solve(problem, grid=(200,), freq_scale=20.0, method=gp.Adam(steps=500))`
     """
@@ -166,9 +168,12 @@ class Adam(eqx.Module):
     lam_b: float = eqx.field(static=True, default=200.0)
     jitter: float = eqx.field(static=True, default=1e-6)
     steps_per_call: int = eqx.field(static=True, default=100)
+    time_limit: float | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
         er.check_int("Adam.steps", self.steps, minimum=1)
+        if self.time_limit is not None:
+            er.check_positive("Adam.time_limit", self.time_limit)
         er.check_positive("Adam.learning_rate", self.learning_rate)
         er.check_positive("Adam.lam_b", self.lam_b)
         er.check_positive("Adam.jitter", self.jitter)
@@ -655,7 +660,7 @@ def _fit_adam(setup: _Setup, solver: Adam, progress: bool) -> GPResult:
     k = solver.steps_per_call
     try:
         fit = train.fit(loss_fn, params, opt, steps=solver.steps, log_every=k, steps_per_call=k, progress=False,
-                        callback=monitor, description="gp.Adam")
+                        callback=monitor, description="gp.Adam", time_limit=solver.time_limit)
     except train.TrainingError as e:  # keep the last finite iterate, as a result rather than an exception
         info["stopped"] = f"non-finite objective at step {e.step}; returning the last finite iterate"
         fit = TrainResult(model=e.model, opt_state=None, history=[], losses=np.zeros(0), step=int(e.step or 0))
