@@ -181,6 +181,28 @@ def test_pure_neumann_component_projected():
         linalg.poisson_operator(flags, boundary="neumann", pure_neumann="error")
 
 
+@pytest.mark.parametrize("rooms", [3, 12])  # masked-reduction path (<= 8 components) and segment_sum path
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_project_removes_each_component_mean(rooms, dtype):
+    # `rooms` closed rooms side by side (SOLID walls, Neumann outside) plus a Dirichlet (AIR-touching) strip
+    w = 4
+    flags = np.ones((w + 2, rooms * (w + 1) + 1 + 3), np.int8)
+    for r in range(rooms):
+        flags[1:-1, 1 + r * (w + 1): 1 + r * (w + 1) + w] = 0
+    flags[1:-1, -3] = 0
+    flags[1:-1, -2] = 2  # AIR next to the strip: that component has Dirichlet contact, no null space
+    op = linalg.poisson_operator(flags, boundary="neumann", dtype=dtype)
+    assert op.n_null == rooms
+    x = np.random.default_rng(1).normal(size=flags.shape).astype(dtype)
+    ref = np.where(flags == 0, x, 0.0)
+    labels = np.asarray(op.null_labels)
+    for k in range(1, rooms + 1):
+        ref[labels == k] -= ref[labels == k].mean()
+    got = np.asarray(eqx.filter_jit(lambda o, v: o.project(v))(op, jnp.asarray(x)))
+    np.testing.assert_allclose(got, ref, atol=1e-5 if dtype == jnp.float32 else 1e-12)
+    assert got.dtype == dtype
+
+
 def test_enclosed_fluid_pocket_detected():
     flags = np.full((7, 7), 2, np.int8)
     flags[1:6, 1:6] = 1

@@ -16,6 +16,9 @@ from .._errors import check_choice, check_dtype, check_positive
 FLUID = 0
 SOLID = 1
 AIR = 2
+# up to this many pure-Neumann components, `project` uses one masked reduction per component (GPU-friendly);
+# above it, one segment_sum
+_MASKED_PROJECT_MAX = 8
 
 
 def _shift(x: Array, axis: int, side: int) -> Array:
@@ -238,6 +241,15 @@ class PoissonOperator(lx.AbstractLinearOperator):
         x = self._grid(x, "x")
         x = jnp.where(self.mask, x, 0)
         if self.n_null == 0:
+            return x
+        if self.n_null <= _MASKED_PROJECT_MAX:
+            # one masked reduction per component, not a scatter: on a GPU, segment_sum into a handful of bins
+            # serialises on atomic adds (measured on an H200: float64 CG on a closed 128^3 box at 7.4 ms per
+            # iteration, where an all-Dirichlet grid takes 0.08 ms in float32)
+            for k in range(1, self.n_null + 1):
+                on = self.null_labels == k
+                mean = jnp.sum(jnp.where(on, x, 0)) / jnp.maximum(jnp.sum(on), 1).astype(x.dtype)
+                x = x - jnp.where(on, mean, 0).astype(x.dtype)
             return x
         lab = self.null_labels.reshape(-1)
         flat = x.reshape(-1)
