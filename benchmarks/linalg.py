@@ -38,6 +38,14 @@ def _flags(shape, kind):
     return flags
 
 
+def _jit_on(fn, op):
+    """`b -> fn(op, b)` compiled with the operator's arrays as arguments, not constants: a large operator baked
+    into the program makes compilation slow (minutes at 512³ on a GPU)."""
+    dyn, static = eqx.partition(op, eqx.is_array)
+    f = jax.jit(lambda d, b: fn(eqx.combine(d, static), b))
+    return lambda b: f(dyn, b)
+
+
 def _timeit(fn, repeat=3):
     out = fn()
     times = []
@@ -48,7 +56,7 @@ def _timeit(fn, repeat=3):
     return out, statistics.median(times)
 
 
-def poisson_cases(shapes, dtype=np.float32, with_pyamg=True, rtol=1e-6):
+def poisson_cases(shapes, dtype=np.float32, with_pyamg=True, rtol=1e-6, op_as_argument=False):
     import scipy.sparse.linalg as spla
 
     cases = []
@@ -64,20 +72,34 @@ def poisson_cases(shapes, dtype=np.float32, with_pyamg=True, rtol=1e-6):
             A = op.to_scipy().astype(dtype)
             bf = b_np[flags == 0]
 
-            cg = eqx.filter_jit(lambda op, b: linalg.cg(op, b, rtol=rtol))
-            sol, t_cg = _timeit(lambda: jax.block_until_ready(cg(op, b)))
-            pcg = eqx.filter_jit(lambda op, b: linalg.pcg(op, b, linalg.jacobi(op), rtol=rtol))
-            psol, t_pcg = _timeit(lambda: jax.block_until_ready(pcg(op, b)))
+            # closed over (as a user's jitted function would): XLA may specialise on the constant tables (1 ms
+            # of 3 at 64², measured); `op_as_argument` for large grids, where the constants make compiling slow
+            jit = _jit_on if op_as_argument else (lambda fn, op: jax.jit(lambda b: fn(op, b)))
+            cg = jit(lambda op, b: linalg.cg(op, b, rtol=rtol), op)
+            sol, t_cg = _timeit(lambda: jax.block_until_ready(cg(b)))
+            pcg = jit(lambda op, b: linalg.pcg(op, b, linalg.jacobi(op), rtol=rtol), op)
+            psol, t_pcg = _timeit(lambda: jax.block_until_ready(pcg(b)))
 
-            its = []
-            _, t_sp = _timeit(lambda: (its.clear(), spla.cg(A, bf, rtol=rtol, maxiter=20000,
-                                                              callback=lambda xk: its.append(1))))
+            its, xs = [], []
+            _, t_sp = _timeit(lambda: (its.clear(), xs.clear(), xs.append(spla.cg(A, bf, rtol=rtol, maxiter=20000,
+                                                                                   callback=lambda xk: its.append(1))[0])))
             n_sp = len(its)
-            cases.append(Case(f"poisson-{label}-jax-cg", "iterations", int(sol.iterations), target=f"scipy±2 ({n_sp})",
-                              passed=abs(int(sol.iterations) - n_sp) <= 2, seconds=t_cg,
-                              notes=f"float32 random RHS, rtol {rtol}; time ratio jax/scipy = {t_cg / t_sp:.2f}",
+            A64 = A.astype(np.float64)
+            sp_true = float(np.linalg.norm(bf - A64 @ xs[-1].astype(np.float64)) / np.linalg.norm(bf))
+            # Same recursion, same count (±2) -- unless scipy stopped on a drifted recursive residual whose true
+            # residual misses rtol (float32): sciml's CG then replaces the residual by the true one and goes on
+            # (linalg.pcg's residual replacement), so it takes more iterations to an answer at least as accurate.
+            same = abs(int(sol.iterations) - n_sp) <= 2
+            honest_more = sp_true > rtol and int(sol.iterations) > n_sp and float(sol.true_residual) <= sp_true
+            cases.append(Case(f"poisson-{label}-jax-cg", "iterations", int(sol.iterations),
+                              target=f"scipy±2 ({n_sp}), or more when scipy's true residual misses rtol",
+                              passed=same or honest_more, seconds=t_cg,
+                              notes=f"float32 random RHS, rtol {rtol}; time ratio jax/scipy = {t_cg / t_sp:.2f}; "
+                                    f"true residual at the stop: sciml {float(sol.true_residual):.2g} (converged "
+                                    f"{bool(sol.converged)}), scipy {sp_true:.2g}",
                               extra={"scipy_iterations": n_sp, "scipy_seconds": t_sp, "time_ratio_vs_scipy": t_cg / t_sp,
-                                     "converged": bool(sol.converged)}))
+                                     "converged": bool(sol.converged), "true_residual": float(sol.true_residual),
+                                     "scipy_true_residual": sp_true}))
             cases.append(Case(f"poisson-{label}-jax-cg-time-vs-scipy", "time_ratio", t_cg / t_sp, target=1.0,
                               passed=t_cg <= t_sp, seconds=t_cg, notes="jitted jax CG wall time / scipy CG wall time"))
             cases.append(Case(f"poisson-{label}-jax-jacobi-pcg", "iterations", int(psol.iterations), seconds=t_pcg,
@@ -356,8 +378,8 @@ def gpu_cases(sizes=(128, 256, 512)):
         op = linalg.poisson_operator(flags, spacing=1.0 / n, dtype=jnp.float32)
         b = jax.random.normal(jax.random.key(0), (n, n, n), jnp.float32)
         # the operator is an argument, not a closure: a 512^3 operator baked in as a constant compiles for minutes
-        cg = eqx.filter_jit(lambda op, b: linalg.cg(op, b, rtol=1e-30, maxiter=200))
-        sol, t = _timeit(lambda: jax.block_until_ready(cg(op, b)))
+        cg = _jit_on(lambda op, b: linalg.cg(op, b, rtol=1e-30, maxiter=200), op)
+        sol, t = _timeit(lambda: jax.block_until_ready(cg(b)))
         per_it = t / int(sol.iterations)
         # copy floor: one read + one write of a float32 grid at the measured device-to-device copy bandwidth
         x = jnp.ones((n, n, n), jnp.float32)
@@ -403,7 +425,7 @@ def main(argv=None):
         parts = [lambda: gpu_cases((32,) if q else (128, 256, 512)),
                  lambda: mg_cases((16, 32) if q else (128, 256), pyamg_max=128, held_out=(16,) if q else (64, 128),
                                   scipy_max=16 if q else 128),
-                 lambda: poisson_cases([(16, 16, 16)] if q else [(128, 128, 128)], with_pyamg=False),
+                 lambda: poisson_cases([(16, 16, 16)] if q else [(128, 128, 128)], with_pyamg=False, op_as_argument=True),
                  lambda: kronecker_cases(ns=(16,), big=200) if q else kronecker_cases(big=4000)]
         if args.only_cg:
             parts = parts[:1]
