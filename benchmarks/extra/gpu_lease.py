@@ -2,7 +2,12 @@
 
     python benchmarks/extra/gpu_lease.py --part a --out $OUT     # linalg, dcdm (shipped weights), gp, pig
     python benchmarks/extra/gpu_lease.py --part b --out $OUT     # giorom, cape, dcdm training at 64^3
+    python benchmarks/extra/gpu_lease.py --part c --out $OUT     # CG per iteration 128^3-512^3, DCDM 128^3/256^3
     python benchmarks/extra/gpu_lease.py --rehearse --out DIR    # the same commands at tiny sizes (CPU, ~7 min)
+
+The 2026-12-04 lease (one H200) ran a, b and c in three calls (786 s of device time with the machine's start):
+part a's linalg and dcdm and all of part b stopped at their caps (see docs/*.md, "On a GPU"); part b's
+arguments have since moved to step counts, since a time budget there was spent compiling.
 
 A lease is short (15 minutes of device time per session, machine start included), so each benchmark runs in its
 own process with its own wall-clock cap, in order of value, and writes its JSON as it goes: a cap or a crash loses
