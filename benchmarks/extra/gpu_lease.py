@@ -7,7 +7,11 @@
 
 The 2026-12-04 lease (one H200) ran a, b and c in three calls (786 s of device time with the machine's start):
 part a's linalg and dcdm and all of part b stopped at their caps (see docs/*.md, "On a GPU"); part b's
-arguments have since moved to step counts, since a time budget there was spent compiling.
+arguments have since moved to step counts, since a time budget there was spent compiling. A second lease the
+same day ran parts b and c in one call (`--part b,c --budget 450`, 446 s): CG per iteration repeated the first
+lease's figures, dcdm-256 again stopped at 256^3 (the 128^3 rows re-measured after the projection fix), and
+giorom, cape and dcdm-train stopped at their caps; giorom alone then ran to the end in a second call with no
+cap (239 s: data 17 s, 59 s of training per model, 92 s of evaluation). The caps above are too short for b.
 
 A lease is short (15 minutes of device time per session, machine start included), so each benchmark runs in its
 own process with its own wall-clock cap, in order of value, and writes its JSON as it goes: a cap or a crash loses
