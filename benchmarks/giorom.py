@@ -115,7 +115,7 @@ def task_train(material, name, cfg, args, log):
     # (with a time budget; with fixed steps the fine-tune runs its `--finetune-steps` after the acceleration phase)
     reserve = min(cfg.get("finetune_reserve", 60.0), 0.3 * budget) if (ft and budget) else 0.0
     length = dict(steps=steps) if budget is None else dict(steps=None, time_budget=budget - reserve)
-    res = giorom.train(m, tr, **length, batch_size=bs, key=jax.random.key(1), log_every=200,
+    res = giorom.train(m, tr, **length, batch_size=bs, key=jax.random.key(args.seed), log_every=200,
                        pushforward=giorom.PushForward() if pf else None, progress=False)
     model = res.model
     summary = {"steps": int(res.step), "train_seconds": time.perf_counter() - t, "pushforward": pf,
@@ -126,7 +126,7 @@ def task_train(material, name, cfg, args, log):
         dec = giorom.train_decoder(model.query_decoder, tr, sub_tr, own_tr, steps=args.decoder_steps).model
         model = eqx.tree_at(lambda mm: mm.query_decoder, model, dec)
         limit = {} if budget is None else dict(time_limit=max(budget - (time.perf_counter() - t), 1.0))
-        fres = giorom.finetune(model, tr, steps=ft, horizon=3, copies=2, key=jax.random.key(2), log_every=50,
+        fres = giorom.finetune(model, tr, steps=ft, horizon=3, copies=2, key=jax.random.key(args.seed + 1), log_every=50,
                                progress=False, **limit)
         model = fres.model
         summary.update(decoder_trained=True, finetune_steps=int(fres.step), finetune_loss_ratio=_loss_ratio(fres.losses))
@@ -325,6 +325,7 @@ def _run_parallel(deps, args, log):
                 core = free.pop(0)
                 cmd = [sys.executable, os.path.abspath(__file__), "--size", args.size, "--task", task,
                        "--workdir", args.workdir, "--cache", args.cache, "--decoder-steps", str(args.decoder_steps),
+                       "--seed", str(args.seed),
                        "--finetune-steps", str(args.finetune_steps)]
                 if args.train_seconds is not None:
                     cmd += ["--train-seconds", str(args.train_seconds)]
@@ -365,6 +366,8 @@ def main(argv=None):
     p.add_argument("--train-seconds", type=float, default=None,
                    help="train each model for this wall time instead of fixed step counts (results then vary with load)")
     p.add_argument("--decoder-steps", type=int, default=200)
+    p.add_argument("--seed", type=int, default=1,
+                   help="training key of both models (batches, noise; the fine-tune uses seed + 1; default 1)")
     p.add_argument("--finetune-steps", type=int, default=None,
                    help="GIOROM: joint stepper + decoder fine-tune steps after the acceleration-loss steps (default: the "
                         "size's; 0: none; with --train-seconds they take the end of the budget)")
