@@ -429,7 +429,7 @@ def main(argv=None):
              "train_seconds_per_model": _budget("gns", cfg, args)[1],
              "steps": {m: _budget(m, cfg, args)[0] for m in ("gns", "giorom")},
              "pushforward": (cfg.get("pushforward", False) if args.pushforward is None else args.pushforward == "on"),
-             "finetune_steps": args.finetune_steps}
+             "finetune_steps": args.finetune_steps, "seed": args.seed}
     return write_results(name, cases, out_dir=args.out, size=args.size, extra=extra)
 
 

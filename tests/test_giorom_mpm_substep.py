@@ -107,6 +107,20 @@ def test_substep_matches_einsum_reference(material):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-10 * float(jnp.abs(want).max()))
 
 
+@pytest.mark.parametrize("material", ["water", "jelly", "sand"])
+def test_substep_float32_matches_float64_reference(material):
+    # float32 state: the written-out substep stays in float32 and agrees with the float64 reference to rounding
+    cfg = giorom.MPMConfig(n_grid=16, bound=1)
+    state64 = _state(2, 200, jax.random.key(3))
+    state32 = tuple(a.astype(jnp.float32) for a in state64)
+    got = jax.jit(functools.partial(_mpm._substep, material, cfg, jnp.asarray(cfg.gravity, jnp.float32)))(state32)
+    want = _reference_substep(material, cfg, jnp.asarray(cfg.gravity, jnp.float64),
+                              tuple(a.astype(jnp.float64) for a in state32))
+    for g, w in zip(got, want):
+        assert g.dtype == jnp.float32
+        np.testing.assert_allclose(g, w, rtol=0, atol=2e-5 * float(jnp.abs(w).max()))
+
+
 def test_trig_free_rotations_match_arctan2():
     x = jnp.array([1.0, -1.0, 0.0, 0.0, 0.0, -0.0, 0.0, -0.0, 3.0, -3.0, 1e-20, 2.0, -2.0])
     y = jnp.array([0.0, 0.0, 1.0, -1.0, 0.0, 0.0, -0.0, -0.0, 4.0, -4.0, -1.0, 1e-9, 1e-9])
