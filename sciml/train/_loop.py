@@ -383,8 +383,12 @@ def fit(
             i, params, opt_state, bad, lbuf, obuf, _ = c
             batch, kl = draw(s0 + i)
             new_params, new_state, loss, metrics, ok = _update(params, opt_state, batch, kl)
-            return (i + 1, _keep(ok, new_params, params), _keep(ok, new_state, opt_state), ~ok,
-                    lbuf.at[i].set(loss), obuf.at[i].set(ok), metrics)
+            # keep the last good state with one `lax.cond`, not a `where` per leaf: inside the loop the per-leaf
+            # selects on a flag reduced over every new leaf made XLA's CPU compile blow up (a GIOROM chunk:
+            # 123 s instead of 11 s)
+            params, opt_state = jax.lax.cond(ok, lambda a: a[0], lambda a: a[1],
+                                             ((new_params, new_state), (params, opt_state)))
+            return (i + 1, params, opt_state, ~ok, lbuf.at[i].set(loss), obuf.at[i].set(ok), metrics)
 
         _, params, opt_state, bad, lbuf, obuf, metrics = jax.lax.while_loop(cond, body, init)
         return params, opt_state, bad, lbuf, obuf, metrics
