@@ -5,8 +5,8 @@ trajectories of 100 frames; GNS on the full graph (latent 32, 3 message-passing 
 n = 200 farthest-point nodes (1 + 1 IN layers around GNO -> 16x16 FNO -> GNO, batch 4) plus the reference-
 configuration kernel decoder; MSE on all 2000 points. Each model trains for a fixed number of optimiser steps
 (`--gns-steps`, `--giorom-steps`, `--finetune-steps`), so the result does not depend on machine load; the small
-size's counts (GNS 250 at batch 2, GIOROM 1500 at batch 4, no joint fine-tune) take about equal time for the two
-models training side by side, one core each (~175-185 s each, measured 4 December), and the training time is
+size's counts (GNS 500 at batch 2, GIOROM 3000 at batch 4, no joint fine-tune, both 50 steps per compiled call)
+take about equal time for the two models training side by side, one core each, and the training time is
 reported. `--train-seconds S`
 trains for a wall-time budget instead (the earlier protocol; the step counts then vary with load).
 On a CPU with >= 2 cores the tasks (data per material -> GNS / GIOROM training -> evaluation) run in two worker
@@ -40,11 +40,13 @@ from sciml import giorom  # noqa: E402
 from sciml._bench import Case, device_label, write_results  # noqa: E402
 
 SIZES = {
-    # small: fixed step counts taking about equal time, one core each, the two trainings side by side (4 December:
-    # GNS 250 steps 172-177 s, GIOROM 118 ms per step -> 1500 steps ~185 s). No joint fine-tune: measured over
-    # seeds, its 150 steps (and 150 more acceleration-loss steps alike) moved the 20-step and full-rollout errors
-    # of water and jelly up or down by 2-5x at random (docs/giorom.md), for a third of GIOROM's time
-    "small": dict(n_particles=2000, n_train=24, n_test=4, n_frames=100, n_sample=200, steps=dict(gns=250, giorom=1500),
+    # small: fixed step counts taking about equal time, one core each, the two trainings side by side, both with
+    # 50 steps per compiled call (train.fit's chunked mode: measured on one core, GIOROM 34 vs 68 ms per step, GNS
+    # 187 vs 415 ms). No joint fine-tune: measured over seeds, its 150 steps (and 150 more acceleration-loss steps
+    # alike) moved the 20-step and full-rollout errors of water and jelly up or down by 2-5x at random
+    # (docs/giorom.md), for a third of GIOROM's time
+    "small": dict(n_particles=2000, n_train=24, n_test=4, n_frames=100, n_sample=200, steps=dict(gns=500, giorom=3000),
+                  steps_per_call=50,
                   gns=dict(latent=32, n_mp=3), giorom=dict(latent=32, n_mp=1), mpm=dict(), materials=("water", "jelly"),
                   batch=2, giorom_batch=4, finetune_steps=0),
     "gpu": dict(n_particles=10000, n_train=48, n_test=6, n_frames=100, n_sample=400, train_seconds=100.0,
@@ -119,7 +121,8 @@ def task_train(material, name, cfg, args, log):
     reserve = min(cfg.get("finetune_reserve", 60.0), 0.3 * budget) if (ft and budget) else 0.0
     length = dict(steps=steps) if budget is None else dict(steps=None, time_budget=budget - reserve)
     res = giorom.train(m, tr, **length, batch_size=bs, key=jax.random.key(args.seed), log_every=200,
-                       pushforward=giorom.PushForward() if pf else None, progress=False)
+                       pushforward=giorom.PushForward() if pf else None, progress=False,
+                       steps_per_call=cfg.get("steps_per_call", 1))
     model = res.model
     summary = {"steps": int(res.step), "train_seconds": time.perf_counter() - t, "pushforward": pf,
                "loss_ratio": _loss_ratio(res.losses), "budget": budget,
