@@ -254,14 +254,17 @@ def test_default_optimizer_schedule_is_state():
 
 
 def test_train_chunked_steps_equal_per_step(tiny):
-    """`steps_per_call` (steps inside one compiled loop, the data set an argument of it) trains GIOROM exactly as
-    one host call per step does: same losses, same parameters (to float rounding)."""
+    """`steps_per_call` (steps inside one compiled loop, the batch sampler traced into it) trains GIOROM exactly as
+    one host call per step does: same losses, same parameters (to float rounding); the default chunks too."""
     m = giorom.GIOROM(tiny.metadata, n_full=400, n_sample=60, key=jax.random.key(2), **GIO_KW0)
     kw = dict(steps=12, batch_size=2, copies=1, key=jax.random.key(3), log_every=4, progress=False)
     a = giorom.train(m, tiny, steps_per_call=1, **kw)
     b = giorom.train(m, tiny, steps_per_call=4, **kw)
-    c = giorom.train(m, tiny, **kw)  # the default: chunked (12 steps in one call here)
+    c = giorom.train(m, tiny, **kw)  # the default: chunked (min(50, steps, log_every) = 4 steps per call here)
     np.testing.assert_allclose(c.losses, a.losses, rtol=1e-5)
+    assert [h["step"] for h in c.history] == [h["step"] for h in a.history] == [4, 8, 12]  # log interval kept
+    with pytest.raises(TypeError, match="log_every"):
+        giorom.train(m, tiny, steps=2, log_every="a")
     np.testing.assert_allclose(b.losses, a.losses, rtol=1e-5)
     assert b.step == a.step == 12
     for la, lb in zip(jax.tree.leaves(eqx.filter(a.model, eqx.is_inexact_array)),

@@ -311,8 +311,9 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
     - `optimizer`: any optax transformation instead (then `learning_rate` is unused).
     - `noise_std`: random-walk noise std (default the model's); `copies`; `pushforward`; `key`.
     - `**fit_kwargs`: passed to `sciml.train.fit` (`log_every` (default 50), `progress` (default False),
-      `steps_per_call` (default: 50 steps per compiled call with `steps`, about 2x faster on a CPU core than one
-      call per step; 1 with `time_budget`), `checkpoint_dir`, `metrics_path`, `time_limit`, ...).
+      `steps_per_call` (default with `steps`: `min(50, steps, log_every)` steps per compiled call, about 2x faster
+      on a CPU core than one call per step; `time_limit` is then checked between calls; 1 with `time_budget`),
+      `checkpoint_dir`, `metrics_path`, `time_limit`, ...).
 
     **Returns:** the `sciml.train.TrainResult` (`.model`, `.losses`, `.history`, `.step`).
 
@@ -354,7 +355,10 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
     if time_budget is None:
         # chunked steps (train.fit's steps_per_call): measured on one CPU core, GIOROM 68 -> 34 ms and GNS 415 ->
         # 187 ms per step, same losses. A time budget keeps one call per step, as its timing probe does
-        fit_kwargs.setdefault("steps_per_call", min(50, steps))
+        # (at most `log_every`, so logging and callbacks keep their interval)
+        le = fit_kwargs["log_every"]
+        le = le if isinstance(le, (int, np.integer)) and not isinstance(le, bool) and le >= 1 else 50  # fit validates it
+        fit_kwargs.setdefault("steps_per_call", min(50, steps, int(le)))
 
     if time_budget is not None:
         # the budget is total wall time: this timing run and the main run's compilation count against it.  Both
