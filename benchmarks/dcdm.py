@@ -328,7 +328,8 @@ def gpu(args) -> list[Case]:
     t_data = time.perf_counter() - t
     t = time.perf_counter()
     opt, opt_desc = _optimizer(args)
-    res = dcdm.train(op, key=jax.random.key(1), variant="128", steps=args.steps, data=data, batch_size=args.batch,
+    net = dcdm.DCDMNet(ndim=3, variant="128", key=jax.random.split(jax.random.key(1), 3)[0])
+    res = dcdm.train(op, key=jax.random.key(1), net=net, steps=args.steps, data=data, batch_size=args.batch,
                      optimizer=opt, loss=args.loss, progress=False, log_every=100, time_limit=args.train_seconds)
     t_train = time.perf_counter() - t
     net = res.model

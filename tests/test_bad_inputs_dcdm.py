@@ -84,8 +84,19 @@ def test_training_args(small):
         dcdm.train(op, key=key, steps=1, batch_size=0, progress=False)
     with pytest.raises(TypeError, match="data"):
         dcdm.train(op, key=key, steps=1, data=np.ones((4, 8, 8)), progress=False)
-    with pytest.raises(ValueError, match="ndim"):
+    # former parameters name their new home; unknown or reserved `fit` keywords are refused before compiling
+    with pytest.raises(TypeError, match=r"no longer takes `ndim`.*DCDMNet"):
         dcdm.train(op, key=key, steps=1, ndim=3, progress=False)
+    with pytest.raises(TypeError, match=r"no longer takes `n_lanczos`.*ritz_training_data"):
+        dcdm.train(op, key=key, steps=1, n_lanczos=10, progress=False)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument `chekpoint_dir`.*checkpoint_dir"):
+        dcdm.train(op, key=key, steps=1, chekpoint_dir="x", progress=False)
+    with pytest.raises(TypeError, match="`description` itself"):
+        dcdm.train(op, key=key, steps=1, description="x", progress=False)
+    with pytest.raises(ValueError, match="3D DCDMNet.*2D"):
+        dcdm.train(op, key=key, steps=1, net=dcdm.DCDMNet(ndim=3, key=key), progress=False)
+    with pytest.raises(TypeError, match="key"):
+        dcdm.train(op, key=0, steps=1, progress=False)
     with pytest.raises(TypeError, match="op"):
         dcdm.train("box", key=key, steps=1, progress=False)
 

@@ -328,7 +328,9 @@ def test_train_args(ds):
     for kw, exc, name in [(dict(epochs=0), ValueError, "epochs"), (dict(batch_size=0), ValueError, "batch_size"),
                           (dict(learning_rate=-1e-3), ValueError, "learning_rate"),
                           (dict(optimizer="adam"), TypeError, "optimizer"), (dict(key=3), TypeError, "key"),
-                          (dict(val=ds.u), TypeError, "val"), (dict(loss="mse"), TypeError, "loss")]:
+                          (dict(val=ds.u), TypeError, "val"), (dict(loss="mse"), TypeError, "loss"),
+                          (dict(steps=0), ValueError, "steps"), (dict(callback=3), TypeError, "callback"),
+                          (dict(filter_spec=None), TypeError, "filter_spec")]:
         with pytest.raises(exc, match=name):
             cape.train(model, ds, **kw)
     with pytest.raises(TypeError, match="ds"):
@@ -473,7 +475,8 @@ def test_giorom_train_args(gns):
                           (dict(learning_rate=0.0), ValueError, "learning_rate"), (dict(copies=0), ValueError,
                                                                                      "copies"),
                           (dict(optimizer="sgd"), TypeError, "optimizer"), (dict(key="k"), TypeError, "key"),
-                          (dict(pushforward=(0, 1)), TypeError, "pushforward")]:
+                          (dict(pushforward=(0, 1)), TypeError, "pushforward"),
+                          (dict(lr=1e-3), TypeError, "unexpected keyword argument `lr`.*checkpoint_dir")]:
         with pytest.raises(exc, match=name):
             giorom.train(gns, ds, **kw)
     with pytest.raises(TypeError, match="dataset"):

@@ -6,6 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import sciml.train
 from sciml import cape
@@ -76,3 +77,31 @@ def test_warmup_filter_trains_only_the_cape_block():
     spec = cape.warmup_filter(model)
     trained = jax.tree_util.tree_leaves(eqx.filter(model, spec))
     assert sum(x.size for x in trained) == cape.count_params(model.cape)
+
+
+def test_train_steps_equals_epochs_and_passes_callback():
+    # `steps=` counts optimiser steps (warm-up included) and gives the same run as the equivalent `epochs=`;
+    # a partial last epoch runs as such; a user `callback` runs once per epoch of the main phase and can stop it
+    ds = cape.datasets.burgers_1d([0.01, 0.05], 8, jax.random.key(0), n_cells=16, n_points=16, n_frames=4,
+                                  t_final=0.3)
+    model = cape.make_model("cape", width=4, modes=3, cape_width=8, key=jax.random.key(1))
+    kw = dict(warmup=cape.Warmup(1), batch_size=8, learning_rate=3e-3, progress=False, key=jax.random.key(2),
+              loss=cape.RolloutLoss(curriculum="tf"))
+    a = cape.train(model, ds, epochs=4, **kw)  # 1 warm-up + 3 main epochs of 2 steps
+    b = cape.train(model, ds, steps=8, **kw)
+    assert len(a.losses) == 6 and a.epoch_loss == b.epoch_loss and a.t_ar == b.t_ar
+    np.testing.assert_array_equal(a.losses, b.losses)
+    calls = []
+    c = cape.train(model, ds, steps=7, callback=lambda s, m, r: calls.append(s), **kw)
+    assert c.step == 5 and len(c.epoch_loss) == 3 and calls[:2] == [2, 4]
+    np.testing.assert_array_equal(c.losses, a.losses[:5])
+    d = cape.train(model, ds, steps=8, callback=lambda s, m, r: {"stop": True} if s >= 2 else None, **kw)
+    assert d.step == 2
+    with pytest.raises(ValueError, match="not both"):
+        cape.train(model, ds, steps=8, epochs=4, **kw)
+    with pytest.raises(ValueError, match="warm-up"):
+        cape.train(model, ds, steps=2, **kw)
+    with pytest.raises(TypeError, match="`log_every` itself"):
+        cape.train(model, ds, steps=8, log_every=1, **kw)
+    with pytest.raises(TypeError, match="unexpected keyword argument `lr`"):
+        cape.train(model, ds, steps=8, lr=1e-3, **kw)

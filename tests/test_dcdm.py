@@ -168,7 +168,8 @@ def test_ritz_data_weights_and_norms():
 def test_training_reduces_loss_and_pretrained_roundtrip(tmp_path, loss):
     flags = dcdm.disk_air(16, 2)
     op = linalg.poisson_operator(flags, dtype=jnp.float32)
-    res = dcdm.train(op, key=jax.random.key(0), steps=60, n_lanczos=80, batch_size=8,
+    data = dcdm.ritz_training_data(op, key=jax.random.split(jax.random.key(0), 3)[1], n_lanczos=80)
+    res = dcdm.train(op, key=jax.random.key(0), steps=60, data=data, batch_size=8,
                      learning_rate=1e-3, loss=loss, progress=False)
     losses = np.asarray(res.losses)
     assert losses[-10:].mean() < 0.7 * losses[:5].mean()
@@ -245,7 +246,8 @@ def test_fast_variant_trains_and_roundtrips(tmp_path):
     flags = dcdm.random_obstacles(jax.random.key(3), (16, 16, 16), n_obstacles=2, air=2)
     op = linalg.poisson_operator(flags, dtype=jnp.float32)
     data = dcdm.ritz_training_data(op, key=jax.random.key(0), n_lanczos=40, n_samples=32)
-    res = dcdm.train(op, key=jax.random.key(1), variant="fast", data=data, steps=50, batch_size=8,
+    net = dcdm.DCDMNet(ndim=3, variant="fast", key=jax.random.split(jax.random.key(1), 3)[0])
+    res = dcdm.train(op, key=jax.random.key(1), net=net, data=data, steps=50, batch_size=8,
                      learning_rate=3e-3, loss="energy", progress=False)
     losses = np.asarray(res.losses)
     assert 0 <= losses.min() and losses.max() <= 1 + 1e-5
@@ -260,3 +262,20 @@ def test_fast_variant_trains_and_roundtrips(tmp_path):
     r = data.samples[0]
     apply = eqx.filter_jit(lambda n, x: n(x))  # one compile for both networks (eager: ~5x the time)
     np.testing.assert_array_equal(np.asarray(apply(net, r)), np.asarray(apply(res.model, r)))
+
+
+def test_train_defaults_are_the_explicit_net_and_data():
+    # `dcdm.train(op, key=k)` builds DCDMNet(ndim=op.ndim, variant="64") from split(k, 3)[0] and
+    # ritz_training_data(op) from split(k, 3)[1]: passing them explicitly gives the same run, bit for bit
+    op = linalg.poisson_operator(dcdm.disk_air(8, 2), dtype=jnp.float32)
+    key = jax.random.key(4)
+    kn, kd, _ = jax.random.split(key, 3)
+    a = dcdm.train(op, key=key, steps=4, batch_size=2, progress=False)
+    b = dcdm.train(op, key=key, steps=4, batch_size=2, progress=False,
+                   net=dcdm.DCDMNet(ndim=2, variant="64", key=kn), data=dcdm.ritz_training_data(op, key=kd))
+    np.testing.assert_array_equal(a.losses, b.losses)
+    for x, y in zip(jax.tree.leaves(a.model), jax.tree.leaves(b.model)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    # a `fit` keyword passes through: chunked steps give the same losses up to rounding
+    c = dcdm.train(op, key=key, steps=4, batch_size=2, progress=False, steps_per_call=2)
+    np.testing.assert_allclose(a.losses, c.losses, rtol=1e-5)

@@ -228,6 +228,8 @@ def test_joint_finetune_lowers_dense_rollout_error(tiny):
     assert float(jnp.abs(last).max()) > 0
     with pytest.raises(ValueError, match="horizon"):
         giorom.finetune(m, tiny, horizon=40)
+    with pytest.raises(TypeError, match="giorom.finetune.*unexpected keyword argument `epochs`"):
+        giorom.finetune(m, tiny, epochs=3)
     with pytest.raises(ValueError, match="learned kernel"):
         giorom.finetune(eqx.tree_at(lambda mm: mm.query_decoder, m, giorom.KernelDecoder(0.05, learned=False)), tiny)
     with pytest.raises(TypeError, match="GIOROM"):

@@ -13,6 +13,7 @@ import numpy as np
 import optax
 
 from .. import train as _train
+from ..train._loop import _fit_options
 from ._data import Dataset
 from .._errors import check_callable, check_choice, check_int, check_positive, check_real
 from ._metrics import nrmse as _nrmse
@@ -377,7 +378,8 @@ def _batcher(ds: Dataset, batch_size: int, spe: int, key, epoch_of, t_ar_of):
     return batch_fn
 
 
-def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, learning_rate: float = 3e-3,
+def train(model, ds: Dataset, *, steps: int | None = None, epochs: int | None = None, batch_size: int = 50,
+          learning_rate: float = 3e-3,
           optimizer: optax.GradientTransformation | None = None, warmup: Warmup | None = Warmup(),
           loss: RolloutLoss = RolloutLoss(), val: Dataset | None = None, key=None, **fit_kwargs) -> TrainReport:
     """Train a one-step model ([`CAPEModel`][], [`Base`][], [`Conditional`][], [`FiLM`][]) on trajectories `ds`
@@ -385,14 +387,17 @@ def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, learni
     checkpoints/resume, data-parallel over a mesh).
 
     1. CAPE models only: the [`Warmup`][] phase trains the CAPE block alone on its one-step loss.
-    2. `epochs - warmup.epochs` epochs of the curriculum rollout loss ([`rollout_loss`][], options in
+    2. the remaining epochs (or steps) of the curriculum rollout loss ([`rollout_loss`][], options in
        [`RolloutLoss`][]) with `t_ar = curriculum_t_ar(epoch)`. Baselines get the same main phase.
 
     **Arguments:**
 
     - `model`: the one-step model; `ds`: training trajectories ([`Dataset`][]).
-    - `epochs`: passes over `ds` in total (warm-up included; the curriculum and the default schedule are per
-      epoch); `batch_size`: trajectories per step (capped at `len(ds)`; an epoch is `len(ds) // batch_size` steps).
+    - `steps`: optimiser steps in total, warm-up included (an epoch is `len(ds) // batch_size` steps; a last
+      partial epoch is run as such). Give `steps` or `epochs`, not both.
+    - `epochs`: passes over `ds` in total, warm-up included (default 100 when `steps` is not given). The
+      curriculum and the default schedule are per epoch either way.
+    - `batch_size`: trajectories per step (capped at `len(ds)`).
     - `learning_rate`: the main phase's initial learning rate (default optimiser) and the warm-up's default.
     - `optimizer`: any optax transformation for the main phase; default
       [`default_optimizer`][]`(learning_rate, steps_per_epoch)` (Adam, weight decay 1e-4, halved every 20 epochs).
@@ -400,14 +405,28 @@ def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, learni
     - `val`: validation trajectories: the model with the best validation nRMSE (checked every epoch) is returned.
     - `key`: PRNG key (batches, noise).
     - `**fit_kwargs`: passed to `sciml.train.fit` (`checkpoint_dir` (phases in `warmup/` and `main/`
-      subfolders), `checkpoint_every`, `metrics_path`, `progress`, `mesh`, ...).
+      subfolders), `checkpoint_every`, `resume`, `metrics_path`, `progress`, `mesh`, `time_limit`,
+      `steps_per_call`, and `callback`, called once per epoch of the main phase after the validation; its
+      `{"stop": True}` ends training). `log_every` is one epoch, set by `train`; any other name raises a
+      `TypeError` before anything compiles.
 
     **Returns:** a [`TrainReport`][] (a `sciml.train.TrainResult`).
 
     **Example:** `res = cape.train(model, ds, epochs=30, batch_size=16, learning_rate=1e-3); res.model`
     """
-    check_int("epochs", epochs, minimum=1)
+    if steps is not None and epochs is not None:
+        raise ValueError(f"give `steps` or `epochs`, not both (got steps={steps!r}, epochs={epochs!r}).")
+    if steps is not None:
+        check_int("steps", steps, minimum=1)
+    else:
+        epochs = 100 if epochs is None else epochs
+        check_int("epochs", epochs, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
+    fit_kwargs = _fit_options("cape.train", fit_kwargs, sets=("description", "filter_spec",
+                                                                           "log_every"))
+    user_callback = fit_kwargs.pop("callback", None)
+    if user_callback is not None:
+        check_callable("callback", user_callback)
     check_positive("learning_rate", learning_rate)
     check_callable("model", model)
     check_dataset("ds", ds)
@@ -433,9 +452,17 @@ def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, learni
     T = ds.n_frames
     is_cape = isinstance(model, CAPEModel)
     W = warmup.epochs if is_cape else 0
-    main_epochs = epochs - warmup.epochs
-    if main_epochs < 1:
-        raise ValueError(f"`epochs`={epochs} must exceed the warm-up's {warmup.epochs} epochs.")
+    if steps is not None:
+        main_steps = steps - warmup.epochs * spe
+        if main_steps < 1:
+            raise ValueError(f"`steps`={steps} must exceed the warm-up's {warmup.epochs} epochs of {spe} steps "
+                             f"({warmup.epochs * spe} steps); pass more steps or a shorter `warmup`.")
+        main_epochs = -(-main_steps // spe)
+    else:
+        main_epochs = epochs - warmup.epochs
+        if main_epochs < 1:
+            raise ValueError(f"`epochs`={epochs} must exceed the warm-up's {warmup.epochs} epochs.")
+        main_steps = main_epochs * spe
     t0 = time.perf_counter()
     kw, km, kd = jax.random.split(key, 3)
     warm_hist = []
@@ -462,22 +489,25 @@ def train(model, ds: Dataset, *, epochs: int = 100, batch_size: int = 50, learni
     val_hist = []
 
     def callback(step, m, rec):
-        if val is None:
-            return None
-        score = _nrmse(m, val)
-        val_hist.append(score)
-        if score < best["score"]:
-            best["score"], best["model"] = score, m
-        return {"val_nrmse": score}
+        out = {}
+        if val is not None:
+            score = _nrmse(m, val)
+            val_hist.append(score)
+            if score < best["score"]:
+                best["score"], best["model"] = score, m
+            out["val_nrmse"] = score
+        if user_callback is not None:
+            out.update(user_callback(step, m, rec) or {})
+        return out or None
 
     aux_weight = loss.aux_weight if is_cape else 0.0
     res = _train.fit(lambda m, b, k: rollout_loss(m, b, k, noise=noise, loss_norm=loss_norm, aux_weight=aux_weight,
                                                    aux_cumulative=loss.aux_cumulative),
-                     model, opt, bf, steps=main_epochs * spe, key=km, log_every=spe, callback=callback,
+                     model, opt, bf, steps=main_steps, key=km, log_every=spe, callback=callback,
                      checkpoint_dir=sub("main"), metrics_path=metrics_path, description="cape train", **fit_kwargs)
     final = best["model"] if best["model"] is not None else res.model
     losses = res.losses
-    ep_loss = [float(np.mean(losses[i * spe : (i + 1) * spe])) for i in range(len(losses) // spe)]
+    ep_loss = [float(np.mean(losses[i * spe : (i + 1) * spe])) for i in range(-(-len(losses) // spe))]
     return TrainReport(final, res.opt_state, res.history, res.losses, res.step, epoch_loss=ep_loss,
                        t_ar=[t_ar_of(e) for e in range(main_epochs)], val_nrmse=val_hist, warmup_loss=warm_hist,
                        seconds=time.perf_counter() - t0)

@@ -30,7 +30,7 @@ def curves(n: int = 32, key=None, rtol: float = 1e-6) -> dict:
         net = load_pretrained("dcdm-2d-64")
     else:  # pragma: no cover - weights ship with the repository
         op32 = linalg.poisson_operator(flags, dtype=jnp.float32)
-        net = train(op32, key=jax.random.key(1), steps=300, n_lanczos=300, batch_size=16, progress=False).model
+        net = train(op32, key=jax.random.key(1), steps=300, batch_size=16, progress=False).model
     sols = {
         "DCDM (+safeguard)": solve(net, op, b, rtol=rtol, maxiter=1000),
         "CG": linalg.cg(op, b, rtol=rtol),

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import optax
 
 from .. import linalg
 from .. import train as _train
+from ..train._loop import _fit_options
 from ._data import RitzData, ritz_training_data
-from ._network import DCDMNet, _check_net_args
+from ._network import DCDMNet
 from ._validate import check_op, check_samples
 
 _LOSSES = ("residual", "energy")
@@ -100,59 +103,56 @@ def energy_norms(op, b, *, rtol: float = 1e-4, maxiter: int | None = None, chunk
     return jnp.concatenate([f(b[i : i + chunk]) for i in range(0, b.shape[0], chunk)])
 
 
+_MOVED = {
+    "ndim": "pass `net=dcdm.DCDMNet(ndim=..., variant=..., channels=..., key=...)`.",
+    "variant": "pass `net=dcdm.DCDMNet(ndim=..., variant=..., channels=..., key=...)`.",
+    "channels": "pass `net=dcdm.DCDMNet(ndim=..., variant=..., channels=..., key=...)`.",
+    "n_lanczos": "pass `data=dcdm.ritz_training_data(op, key=..., n_lanczos=..., n_samples=..., low_weight=..., "
+                 "theta=...)`.",
+    "n_samples": "pass `data=dcdm.ritz_training_data(op, key=..., n_samples=...)`.",
+    "low_weight": "pass `data=dcdm.ritz_training_data(op, key=..., low_weight=...)`.",
+    "theta": "pass `data=dcdm.ritz_training_data(op, key=..., theta=...)`.",
+}
+
+
 def train(
     op,
     *,
     key,
     steps: int = 1000,
     net=None,
-    ndim: int | None = None,
-    variant: str = "64",
-    channels: int | None = None,
-    data=None,
-    n_lanczos: int = 300,
-    n_samples: int | None = None,
-    low_weight: float = 9.0,
-    theta: int | None = None,
+    data: RitzData | None = None,
     batch_size: int = 16,
     learning_rate: float = 1e-3,
-    optimizer=None,
-    loss: str = "residual",
-    checkpoint_dir=None,
-    checkpoint_every: int = 0,
-    resume: bool = True,
-    metrics_path=None,
-    log_every: int = 50,
-    progress: bool = True,
-    mesh=None,
-    callback=None,
-    time_limit: float | None = None,
+    optimizer: optax.GradientTransformation | None = None,
+    loss: Literal["residual", "energy"] = "residual",
+    **fit_kwargs,
 ) -> _train.TrainResult:
     """Train a DCDM network on Ritz data of ``op`` with the scale-invariant loss.
 
     **Arguments:**
 
     - `op`: training operator (the paper: the empty closed box at the training resolution).
-    - `key`: PRNG key (network init, Lanczos, batches).
-    - `steps`: optimiser steps; `batch_size`.
+    - `key`: PRNG key (the default network's initialisation, the default data's Lanczos start, batches).
+    - `steps`: optimiser steps.
+    - `net`: the network to train (any callable pytree mapping a grid-shaped residual to a direction), e.g.
+      ``dcdm.DCDMNet(ndim=3, variant="fast", key=k)``. Default: the paper's
+      ``DCDMNet(ndim=op.ndim, variant="64")`` in float32, initialised from `key`.
+    - `data`: a [`RitzData`][sciml.dcdm.RitzData] from [`ritz_training_data`][sciml.dcdm.ritz_training_data]
+      (Lanczos steps, cached samples, the low-frequency weighting are chosen there). Default:
+      ``ritz_training_data(op, key=...)`` with its defaults (300 Lanczos steps, samples drawn on the fly).
+    - `batch_size`: right-hand sides per step.
     - `learning_rate`: Adam's step size (the paper used 1e-4, batch 10), used when `optimizer` is None.
     - `optimizer`: any optax ``GradientTransformation`` (default ``optax.adam(learning_rate)``); pass e.g.
       ``optax.adam(optax.cosine_decay_schedule(1e-3, steps))`` for a schedule.
     - `loss`: ``"residual"`` (the paper's 2-norm one-step loss) or ``"energy"`` (our design: the relative
       A-norm error after one step; trains networks that also work on smooth residuals), see
-      [`dcdm_loss`][sciml.dcdm.dcdm_loss].  With cached samples (``n_samples`` or ``data.samples``) the
-      energy reference ``bᵀA⁻¹b`` is computed once per sample ([`energy_norms`][sciml.dcdm.energy_norms]),
-      not at every step.
-    - `net`: a network to start from (default: ``DCDMNet(ndim=op.ndim, variant=variant, channels=channels)``,
-      float32); `ndim`, `variant`, `channels` describe that default.
-    - `data`: a [`RitzData`][sciml.dcdm.RitzData]; default ``ritz_training_data(op, n_lanczos=...,
-      n_samples=..., low_weight=..., theta=...)`` (on the fly when ``n_samples`` is None).
-    - `n_lanczos`, `n_samples`, `low_weight`, `theta`: passed to
-      [`ritz_training_data`][sciml.dcdm.ritz_training_data] when `data` is `None` (defaults 300, `None`, 9.0,
-      `None`); ignored otherwise.
-    - `checkpoint_dir`, `checkpoint_every`, `resume`, `metrics_path`, `log_every`, `progress`, `mesh`,
-      `callback`, `time_limit`: passed to [`sciml.train.fit`][] (orbax checkpoints, resume, JSONL metrics,
-      data-parallel, a wall-clock budget in seconds).
+      [`dcdm_loss`][sciml.dcdm.dcdm_loss].  With cached samples (``data.samples``) the energy reference
+      ``bᵀA⁻¹b`` is computed once per sample ([`energy_norms`][sciml.dcdm.energy_norms]), not at every step.
+    - `**fit_kwargs`: passed to [`sciml.train.fit`][]: `checkpoint_dir`, `checkpoint_every`, `resume`,
+      `metrics_path`, `log_every`, `progress`, `mesh`, `callback`, `time_limit`, `steps_per_call` (orbax
+      checkpoints, resume, JSONL metrics, data-parallel, a wall-clock budget in seconds). Any other name
+      raises a `TypeError` before anything compiles.
 
     **Returns:** a [`sciml.train.TrainResult`][] (``.model`` is the trained network, ``.losses`` every
     step's loss).
@@ -161,13 +161,18 @@ def train(
 
     ```python
     op = linalg.poisson_operator(dcdm.disk_air(32, 2), dtype=jnp.float32)
-    res = dcdm.train(op, key=jax.random.key(0), steps=500, loss="energy", progress=False)
+    data = dcdm.ritz_training_data(op, key=jax.random.key(1), n_lanczos=200)
+    res = dcdm.train(op, key=jax.random.key(0), steps=500, data=data, loss="energy", progress=False)
     sol = dcdm.solve(res.model, op, b, rtol=1e-6)
     ```
     """
     from .._errors import check_choice, check_int, check_positive
+    from ..nn._checks import check_key
 
     check_op(op)
+    fit_kwargs = _fit_options("dcdm.train", fit_kwargs, sets=("description", "filter_spec"),
+                                           moved=_MOVED)
+    check_key("key", key)
     check_choice("loss", loss, _LOSSES)
     steps = check_int("steps", steps, minimum=0)
     batch_size = check_int("batch_size", batch_size, minimum=1)
@@ -180,16 +185,14 @@ def train(
         raise TypeError(f"`data` must be a dcdm.RitzData (see ritz_training_data), got {type(data).__name__}.")
     if net is not None and not callable(net):
         raise TypeError(f"`net` must be a callable network, got {type(net).__name__}.")
+    if isinstance(net, DCDMNet) and net.ndim != op.ndim:
+        raise ValueError(f"`net` is a {net.ndim}D DCDMNet but the operator's grid is {op.ndim}D; build it with "
+                         f"DCDMNet(ndim={op.ndim}, ...).")
     kn, kd, kt = jax.random.split(key, 3)
     if net is None:
-        nd = op.ndim if ndim is None else ndim
-        _check_net_args(nd, variant, channels)
-        if nd != op.ndim:
-            raise ValueError(f"`ndim` ({nd}) must match the operator's grid rank ({op.ndim}).")
-        net = DCDMNet(ndim=nd, variant=variant, channels=channels, key=kn)
+        net = DCDMNet(ndim=op.ndim, variant="64", key=kn)
     if data is None:
-        data = ritz_training_data(op, key=kd, n_lanczos=n_lanczos, n_samples=n_samples,
-                                  low_weight=low_weight, theta=theta)
+        data = ritz_training_data(op, key=kd)
     elif tuple(data.vectors.shape[1:]) != tuple(op.shape):
         raise ValueError(f"`data` was built for grid {tuple(data.vectors.shape[1:])}, not the operator's "
                          f"{tuple(op.shape)}.")
@@ -208,9 +211,4 @@ def train(
         def loss_fn(model, batch, k):
             return dcdm_loss(model, op, batch, norm=loss)
 
-    return _train.fit(
-        loss_fn, net, optimizer, batches, steps=steps, key=kt,
-        checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, resume=resume,
-        metrics_path=metrics_path, log_every=log_every, progress=progress, mesh=mesh, callback=callback,
-        description="dcdm", time_limit=time_limit,
-    )
+    return _train.fit(loss_fn, net, optimizer, batches, steps=steps, key=kt, description="dcdm", **fit_kwargs)

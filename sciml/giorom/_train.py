@@ -12,6 +12,7 @@ import numpy as np
 import optax
 
 from .. import train as _train
+from ..train._loop import _fit_options
 from .._errors import check_int, check_positive
 from ..nn import stop_gradient as _stop_gradient  # stop_gradient on a pytree's inexact arrays
 from ._decoder import KernelDecoder
@@ -313,12 +314,14 @@ def train(model, dataset, *, steps: int | None = 1000, time_budget: float | None
     - `**fit_kwargs`: passed to `sciml.train.fit` (`log_every` (default 50), `progress` (default False),
       `steps_per_call` (default with `steps`: `min(50, steps, log_every)` steps per compiled call, about 2x faster
       on a CPU core than one call per step; `time_limit` is then checked between calls; 1 with `time_budget`),
-      `checkpoint_dir`, `metrics_path`, `time_limit`, ...).
+      `checkpoint_dir`, `checkpoint_every`, `resume`, `metrics_path`, `time_limit`, `mesh`, `callback`,
+      `description`); any other name raises a `TypeError` before anything compiles.
 
     **Returns:** the `sciml.train.TrainResult` (`.model`, `.losses`, `.history`, `.step`).
 
     **Example:** `model = giorom.train(model, ds, steps=2000, learning_rate=1e-3).model`
     """
+    fit_kwargs = _fit_options("giorom.train", fit_kwargs)
     if steps is None and time_budget is None:
         raise ValueError("`steps`: give a step count or a `time_budget`.")
     if time_budget is None:
@@ -421,6 +424,7 @@ def finetune(model: GIOROM, dataset, *, steps: int = 200, horizon: int = 3, batc
     if model.query_decoder.mlp is None:
         raise ValueError("model: its query decoder has no learned kernel to fine-tune (learned=False)")
     check_dataset("dataset", dataset)
+    fit_kwargs = _fit_options("giorom.finetune", fit_kwargs)
     steps = check_int("steps", steps, minimum=1)
     horizon = check_int("horizon", horizon, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)

@@ -504,6 +504,29 @@ def fit(
                        start + len(losses))
 
 
+def _fit_options(owner: str, options: dict, *, sets=(), moved=None) -> dict:
+    """Check the keyword arguments a trainer passes on to `fit` (its `**fit_kwargs`), before anything compiles.
+
+    `sets`: `fit` arguments the trainer chooses itself (a user value is refused, not silently overridden);
+    `moved`: former parameters of the trainer, mapped to where they live now (the error says so). Returns a copy.
+    """
+    import inspect
+
+    moved = moved or {}
+    allowed = [p.name for p in inspect.signature(fit).parameters.values()
+               if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in ("steps", "key")]
+    for name in options:
+        if name in moved:
+            raise TypeError(f"`{owner}` no longer takes `{name}`: {moved[name]}")
+        if name in sets:
+            raise TypeError(f"`{owner}` sets `{name}` itself; it cannot be passed on to `sciml.train.fit`.")
+        if name not in allowed:
+            ok = ", ".join(n for n in allowed if n not in sets)
+            raise TypeError(f"`{owner}` got an unexpected keyword argument `{name}`; the keywords it passes on "
+                            f"to `sciml.train.fit` are: {ok}.")
+    return dict(options)
+
+
 def restore(model, optimizer: optax.GradientTransformation, checkpoint_dir, step: int | None = None,
             filter_spec=eqx.is_inexact_array):
     """Restore `(model, opt_state, step)` from a `fit` checkpoint directory onto the structure of `model`.

@@ -95,7 +95,9 @@ def main(argv=None):
     data = dcdm.ritz_training_data(op, key=jax.random.key(0), n_lanczos=args.n_lanczos, n_samples=args.n_samples)
     t_data = time.perf_counter() - t
     t = time.perf_counter()
-    res = dcdm.train(op, key=jax.random.key(1), variant="fast", data=data, steps=args.steps, batch_size=8,
+    # the network `dcdm.train` used to build from `variant="fast"`: initialised from the first split of its key
+    net = dcdm.DCDMNet(ndim=3, variant="fast", key=jax.random.split(jax.random.key(1), 3)[0])
+    res = dcdm.train(op, key=jax.random.key(1), net=net, data=data, steps=args.steps, batch_size=8,
                      optimizer=optax.adam(optax.cosine_decay_schedule(args.lr, args.steps, alpha=0.05)),
                      loss="energy", progress=False, time_limit=args.time_limit, log_every=200)
     t_train = time.perf_counter() - t
