@@ -105,7 +105,7 @@ def poisson_cases(shapes, dtype=np.float32, with_pyamg=True, rtol=1e-6, op_as_ar
             cases.append(Case(f"poisson-{label}-jax-jacobi-pcg", "iterations", int(psol.iterations), seconds=t_pcg,
                               extra={"converged": bool(psol.converged)}))
             cases.append(Case(f"poisson-{label}-scipy-cg", "iterations", n_sp, seconds=t_sp))
-            if with_pyamg:
+            if with_pyamg and _has_pyamg():
                 import pyamg
 
                 t0 = time.perf_counter()
@@ -184,9 +184,14 @@ def _has_pyamg() -> bool:
     try:
         import pyamg  # noqa: F401
     except ImportError:
-        print("pyamg is not installed (pip install sciml[bench]): its rows are left out", flush=True)
+        if not _PYAMG_SAID:
+            print("pyamg is not installed (pip install \"sciml[bench]\"): its rows are left out", flush=True)
+            _PYAMG_SAID.append(True)
         return False
     return True
+
+
+_PYAMG_SAID: list = []  # say it once per run
 
 
 def mg_cases(ns=(64, 128), rtol=1e-6, with_pyamg=True, pyamg_max=128, held_out=(32, 64, 96), scipy_max=None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import pathlib
 import platform
 import sys
@@ -81,6 +82,8 @@ def _demo(args) -> int:
     report += [f"| total | {sum(t[1] for t in timings):.1f} | {sum(t[2] for t in timings):.1f} |", ""] + sections
     (out / "report.md").write_text("\n".join(report) + "\n")
     print(f"wrote {out / 'report.md'} and {len(list(out.glob('*.png')))} PNG plot(s)")
+    if importlib.util.find_spec("matplotlib") is None:
+        print('no plots: matplotlib is not installed (pip install "sciml[plot]"); the report has every number')
     if failures:
         print(f"demo parts that failed: {failures}", file=sys.stderr)
         return 1

@@ -126,3 +126,24 @@ def test_every_module_imports_without_flax():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "OK", proc.stderr[-3000:]
+
+
+# `pip install sciml-*.whl` brings only [project.dependencies]; the optional extras are blocked here as they are
+# absent from such a venv (plot: matplotlib; bench: pyamg, matplotlib; flax)
+_BARE = ("import sys\nfor m in ('matplotlib', 'pyamg', 'flax'):\n    sys.modules[m] = None\n"
+         "from sciml._cli import main\nsys.exit(main())")
+
+
+@pytest.mark.slow
+def test_wheel_demo_and_bench_without_optional_extras(installed):
+    cwd = installed[2]
+    out = _run([sys.executable, "-c", _BARE, "demo", "--only", "core,dcdm", "--out", "bare-demo"], installed)
+    report = (cwd / "bare-demo" / "report.md").read_text()
+    assert "FAILED" not in report and "| CG |" in report and "beats CG" in report
+    assert report.count("plot not drawn: matplotlib is not installed") == 2 and "no plots: matplotlib" in out
+    assert not list((cwd / "bare-demo").glob("*.png"))
+    res = cwd / "bare-res"
+    out = _run([sys.executable, "-c", _BARE, "bench", "linalg", "--size", "tiny", "--out", str(res)], installed)
+    assert "pyamg is not installed" in out
+    text = next(res.glob("linalg-*.json")).read_text()
+    assert "jax-cg" in text and "pyamg" not in text.replace("pyamg is not installed", "")

@@ -112,8 +112,10 @@ def run_demo(outdir: pathlib.Path) -> str:
         te = time.perf_counter()
         rows.append((LABELS[kind], count_params(model), _metrics.nrmse(model, seen), _metrics.nrmse(model, unseen),
                      recipe.get("wall_seconds", float("nan")), time.perf_counter() - te))
-    plot_rollouts({LABELS[k]: m for k, (m, _) in models.items()}, unseen, outdir / "cape_rollouts.png",
-                  title="Burgers, unseen nu (fresh ICs)")
+    from .._demo import figure
+
+    img = figure(plot_rollouts, {LABELS[k]: m for k, (m, _) in models.items()}, unseen, outdir / "cape_rollouts.png",
+                 alt="CAPE rollouts", title="Burgers, unseen nu (fresh ICs)")
     hyper = models["cape"][1].get("hyper", {})
     origin = (f"Shipped models (`sciml/data/cape/`, loaded in {t_models:.1f} s), trained by the recipe "
               f"`sciml/data/cape/train_demo.py` ({hyper.get('n_train_per_nu', '?')} trajectories per training nu, "
@@ -137,5 +139,5 @@ def run_demo(outdir: pathlib.Path) -> str:
         lines.append(f"| {r[0]} | {r[1]:,} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.0f} | {r[5]:.1f} |")
     lines.append(f"| persistence u^t = u^0 | 0 | {pers[0]:.3f} | {pers[1]:.3f} | - | - |")
     lines.append(f"| spatial mean of u^0 | 0 | {_mean_nrmse(seen):.3f} | {_mean_nrmse(unseen):.3f} | - | - |")
-    lines += ["", "![CAPE rollouts](cape_rollouts.png)", ""]
+    lines += ["", img, ""]
     return "\n".join(lines)

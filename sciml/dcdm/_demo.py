@@ -55,8 +55,9 @@ def run_demo(outdir: pathlib.Path) -> str:
     # the Krylov loops need float64 (2-term conjugate directions lose conjugacy in float32)
     with jax.enable_x64(True):
         res = curves(32, key=jax.random.key(2024))
-    png = outdir / "dcdm_residuals.png"
-    plot(res, png)
+    from .._demo import figure
+
+    img = figure(plot, res, outdir / "dcdm_residuals.png", alt="DCDM residuals")
     d, c, m = res["DCDM (+safeguard)"], res["CG"], res["MG-PCG"]
     if d["converged"] and d["iterations"] < c["iterations"]:
         verdict = (f"The trained network beats CG, its baseline: {d['iterations']} iterations against CG's "
@@ -78,6 +79,6 @@ def run_demo(outdir: pathlib.Path) -> str:
         f"(`benchmarks/dcdm.py` times both). MG-PCG ({m['iterations']} iterations) is the strong classical "
         "anchor.\n\n"
         "| solver | iterations | converged | safeguard steps |\n|---|---|---|---|\n"
-        f"{rows}\n\n![DCDM residuals]({png.name})\n\n"
+        f"{rows}\n\n{img}\n\n"
         f"_{time.perf_counter() - t:.1f} s on {jax.devices()[0].platform}._\n"
     )

@@ -139,7 +139,10 @@ def run_demo(outdir: pathlib.Path) -> str:
     err, pred, extra = evaluate(model, P, T)
     t_roll = time.perf_counter() - t2
     S = P.shape[1] - 6
-    plot_frame_strip(P[0, 6:], pred, outdir / "giorom_jelly.png", [0, S // 4, S // 2, 3 * S // 4, S - 1])
+    from .._demo import figure
+
+    img = figure(plot_frame_strip, P[0, 6:], pred, outdir / "giorom_jelly.png", [0, S // 4, S // 2, 3 * S // 4, S - 1],
+                 alt="GIOROM jelly rollout")
     e, cv, ff = err["giorom"], err["constant_velocity"], err["free_fall"]
     beats = e["mse20"] < cv["mse20"] and e["mse_full"] < cv["mse_full"]
     md = [
@@ -161,7 +164,7 @@ def run_demo(outdir: pathlib.Path) -> str:
         f"(x{cv['mse20'] / e['mse20']:.1f} and x{cv['mse_full'] / e['mse_full']:.1f}). Deepest predicted node below "
         f"the floor: {extra['max_depth_below_floor']:.1e} (truth {extra['truth_max_depth_below_floor']:.1e}).",
         "",
-        "![GIOROM jelly rollout](giorom_jelly.png)",
+        img,
         "",
         f"(model ready in {t_model:.0f} s; demo wall time {time.perf_counter() - t0:.0f} s.)",
     ]

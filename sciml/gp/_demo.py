@@ -6,6 +6,30 @@ import pathlib
 import time
 
 
+def _draw(res, x, pred, ex, path):
+    """Three panels: the fit on the first 15 % of the interval, the off-grid error, the learned spectral density."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from sciml import gp, plot
+
+    fig = Figure(figsize=(13, 3.2))
+    ax = fig.subplots(1, 3)
+    sl = slice(0, 300)
+    ax[0].plot(x[sl], ex[sl], "k-", lw=2, label="exact")
+    ax[0].plot(x[sl], pred[sl], "r--", lw=1.2, label="GP-HM (profiled)")
+    ax[0].set_title("u(x), first 15% of [0, 2π]")
+    ax[0].legend(fontsize=8)
+    ax[1].semilogy(x, np.abs(pred - ex) + 1e-16)
+    ax[1].set_title("|error| (off-grid, conditional mean)")
+    s = np.linspace(0, 30, 3000)
+    ax[2].semilogy(s, np.asarray(gp.spectral_density("gaussian", res.kernels[0], s)) + 1e-12)
+    ax[2].axvline(100 / (2 * np.pi), color="k", ls=":", label="true 15.9 cycles/unit")
+    ax[2].set_title("learned spectral density")
+    ax[2].legend(fontsize=8)
+    return plot.save_figure(fig, path)
+
+
 def _run_demo(outdir: pathlib.Path) -> str:
     """Solve u'' = f, u = sin(100x) on [0, 2pi] with 400 grid points; write a plot; return Markdown."""
     import jax
@@ -21,7 +45,7 @@ def _run_demo(outdir: pathlib.Path) -> str:
     results = {}
     for label, kw in [("hand-set F = 20", dict(freq_scale=20.0)), ("automatic (periodogram)", dict(freq_scale=None))]:
         t0 = time.perf_counter()
-        res = gp.solve(prob, grid=(400,), kernel="gaussian", method="profiled", steps=40, **kw)
+        res = gp.solve(prob, grid=(400,), kernel="gaussian", method=gp.Profiled(steps=40), **kw)
         secs = time.perf_counter() - t0
         x = jnp.linspace(0.0, 2 * np.pi, 2001)[:, None]
         pred = res.predict(x)
@@ -30,28 +54,11 @@ def _run_demo(outdir: pathlib.Path) -> str:
         results[label] = (res, x, pred, ex)
         rows.append(f"| {label} | {err:.2e} | {res.info['steps_run']} | {secs:.1f} |")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .._demo import figure
 
     res, x, pred, ex = results["hand-set F = 20"]
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.2))
-    sl = slice(0, 300)
-    ax[0].plot(x[sl, 0], ex[sl], "k-", lw=2, label="exact")
-    ax[0].plot(x[sl, 0], pred[sl], "r--", lw=1.2, label="GP-HM (profiled)")
-    ax[0].set_title("u(x), first 15% of [0, 2π]")
-    ax[0].legend(fontsize=8)
-    ax[1].semilogy(x[:, 0], np.abs(np.asarray(pred - ex)) + 1e-16)
-    ax[1].set_title("|error| (off-grid, conditional mean)")
-    s = np.linspace(0, 30, 3000)
-    ax[2].semilogy(s, np.asarray(gp.spectral_density("gaussian", res.kernels[0], s)) + 1e-12)
-    ax[2].axvline(100 / (2 * np.pi), color="k", ls=":", label="true 15.9 cycles/unit")
-    ax[2].set_title("learned spectral density")
-    ax[2].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(outdir / "gp_sin100x.png", dpi=110)
-    plt.close(fig)
+    img = figure(_draw, res, np.asarray(x[:, 0]), np.asarray(pred), np.asarray(ex), outdir / "gp_sin100x.png",
+                 alt="GP-HM sin(100x)")
     return "\n".join(
         [
             "## GP-HM: Gaussian-process spectral mixture (`sciml.gp`)",
@@ -64,7 +71,7 @@ def _run_demo(outdir: pathlib.Path) -> str:
             "|---|---|---|---|",
             *rows,
             "",
-            "![GP-HM sin(100x)](gp_sin100x.png)",
+            img,
             "",
         ]
     )
