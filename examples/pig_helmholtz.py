@@ -31,12 +31,14 @@ def main():
 
     problem = pde.helmholtz_2d(args.a1, args.a2, 1.0)
     key = jax.random.key(0)
-    common = dict(residual_weight=1e-3, n_collocation=1000, n_boundary=1000, eval_every=500, dtype=jnp.float32,
-                  lbfgs_steps=args.lbfgs, lbfgs_points=2000, progress=True)
+    # option groups are objects: where the loss is sampled, how its terms are weighted, the L-BFGS phase
+    common = dict(sampler=pig.Sampler(n_collocation=1000, n_boundary=1000),
+                  weights=pig.LossWeights(residual=1e-3, balance=None),
+                  lbfgs=pig.LBFGS(steps=args.lbfgs, points=2000), eval_every=500, dtype=jnp.float32, progress=True)
     k_model, _ = jax.random.split(key)  # pig.train splits its key the same way: this is the initial model
     init = pig.PIG(problem.domain.lower, problem.domain.upper, args.gaussians, 4, sigma0=0.1, key=k_model)
-    res = pig.train(problem, n_gaussians=args.gaussians, steps=args.steps, key=key, lr=1e-2, decay_every=300,
-                    **common)
+    res = pig.train(problem, n_gaussians=args.gaussians, steps=args.steps, key=key, learning_rate=1e-2,
+                    optimizer=pig.AdamGroups(decay_every=300), **common)
     print(f"PIG: final rel-L2 {res.final_error:.3e}, best {res.best_error:.3e}, {res.seconds:.1f} s, "
           f"{res.n_params} parameters")
     sig = res.model.embedding.sigma
@@ -45,7 +47,8 @@ def main():
                          title=f"PIG Helmholtz ({args.a1:g},{args.a2:g}): rel-L2 {res.final_error:.2e}")
     print(f"wrote {png}")
     if args.mlp:
-        m = pig.train_mlp_pinn(problem, steps=args.steps, key=key, lr=1e-3, decay_every=600, **common)
+        m = pig.train_mlp_pinn(problem, steps=args.steps, key=key, learning_rate=1e-3,
+                               optimizer=pig.AdamGroups(decay_every=600), **common)
         print(f"MLP PINN: final rel-L2 {m.final_error:.3e}, best {m.best_error:.3e}, {m.seconds:.1f} s")
 
 

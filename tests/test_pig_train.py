@@ -18,10 +18,11 @@ def _poisson_1d():
 
 def test_pig_trains_poisson_1d_and_lbfgs_improves():
     p = _poisson_1d()
-    kw = dict(n_gaussians=24, key=jax.random.key(0), sigma0=0.2, lr=1e-2, lr_gauss=2e-3, decay_every=100,
-              n_collocation=64,
-              n_boundary=16, residual_weight=0.1, eval_shape=(201,), eval_every=100, dtype=jnp.float32)
-    both = pig.train(p, steps=300, lbfgs_steps=60, lbfgs_points=128, correction=None, **kw)
+    kw = dict(n_gaussians=24, key=jax.random.key(0), sigma0=0.2, learning_rate=1e-2,
+              optimizer=pig.AdamGroups(gaussians=2e-3, decay_every=100), sampler=pig.Sampler(64, 16),
+              weights=pig.LossWeights(residual=0.1, balance=None), eval_shape=(201,), eval_every=100,
+              dtype=jnp.float32)
+    both = pig.train(p, steps=300, lbfgs=pig.LBFGS(steps=60, points=128), correction=None, **kw)
     adam_err = [h["rel_l2"] for h in both.history if h["phase"] == "adam" and h["step"] == 300][0]
     assert adam_err < 5e-2
     assert both.final_error < 0.5 * adam_err
@@ -35,8 +36,8 @@ def test_pig_trains_poisson_1d_and_lbfgs_improves():
 
 def test_mlp_baseline_same_harness():
     p = _poisson_1d()
-    res = pig.train_mlp_pinn(p, steps=100, key=jax.random.key(1), width=16, depth=2, n_collocation=64,
-                             n_boundary=16, eval_shape=(101,), eval_every=50, learning_rate=1e-2,
+    res = pig.train_mlp_pinn(p, steps=100, key=jax.random.key(1), width=16, depth=2, sampler=pig.Sampler(64, 16),
+                             eval_shape=(101,), eval_every=50, learning_rate=1e-2,
                              lbfgs=pig.LBFGS(steps=0))
     assert isinstance(res, train.TrainResult) and res.step == 100 and res.losses.shape == (100,)
     assert isinstance(res.model, pig.MLPPINN)
@@ -48,7 +49,7 @@ def test_nan_stops_training_with_message():
     box = pde.Box([0.0], [1.0])
     bad = pde.Problem(box, lambda u, x: u.value * jnp.nan, [pde.Dirichlet(lambda x: 0.0)], name="bad")
     with pytest.raises(train.TrainingError, match="step 0"):
-        pig.train(bad, n_gaussians=4, steps=5, key=jax.random.key(0), n_collocation=8, n_boundary=4)
+        pig.train(bad, n_gaussians=4, steps=5, key=jax.random.key(0), sampler=pig.Sampler(8, 4))
 
 
 def test_lr_groups_separate_gaussians_from_mlp():
@@ -98,8 +99,8 @@ def test_causal_weights():
 
 def test_periodic_causal_allen_cahn_runs():
     p = pde.allen_cahn_1d()
-    res = pig.train(p, n_gaussians=16, steps=20, key=jax.random.key(0), n_collocation=64, n_boundary=16,
-                    causal=True, causal_chunks=4, log_every=10, lbfgs=pig.LBFGS(steps=0))
+    res = pig.train(p, n_gaussians=16, steps=20, key=jax.random.key(0), sampler=pig.Sampler(64, 16),
+                    weights=pig.LossWeights(causal=True, causal_chunks=4), log_every=10, lbfgs=pig.LBFGS(steps=0))
     h = res.history[-1]
     assert {"loss_res", "loss_cond0", "loss_periodic0", "causal_min_weight"} <= set(h)
     assert res.final_error is None and np.isfinite(h["loss"])
@@ -108,8 +109,8 @@ def test_periodic_causal_allen_cahn_runs():
 def test_separable_pig_trains_on_tensor_grid():
     p = pde.flow_mixing()
     res = pig.train(p, n_gaussians=16, steps=60, key=jax.random.key(0), separable=True, rank=4,
-                    grid_points_per_axis=8, n_boundary=64, eval_shape=(9, 9, 9), eval_every=30, lr=1e-2,
-                    residual_weight=10.0, lbfgs=pig.LBFGS(steps=0))
+                    sampler=pig.Sampler(n_boundary=64, grid_points_per_axis=8), eval_shape=(9, 9, 9), eval_every=30,
+                    learning_rate=1e-2, weights=pig.LossWeights(residual=10.0, balance=None), lbfgs=pig.LBFGS(steps=0))
     assert isinstance(res.model, pig.SeparablePIG)
     losses = [h["loss"] for h in res.history]
     assert losses[-1] < losses[0]
@@ -292,3 +293,41 @@ def test_default_gaussian_count_follows_the_source_frequency():
     one_d = pde.Problem(pde.Box([0.0], [1.0]), pde.manufactured(lambda u, x: u.d2(0), lambda x: jnp.sin(40 * x[0])),
                         [pde.Dirichlet(lambda x: jnp.sin(40 * x[0]))])
     assert _default_gaussians(one_d) == 400
+
+
+def test_flat_legacy_keywords_warn_and_equal_the_option_objects():
+    # every flat legacy name maps onto an option object; using them warns (naming the object) and trains the same
+    from sciml.pig._train import _LEGACY, _LEGACY_HOME
+
+    assert set(_LEGACY_HOME) == _LEGACY
+    p = _poisson_1d()
+    common = dict(n_gaussians=8, steps=30, key=jax.random.key(0), eval_shape=(33,), eval_every=10)
+    with pytest.warns(DeprecationWarning, match=r"lr_gauss -> optimizer=pig.AdamGroups\(gaussians=...\)"):
+        old = pig.train(p, lr=1e-2, lr_gauss=2e-3, decay_every=10, decay_rate=0.5, n_collocation=32, n_boundary=8,
+                        residual_weight=0.1, lbfgs_steps=5, lbfgs_points=32, **common)
+    new = pig.train(p, learning_rate=1e-2, optimizer=pig.AdamGroups(gaussians=2e-3, decay_every=10, decay_rate=0.5),
+                    sampler=pig.Sampler(32, 8), weights=pig.LossWeights(residual=0.1, balance=None),
+                    lbfgs=pig.LBFGS(steps=5, points=32), **common)
+    np.testing.assert_array_equal(old.losses, new.losses)
+    assert old.final_error == new.final_error
+    # the MLP learning rate may sit on the object; a second value is refused, as are mixed forms
+    obj = pig.train(p, optimizer=pig.AdamGroups(learning_rate=1e-2, gaussians=2e-3, decay_every=10, decay_rate=0.5),
+                    sampler=pig.Sampler(32, 8), weights=pig.LossWeights(residual=0.1, balance=None),
+                    lbfgs=pig.LBFGS(steps=5, points=32), **common)
+    np.testing.assert_array_equal(obj.losses, new.losses)
+    with pytest.raises(ValueError, match="once"):
+        pig.train(p, learning_rate=1e-3, optimizer=pig.AdamGroups(learning_rate=1e-2), **common)
+    with pytest.raises(TypeError, match="AdamGroups"), pytest.warns(DeprecationWarning):
+        pig.train(p, optimizer=pig.AdamGroups(), decay_every=10, **common)
+    with pytest.raises(TypeError, match="AdamGroups or an optax"):
+        pig.train(p, optimizer="adam", **common)
+    with pytest.raises(ValueError, match="decay_rate"):
+        pig.AdamGroups(decay_rate=1.5)
+    with pytest.raises(ValueError, match="gaussians"):
+        pig.AdamGroups(gaussians=0.0)
+    # the MLP baseline: its one rate, on the object or as `learning_rate`, trains the same
+    a = pig.train_mlp_pinn(p, steps=20, key=jax.random.key(1), width=8, depth=1, learning_rate=3e-3,
+                           sampler=pig.Sampler(32, 8), lbfgs=pig.LBFGS(steps=0))
+    b = pig.train_mlp_pinn(p, steps=20, key=jax.random.key(1), width=8, depth=1, sampler=pig.Sampler(32, 8),
+                           lbfgs=pig.LBFGS(steps=0), optimizer=pig.AdamGroups(learning_rate=3e-3, gaussians=3e-3))
+    np.testing.assert_array_equal(a.losses, b.losses)

@@ -3,7 +3,7 @@
 `pig.train(problem)` trains a Gaussian-feature model on any `sciml.pde.Problem` (any domain, Dirichlet /
 Neumann / Robin / periodic conditions, systems, inverse problems with `observations=` and `infer=`);
 `pig.train_mlp_pinn(problem)` trains the plain MLP PINN baseline in the same harness. Option groups are
-objects: `pig.Sampler`, `pig.LossWeights`, `pig.LBFGS`. See docs/pig.md and docs/pde.md.
+objects: `pig.Sampler`, `pig.LossWeights`, `pig.AdamGroups`, `pig.LBFGS`, `pig.Correction`. See docs/pig.md and docs/pde.md.
 """
 
 from ._fields import FieldStack as FieldStack
@@ -16,6 +16,7 @@ from ._model import autodiff_jet as autodiff_jet
 from ._separable import SeparablePIG as SeparablePIG
 from ._correction import Corrected as Corrected
 from ._correction import Correction as Correction
+from ._train import AdamGroups as AdamGroups
 from ._train import LBFGS as LBFGS
 from ._train import LossWeights as LossWeights
 from ._train import PINNResult as PINNResult

@@ -24,7 +24,7 @@ from ._fields import FieldStack, WithParams, field_models, unwrap
 from ._model import MLPPINN, PIG, normalise_required
 from ._separable import SeparablePIG
 
-__all__ = ["PINNResult", "Sampler", "LossWeights", "LBFGS", "train", "train_mlp_pinn", "train_separable",
+__all__ = ["PINNResult", "Sampler", "LossWeights", "AdamGroups", "LBFGS", "train", "train_mlp_pinn", "train_separable",
            "fit_model", "rel_l2", "eval_points", "make_loss", "make_sampler", "lr_groups"]
 
 
@@ -100,6 +100,39 @@ class LossWeights(eqx.Module):
             raise ValueError(f"`balance` must be 'source' or None, got {self.balance!r}.")
         check_int("causal_chunks", self.causal_chunks, minimum=1)
         check_real("causal_tol", self.causal_tol, minimum=0.0)
+
+
+class AdamGroups(eqx.Module):
+    """The default Adam phase's optimiser: Adam with one learning rate for the Gaussian parameters and one for the
+    MLP (and identified coefficients), each decayed by `decay_rate` every `decay_every` steps, after an optional
+    linear warm-up ([`lr_groups`][sciml.pig.lr_groups], built for the model being trained). Pass it as
+    `optimizer=`; any optax transformation can be passed there instead.
+
+    **Arguments:**
+
+    - `learning_rate`: the MLP's learning rate (default `None`: the trainer's `learning_rate`, 1e-2 if unset).
+    - `gaussians`: the Gaussian parameters' learning rate (default `None`: the MLP's).
+    - `decay_rate`: staircase decay factor in (0, 1] (default 0.9).
+    - `decay_every`: steps between decays (default 300).
+    - `warmup`: steps of linear warm-up from 0 (default 0: none).
+
+    **Example:** `pig.train(problem, optimizer=pig.AdamGroups(learning_rate=1e-2, gaussians=2e-3, decay_every=500))`
+    """
+
+    learning_rate: float | None = eqx.field(static=True, default=None)
+    gaussians: float | None = eqx.field(static=True, default=None)
+    decay_rate: float = eqx.field(static=True, default=0.9)
+    decay_every: int = eqx.field(static=True, default=300)
+    warmup: int = eqx.field(static=True, default=0)
+
+    def __check_init__(self):
+        if self.learning_rate is not None:
+            check_real("learning_rate", self.learning_rate, minimum=0.0, strict_min=True)
+        if self.gaussians is not None:
+            check_real("gaussians", self.gaussians, minimum=0.0, strict_min=True)
+        check_real("decay_rate", self.decay_rate, minimum=0.0, maximum=1.0, strict_min=True)
+        check_int("decay_every", self.decay_every, minimum=1)
+        check_int("warmup", self.warmup, minimum=0)
 
 
 class LBFGS(eqx.Module):
@@ -612,6 +645,33 @@ def lr_groups(model, lr_gauss, lr_mlp, *, decay_rate: float = 0.9, decay_every: 
 _LEGACY = {"lr", "lr_gauss", "decay_rate", "decay_every", "n_collocation", "n_boundary", "resample_every",
            "grid_points_per_axis", "residual_weight", "condition_weights", "causal", "causal_chunks", "causal_tol",
            "lbfgs_steps", "lbfgs_points", "lbfgs_memory", "lbfgs_time_limit"}
+# where each flat legacy name lives now (the DeprecationWarning says so)
+_LEGACY_HOME = {
+    "lr": "learning_rate=", "lr_gauss": "optimizer=pig.AdamGroups(gaussians=...)",
+    "decay_rate": "optimizer=pig.AdamGroups(decay_rate=...)",
+    "decay_every": "optimizer=pig.AdamGroups(decay_every=...)",
+    "n_collocation": "sampler=pig.Sampler(n_collocation=...)", "n_boundary": "sampler=pig.Sampler(n_boundary=...)",
+    "resample_every": "sampler=pig.Sampler(resample_every=...)",
+    "grid_points_per_axis": "sampler=pig.Sampler(grid_points_per_axis=...)",
+    "residual_weight": "weights=pig.LossWeights(residual=..., balance=None)",
+    "condition_weights": "weights=pig.LossWeights(conditions=..., balance=None)",
+    "causal": "weights=pig.LossWeights(causal=...)", "causal_chunks": "weights=pig.LossWeights(causal_chunks=...)",
+    "causal_tol": "weights=pig.LossWeights(causal_tol=...)", "lbfgs_steps": "lbfgs=pig.LBFGS(steps=...)",
+    "lbfgs_points": "lbfgs=pig.LBFGS(points=...)", "lbfgs_memory": "lbfgs=pig.LBFGS(memory=...)",
+    "lbfgs_time_limit": "lbfgs=pig.LBFGS(time_limit=...)",
+}
+
+
+def _warn_legacy(who: str, options: dict) -> None:
+    """One DeprecationWarning, at the caller's line, naming each flat legacy keyword and its option object."""
+    used = [k for k in options if k in _LEGACY_HOME]
+    if used:
+        import warnings
+
+        warnings.warn(f"{who}: flat keywords {used} are deprecated; use "
+                      + "; ".join(f"{k} -> {_LEGACY_HOME[k]}" for k in used) + ".", DeprecationWarning, stacklevel=3)
+
+
 _OPTIONS = {"time_limit", "checkpoint_dir", "chunk_size", "eval_shape", "reference", "eval_every", "log_every",
             "progress", "mesh", "metrics_path", "dtype"}
 
@@ -721,7 +781,9 @@ def fit_model(
 
     **Example:** `res = pig.fit_model(problem, pig.SeparablePIG(lo, hi, key=key), sampler=pig.Sampler(grid_points_per_axis=32))`
     """
-    unknown = set(options) - _LEGACY - _OPTIONS - {"lr_gauss_factor"}
+    if not options.pop("_warned", False):
+        _warn_legacy("pig.fit_model", options)
+    unknown = set(options) - _LEGACY - _OPTIONS
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)}; options are {sorted(_OPTIONS)} (legacy: "
                         f"{sorted(_LEGACY)}).")
@@ -733,13 +795,27 @@ def fit_model(
     lr = options.pop("lr", None)
     if learning_rate is not None and lr is not None:
         raise TypeError("pass `learning_rate` only (`lr` is its old name).")
-    learning_rate = check_real("learning_rate", learning_rate if learning_rate is not None else (lr or 1e-2),
+    learning_rate = lr if learning_rate is None else learning_rate
+    legacy_groups = [k for k in ("lr_gauss", "decay_rate", "decay_every") if k in options]
+    if optimizer is None:
+        optimizer = AdamGroups(gaussians=options.get("lr_gauss"), decay_rate=options.get("decay_rate", 0.9),
+                               decay_every=options.get("decay_every", 300))
+    elif isinstance(optimizer, AdamGroups):
+        if legacy_groups:
+            raise TypeError(f"{legacy_groups} cannot be combined with `optimizer=pig.AdamGroups(...)`: set them there.")
+    elif not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"`optimizer` must be a pig.AdamGroups or an optax GradientTransformation, got "
+                        f"{type(optimizer).__name__}.")
+    groups = optimizer if isinstance(optimizer, AdamGroups) else None
+    if groups is not None and groups.learning_rate is not None and learning_rate is not None:
+        raise ValueError("give the MLP learning rate once: `learning_rate=` or `pig.AdamGroups(learning_rate=...)`.")
+    if groups is not None and groups.learning_rate is not None:
+        learning_rate = groups.learning_rate
+    learning_rate = check_real("learning_rate", learning_rate if learning_rate is not None else 1e-2,
                                minimum=0.0, strict_min=True)
-    lr_gauss = options.get("lr_gauss", learning_rate * options.get("lr_gauss_factor", 1.0))
-    decay_rate = check_real("decay_rate", options.get("decay_rate", 0.9), minimum=0.0, maximum=1.0, strict_min=True)
-    decay_every = check_int("decay_every", options.get("decay_every", 300), minimum=1)
-    if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError(f"`optimizer` must be an optax GradientTransformation, got {type(optimizer).__name__}.")
+    lr_gauss = None
+    if groups is not None:
+        lr_gauss = groups.gaussians if groups.gaussians is not None else learning_rate
     # option groups (objects), with the flat legacy names mapped onto them
     if sampler is None:
         n_c, n_b = _default_sizes(problem)
@@ -797,8 +873,9 @@ def fit_model(
     )
     if infer:
         model = WithParams(model, {n: jnp.asarray(float(problem.params[n]), dtype) for n in infer})
-    if optimizer is None:
-        optimizer = lr_groups(model, lr_gauss, learning_rate, decay_rate=decay_rate, decay_every=decay_every)
+    if groups is not None:
+        optimizer = lr_groups(model, lr_gauss, learning_rate, decay_rate=groups.decay_rate,
+                              decay_every=groups.decay_every, warmup=groups.warmup)
 
     # evaluation
     reference = options.get("reference")
@@ -951,14 +1028,14 @@ def train(
       `w` the source's half-wavelengths per axis (the estimate that also sets the collocation count; measured at
       400 Gaussians: Helmholtz (5, 5) 0.093, at 900: 0.010); 400 1D Gaussians per axis with `separable=True`, and
       unused with `model=`.
-    - `steps`: Adam steps (lr `learning_rate` for every parameter, ×0.9 every 300 steps), followed by the
-      L-BFGS phase.
+    - `steps`: Adam steps (default [`AdamGroups`][sciml.pig.AdamGroups]`()`: lr `learning_rate` for every
+      parameter, ×0.9 every 300 steps), followed by the L-BFGS phase.
     - `key`: PRNG key (model init, sampling).
     - `model`: a model to train instead (e.g. `pig.PIG(..., covariance="full")`, `pig.SeparablePIG`,
       `pig.FieldStack([...])` for systems).
     - `learning_rate`: Adam learning rate (default 1e-2).
-    - `optimizer`: any optax transformation replacing the default Adam groups (see
-      [`lr_groups`][sciml.pig.lr_groups]).
+    - `optimizer`: a [`pig.AdamGroups`][sciml.pig.AdamGroups] (Adam with a Gaussian and an MLP learning rate and
+      step decay, built for the model; default `AdamGroups()`), or any optax transformation instead.
     - `sampler`: a [`Sampler`][sciml.pig.Sampler] (default: collocation count from the source's frequency).
     - `weights`: a [`LossWeights`][sciml.pig.LossWeights] (default: source-scaled balance).
     - `lbfgs`: an [`LBFGS`][sciml.pig.LBFGS] phase (default 500 iterations on 2,000 fixed points, or as many
@@ -975,9 +1052,9 @@ def train(
       `dtype`, `chunk_size` (rematerialised chunks: memory bounded by chunk_size × Gaussians), `eval_shape` /
       `reference` / `eval_every` (error tracking), `log_every`, `progress`, `mesh` (data-parallel over points),
       `metrics_path`; and for model building `n_features`, `layout`, `covariance`, `sigma0`, `width`, `depth`,
-      `separable`, `rank`. Older flat names (`lr`, `lr_gauss`, `n_collocation`, `residual_weight`,
-      `lbfgs_steps`, ...) are accepted; giving `residual_weight`/`condition_weights` switches the automatic
-      balance off.
+      `separable`, `rank`. The older flat names (`lr`, `lr_gauss`, `decay_every`, `n_collocation`,
+      `residual_weight`, `lbfgs_steps`, ...) still work but are deprecated: a `DeprecationWarning` names the
+      option object each belongs to (`residual_weight`/`condition_weights` mean `LossWeights(..., balance=None)`).
 
     **Returns:** a [`PINNResult`][sciml.pig.PINNResult] (a `train.TrainResult`) with `model`, `predict(x)`,
     `history`, `final_error`, `best_error`, `params`.
@@ -993,6 +1070,8 @@ def train(
     """
     if not isinstance(problem, _pde.Problem):
         raise TypeError(f"`problem` must be a sciml.pde.Problem, got {type(problem).__name__}.")
+    if not options.pop("_warned", False):
+        _warn_legacy("pig.train", options)
     steps = check_int("steps", steps, minimum=1)
     _check_options(options)
     key = jax.random.key(0) if key is None else key
@@ -1031,8 +1110,7 @@ def train(
         raise TypeError(f"model options {sorted(model_opts)} cannot be combined with `model=`.")
     res = fit_model(problem, model, steps=steps, key=k_fit, learning_rate=learning_rate, optimizer=optimizer,
                     sampler=sampler, weights=weights, lbfgs=lbfgs, correction=correction, observations=observations,
-                    infer=infer,
-                    **options)
+                    infer=infer, _warned=True, **options)
     res.config.update({**model_opts, "n_gaussians": n_gaussians, "sigma0": sigma0, "separable": separable})
     return res
 
@@ -1051,7 +1129,8 @@ def train_separable(problem, n_gaussians: int = 64, steps: int = 3000, key=None,
 
     **Returns:** a [`PINNResult`][sciml.pig.PINNResult].
     """
-    return train(problem, n_gaussians, steps, key, separable=True, rank=rank, **kw)
+    _warn_legacy("pig.train_separable", kw)
+    return train(problem, n_gaussians, steps, key, separable=True, rank=rank, _warned=True, **kw)
 
 
 def train_mlp_pinn(
@@ -1086,6 +1165,7 @@ def train_mlp_pinn(
     k_model, k_fit = jax.random.split(key)
     width = check_int("width", width, minimum=1)
     depth = check_int("depth", depth, minimum=1)
+    _warn_legacy("pig.train_mlp_pinn", kwargs)
     _check_options(kwargs)
     if "lr" in kwargs:
         learning_rate = kwargs.pop("lr")
@@ -1094,10 +1174,15 @@ def train_mlp_pinn(
     keys = [k_model] if problem.n_fields == 1 else list(jax.random.split(k_model, problem.n_fields))
     models = [MLPPINN(box.lower, box.upper, width=width, depth=depth, key=k, dtype=dtype) for k in keys]
     model = models[0] if problem.n_fields == 1 else FieldStack(models)
-    kwargs.setdefault("lr_gauss", learning_rate)
+    if kwargs.get("optimizer") is None:  # one Adam group: the Gaussian rate (unused by an MLP) set to the MLP's
+        kwargs["optimizer"] = AdamGroups(gaussians=kwargs.pop("lr_gauss", learning_rate),
+                                         decay_rate=kwargs.pop("decay_rate", 0.9),
+                                         decay_every=kwargs.pop("decay_every", 300))
+    elif isinstance(kwargs["optimizer"], AdamGroups) and kwargs["optimizer"].learning_rate is not None:
+        learning_rate = None  # the object's rate wins over this function's default
     if kwargs.get("lbfgs") is None and not any(k in kwargs for k in ("lbfgs_steps", "lbfgs_points")):
         kwargs["lbfgs"] = LBFGS()
     res = fit_model(problem, model, steps=check_int("steps", steps, minimum=1), key=k_fit,
-                    learning_rate=learning_rate, **kwargs)
+                    learning_rate=learning_rate, _warned=True, **kwargs)
     res.config.update(model="mlp", width=width, depth=depth)
     return res
