@@ -30,7 +30,8 @@ def main():
     mesh = parallel.make_mesh((4,), ("x",))
     sharding = NamedSharding(mesh, P("x", None))
     b = jax.make_array_from_callback(flags.shape, sharding, lambda idx: b_np[idx])
-    value, iters, conv = parallel.sharded_cg(op, b, mesh, rtol=1e-10)
+    sol = parallel.sharded_cg(op, b, mesh, rtol=1e-10)
+    value, iters, conv = sol.value, sol.iterations, sol.converged
     from jax.experimental import multihost_utils
 
     full = np.asarray(multihost_utils.process_allgather(value, tiled=True))

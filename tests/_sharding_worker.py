@@ -34,17 +34,24 @@ def main():
     out["mv_2d"] = float(jnp.abs(parallel.sharded_mv(op, x, mesh2, ("x", "y")) - op.mv(x)).max())
     b = jnp.where(op.mask, x, 0)
     ref = linalg.cg(op, b, rtol=1e-10)
-    v, it, conv = parallel.sharded_cg(op, b, mesh2, ("x", None, "y"), rtol=1e-10)
+    sol = parallel.sharded_cg(op, b, mesh2, ("x", None, "y"), rtol=1e-10)
+    assert isinstance(sol, linalg.Solution)
+    v, it, conv = sol.value, sol.iterations, sol.converged
+    # the whole Solution agrees with the single-device one: result code, true residual, residual history
+    out["cg_fields"] = [int(sol.result), int(ref.result), float(sol.true_residual), float(ref.true_residual),
+                        float(np.nanmax(np.abs(np.asarray(sol.residual_norms) - np.asarray(ref.residual_norms))))]
     out["cg_err"] = float(jnp.abs(v - ref.value).max() / jnp.abs(ref.value).max())
     out["cg_iters"] = [int(it), int(ref.iterations)]
-    vj, itj, _ = parallel.sharded_cg(op, b, mesh1, rtol=1e-10, jacobi=True)
+    sj = parallel.sharded_cg(op, b, mesh1, rtol=1e-10, jacobi=True)
+    vj, itj = sj.value, sj.iterations
     refj = linalg.pcg(op, b, linalg.jacobi(op), rtol=1e-10)
     out["pcg_err"] = float(jnp.abs(vj - refj.value).max() / jnp.abs(refj.value).max())
     out["pcg_iters"] = [int(itj), int(refj.iterations)]
     # b nonzero off FLUID (SOLID/AIR cells): ignored by both, sharded == single device, both converge
     ref_x = linalg.cg(op, x, rtol=1e-10)
-    vx, itx, convx = parallel.sharded_cg(op, x, mesh2, ("x", None, "y"), rtol=1e-10)
-    vxj, _, convxj = parallel.sharded_cg(op, x, mesh1, rtol=1e-10, jacobi=True)
+    sx = parallel.sharded_cg(op, x, mesh2, ("x", None, "y"), rtol=1e-10)
+    sxj = parallel.sharded_cg(op, x, mesh1, rtol=1e-10, jacobi=True)
+    vx, convx, vxj, convxj = sx.value, sx.converged, sxj.value, sxj.converged
     out["offfluid_err"] = float(jnp.abs(vx - ref_x.value).max() / jnp.abs(ref_x.value).max())
     out["offfluid_err_jacobi"] = float(jnp.abs(vxj - ref_x.value).max() / jnp.abs(ref_x.value).max())
     out["offfluid_conv"] = [bool(convx), bool(convxj), bool(ref_x.converged)]
@@ -52,7 +59,7 @@ def main():
     out["offfluid_zero"] = float(jnp.abs(jnp.where(op.mask, 0, vx)).max())
     # float32: an unreachable rtol is not reported as converged
     op32 = linalg.poisson_operator(flags, spacing=0.5, dtype=jnp.float32)
-    _, _, conv32 = parallel.sharded_cg(op32, b.astype(jnp.float32), mesh1, rtol=1e-10, maxiter=2000)
+    conv32 = parallel.sharded_cg(op32, b.astype(jnp.float32), mesh1, rtol=1e-10, maxiter=2000).converged
     out["f32_unreachable_conv"] = bool(conv32)
 
     # one data-parallel training run == single device

@@ -183,8 +183,31 @@ def test_multigrid_validates_arguments():
         multigrid_preconditioner(op, max_levels=1)
     with pytest.raises(ValueError, match="`rule`"):
         coarsen_flags(np.zeros((4, 4), np.int8), rule="x")
-    with pytest.raises(ValueError, match="`op`"):
-        multigrid_preconditioner(op)  # 16x16 is already at the coarsest size
     M = multigrid_preconditioner(op, coarsest_size=16)
     with pytest.raises(ValueError, match="`r`"):
         M(jnp.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("flags", [disk_air(16, 2), empty_box((8, 8, 8))], ids=["disk-air-16^2", "closed-box-8^3"])
+def test_grid_at_the_coarsest_size_gets_one_exact_level(flags):
+    # a grid of at most `coarsest_size` cells is its own coarsest level: the preconditioner is the dense
+    # pseudo-inverse, so PCG converges in one iteration to the sparse direct solution (projected on a closed box)
+    import scipy.sparse.linalg as spla
+
+    op = linalg.poisson_operator(flags, dtype=jnp.float64)
+    b = jnp.asarray(plume_rhs(flags))
+    M = multigrid_preconditioner(op)
+    assert M.n_levels == 1
+    sol = linalg.pcg(op, b, M, rtol=1e-10)
+    assert bool(sol.converged) and int(sol.iterations) == 1
+    mask = np.asarray(op.mask)
+    A = op.to_scipy().tocsc()
+    bf = np.asarray(op.project(b))[mask]
+    if not np.any(flags == linalg.AIR):  # closed box: solutions differ by a constant; compare zero-mean ones
+        x = spla.lsqr(A, bf, atol=1e-14, btol=1e-14)[0]
+        x -= x.mean()
+        got = np.asarray(sol.value)[mask]
+        got -= got.mean()
+    else:
+        x, got = spla.spsolve(A, bf), np.asarray(sol.value)[mask]
+    np.testing.assert_allclose(got, x, rtol=1e-8, atol=1e-10 * np.abs(x).max())

@@ -54,6 +54,10 @@ def test_sharded_cg_equals_single(sharding_results):
     assert sharding_results["pcg_err"] < 1e-10
     a, b = sharding_results["pcg_iters"]
     assert abs(a - b) <= 1
+    # a linalg.Solution like linalg.cg's: same result code, true residual and residual history (to rounding)
+    res_s, res_1, true_s, true_1, hist_diff = sharding_results["cg_fields"]
+    assert res_s == res_1 == 0 and abs(true_s - true_1) <= 1e-3 * true_1 + 1e-14 and true_s < 1e-10
+    assert hist_diff < 1e-8
 
 
 def test_sharded_cg_equals_cg_with_rhs_off_fluid(sharding_results):

@@ -33,6 +33,8 @@ def test_sharded_mg_pcg_equals_single_device():
     a, b = res["iters"]
     assert a == b
     assert res["err"] < 1e-10
+    ts, t1 = res["true_residual"]  # a linalg.Solution: the true residual as on one device
+    assert ts < 1e-10 and abs(ts - t1) <= 1e-3 * t1 + 1e-14
     assert res["cheb_converged"] and res["cheb_iters"][0] == res["cheb_iters"][1]
     assert res["cheb_err"] < 1e-10
 

@@ -711,7 +711,8 @@ def multigrid_preconditioner(
       smoothing); they gather/scatter those cells only. Off by default: full sweeps keep the
       iteration counts flat for less time on CPU (measured in ``benchmarks/linalg.py``).
     - `coarsening`: coarse-flag rule, ``"fluid"`` (FLUID wins) or ``"dirichlet"`` (AIR wins).
-    - `coarsest_size`: coarsen until the grid has at most this many cells; then a dense pseudo-inverse.
+    - `coarsest_size`: coarsen until the grid has at most this many cells; then a dense pseudo-inverse. A grid
+      that is already this small gets a single level: the preconditioner is then an exact (pseudo-inverse) solve.
     - `max_levels`: optional cap on the number of levels (≥ 2).
 
     **Returns:** a [`MultigridPreconditioner`][sciml.linalg.MultigridPreconditioner] ``r -> z``, also a
@@ -742,10 +743,6 @@ def multigrid_preconditioner(
     if max_levels is not None:
         check_int("max_levels", max_levels, minimum=2)
     grids, coarse_boundary = _hierarchy(op, coarsening, int(coarsest_size), max_levels)
-    if len(grids) < 2:
-        raise ValueError(
-            f"`op` of shape {op.shape} is too small to coarsen (coarsest_size={coarsest_size}); use a dense solve."
-        )
     dtype = op.dtype
     levels = []
     for lvl, (f, h) in enumerate(grids[:-1]):
@@ -757,9 +754,14 @@ def multigrid_preconditioner(
             levels.append(_build_cheb_level(mask, diag, h, dtype))
             continue
         levels.append(_build_level(mask, diag, weights, h, dtype, boundary_width if boundary_sweeps else 0))
-    cf, ch = grids[-1]
-    coarse = poisson_operator(cf, spacing=ch, boundary=coarse_boundary, dtype=dtype)
-    A = np.asarray(coarse.to_scipy(full=True).toarray())
+    if len(grids) < 2:
+        # a grid of at most `coarsest_size` cells is the coarsest level itself: the "V-cycle" is the dense
+        # pseudo-inverse of the operator (an exact solve on FLUID; PCG then converges in one iteration)
+        A = np.asarray(op.to_scipy(full=True).toarray())
+    else:
+        cf, ch = grids[-1]
+        coarse = poisson_operator(cf, spacing=ch, boundary=coarse_boundary, dtype=dtype)
+        A = np.asarray(coarse.to_scipy(full=True).toarray())
     pinv = np.linalg.pinv(A, hermitian=True)
     return MultigridPreconditioner(
         op=op,

@@ -13,7 +13,8 @@ from ..linalg._krylov import _check_rhs, _maxiter, _pcg_loop
 from ..linalg._multigrid import (MultigridPreconditioner, _ChebLevel, _Ctx, _Level, _vcycle_any,
                                  multigrid_preconditioner)
 from ..linalg._poisson import PoissonOperator
-from ._stencil import _LocalOp, _halo_shift, _local_apply, _normalise_partition, _put, _specs
+from ._stencil import (_LocalOp, _halo_shift, _hist_len, _join, _local_apply, _normalise_partition, _out_specs, _put,
+                       _specs, _split)
 
 _FIELDS = ("diag_r", "diag_b", "w_r", "w_b", "q_r", "q_b", "mask", "h2")
 _CHEB_FIELDS = ("inv_diag", "diag", "mask", "h2")
@@ -61,13 +62,15 @@ def sharded_mg_pcg(op: PoissonOperator, b, mesh: Mesh, axis: str | None = None, 
       supported across devices.
     - `min_rows`: smallest per-device block (rows of grid axis 0) of a level that stays split.
 
-    **Returns:** `(value, iterations, converged)`; `value` is sharded like the grid.
+    **Returns:** a [`linalg.Solution`][sciml.linalg.Solution], as from `linalg.pcg` (`value` sharded like the
+    grid).
 
     **Example:**
 
     ```python
     mesh = parallel.make_mesh((4,), ("x",))
-    x, its, ok = parallel.sharded_mg_pcg(op, b, mesh)     # == linalg.pcg(op, b, M) on one device
+    sol = parallel.sharded_mg_pcg(op, b, mesh)           # == linalg.pcg(op, b, M) on one device
+    sol.value, sol.iterations, sol.converged
     ```
     """
     if not isinstance(op, PoissonOperator):
@@ -138,12 +141,12 @@ def sharded_mg_pcg(op: PoissonOperator, b, mesh: Mesh, axis: str | None = None, 
             r = jnp.where(mask, r.astype(b.dtype), 0)
             return jnp.where(mask, _vcycle_any(levels, pinv, 0, r, nu, bs, ctx), 0)
 
-        sol = _pcg_loop(_LocalOp(mv), b, jnp.zeros_like(b), prec, rtol, atol, maxiter, 2, dot=dot)
-        return sol.value, sol.iterations, sol.converged
+        sol = _pcg_loop(_LocalOp(mv), b, jnp.zeros_like(b), prec, rtol, atol, maxiter, _hist_len(maxiter), dot=dot)
+        return _split(sol)
 
     rest_spec = jax.tree.map(lambda _: P(), rest)
     f = jax.shard_map(body, mesh=mesh, in_specs=(gspec, gspec, gspec, wspec, P(), rest_spec, *lev_specs),
-                      out_specs=(gspec, P(), P()), check_vma=False)
-    return jax.jit(f)(_put(jnp.asarray(b, op.dtype), mesh, gspec), _put(op.mask, mesh, gspec),
+                      out_specs=_out_specs(gspec), check_vma=False)
+    return _join(jax.jit(f)(_put(jnp.asarray(b, op.dtype), mesh, gspec), _put(op.mask, mesh, gspec),
                       _put(op.diag, mesh, gspec), _put(op.weights, mesh, wspec), _put(op.spacing, mesh, P()),
-                      rest, *[_put(a, mesh, s) for a, s in zip(lev_args, lev_specs)])
+                      rest, *[_put(a, mesh, s) for a, s in zip(lev_args, lev_specs)]))

@@ -11,7 +11,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from jaxtyping import Array, ArrayLike, Float
 
-from ..linalg._krylov import _check_rhs, _check_tols, _maxiter, _pcg_loop
+from ..linalg._krylov import _HISTORY, _check_rhs, _check_tols, _maxiter, _pcg_loop
+from ..linalg._solution import Solution
 from ..linalg._poisson import PoissonOperator
 
 
@@ -143,14 +144,16 @@ def sharded_cg(op: PoissonOperator, b: Float[ArrayLike, "*grid"], mesh: Mesh, pa
       residual).
     - `jacobi`: use the Jacobi preconditioner (the diagonal of the stencil).
 
-    **Returns:** `(value, iterations, converged)`; `value` is sharded like the grid. Works across processes
-    after `jax.distributed.initialize` (a global mesh over all processes' devices).
+    **Returns:** a [`linalg.Solution`][sciml.linalg.Solution], as from `linalg.cg` (`value` sharded like the
+    grid; `iterations`, `converged`, `residual_norms`, `true_residual`, ...). Works across processes after
+    `jax.distributed.initialize` (a global mesh over all processes' devices).
 
     **Example:**
 
     ```python
     mesh = parallel.make_mesh((4,), ("x",))                      # 4 devices along the first grid axis
-    x, iters, ok = parallel.sharded_cg(op, b, mesh, ("x", None), jacobi=True)
+    sol = parallel.sharded_cg(op, b, mesh, ("x", None), jacobi=True)
+    sol.value, sol.iterations, sol.converged
     ```
     """
     _check_op_mesh(op, mesh)
@@ -178,10 +181,29 @@ def sharded_cg(op: PoissonOperator, b: Float[ArrayLike, "*grid"], mesh: Mesh, pa
         else:
             prec = lambda r: r  # noqa: E731
         b = jnp.where(mask, b, 0)  # off-FLUID entries are ignored, as linalg.cg does (identity rows there)
-        sol = _pcg_loop(_LocalOp(mv), b, jnp.zeros_like(b), prec, rtol, atol, maxiter, 2, dot=dot)
-        return sol.value, sol.iterations, sol.converged
+        sol = _pcg_loop(_LocalOp(mv), b, jnp.zeros_like(b), prec, rtol, atol, maxiter, _hist_len(maxiter), dot=dot)
+        return _split(sol)
 
-    f = jax.shard_map(body, mesh=mesh, in_specs=(gspec, gspec, gspec, wspec, P()), out_specs=(gspec, P(), P()),
+    f = jax.shard_map(body, mesh=mesh, in_specs=(gspec, gspec, gspec, wspec, P()), out_specs=_out_specs(gspec),
                       check_vma=False)
-    return jax.jit(f)(_put(b, mesh, gspec), _put(op.mask, mesh, gspec), _put(op.diag, mesh, gspec),
-                      _put(op.weights, mesh, wspec), _put(op.spacing, mesh, P()))
+    return _join(jax.jit(f)(_put(b, mesh, gspec), _put(op.mask, mesh, gspec), _put(op.diag, mesh, gspec),
+                            _put(op.weights, mesh, wspec), _put(op.spacing, mesh, P())))
+
+
+def _hist_len(maxiter: int) -> int:
+    return min(maxiter, _HISTORY) + 1  # the residual-norm buffer of `linalg.cg`'s default
+
+
+def _split(sol: Solution):
+    """A per-device `Solution` as (value, the replicated scalar fields): shard_map's outputs."""
+    return sol.value, (sol.iterations, sol.residual_norms, sol.converged, sol.result, sol.safeguard_steps,
+                       sol.true_residual, sol.rhs_removed)
+
+
+def _out_specs(gspec):
+    return gspec, (P(),) * 7
+
+
+def _join(out) -> Solution:
+    value, (it, hist, conv, result, sg, true, removed) = out
+    return Solution(value, it, hist, conv, result, sg, true, removed)
