@@ -9,6 +9,7 @@ Uses the shipped CPU-trained weights ``dcdm-2d-64`` (trained on a 32x32 disk+air
 from __future__ import annotations
 
 import argparse
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +35,7 @@ def main(argv=None):
         }
     for name, s in sols.items():
         print(f"{name:20s} iterations {int(s.iterations):5d} converged {bool(s.converged)}")
+    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     plot.residual_histories({k: s.residual_norms for k, s in sols.items()}, args.out, rtol=1e-6)
     print("wrote", args.out)
 

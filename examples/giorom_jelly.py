@@ -13,6 +13,7 @@ the same settings, trains a GIOROM of the same architecture for `--train-steps` 
 """
 
 import argparse
+import pathlib
 import time
 
 import equinox as eqx
@@ -98,6 +99,7 @@ def main(argv=None):
     t = time.perf_counter()
     dense = np.asarray(giorom.rollout(model, window, S, query_points=queries, particle_type=T[0]))
     print(f"scene 0 rolled out at {len(queries)} query points: {time.perf_counter() - t:.1f} s")
+    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     plot.particle_frames(truth, dense, args.out, [0, S // 4, S // 2, 3 * S // 4, S - 1],
                          title_pred=f"GIOROM, {len(queries)} queries")
     print("wrote", args.out)

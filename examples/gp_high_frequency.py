@@ -6,6 +6,7 @@ Plots the solution, the pointwise error and the learned spectrum (gp_high_freque
 """
 
 import argparse
+import pathlib
 
 import jax
 
@@ -14,7 +15,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sciml import gp, pde  # noqa: E402
+from sciml import gp, pde, plot  # noqa: E402
 
 
 def main():
@@ -35,12 +36,10 @@ def main():
     print(f"rel-L2 (off-grid) {err:.3e}; selected outer step {res.info['selected_step']} of {res.info['steps_run']};"
           f" {res.info['seconds']:.1f} s")
 
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot state; sciml.plot.save_figure writes it
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(1, 3, figsize=(14, 3.5))
+    fig = Figure(figsize=(14, 3.5))
+    ax = fig.subplots(1, 3)
     sl = slice(0, 600)
     ax[0].plot(x[sl, 0], exact[sl], "k-", lw=2, label="exact")
     ax[0].plot(x[sl, 0], pred[sl], "r--", label="GP-HM")
@@ -52,9 +51,10 @@ def main():
     ax[2].semilogy(s, np.asarray(gp.spectral_density(args.kernel, res.kernels[0], s)) + 1e-12)
     ax[2].axvline(100 / (2 * np.pi), color="k", ls=":")
     ax[2].set_title("learned spectral density (cycles/unit)")
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=120)
-    print("wrote", args.out)
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot.save_figure(fig, out, dpi=120)
+    print("wrote", out)
 
 
 if __name__ == "__main__":
