@@ -386,7 +386,8 @@ def _final_error(problem, post) -> float | None:
     coords = [np.linspace(lo, hi, n) for lo, hi, n in zip(problem.domain.lower, problem.domain.upper, shape)]
     pred = np.asarray(post.predict_grid(coords), np.float64).reshape(-1)
     pts = np.stack(np.meshgrid(*coords, indexing="ij"), -1).reshape(-1, d)
-    ref = np.asarray(problem.exact_at(jnp.asarray(pts, jnp.float64)), np.float64).reshape(-1)
+    # float64 when x64 is on (the default solve runs inside enable_x64), else float32 without a truncation warning
+    ref = np.asarray(problem.exact_at(jnp.asarray(pts, jnp.result_type(float))), np.float64).reshape(-1)
     return float(rel_l2(pred, ref))
 
 
