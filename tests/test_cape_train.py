@@ -105,3 +105,19 @@ def test_train_steps_equals_epochs_and_passes_callback():
         cape.train(model, ds, steps=8, log_every=1, **kw)
     with pytest.raises(TypeError, match="unexpected keyword argument `lr`"):
         cape.train(model, ds, steps=8, lr=1e-3, **kw)
+
+
+def test_train_chunked_steps_equal_per_step_in_float64():
+    # the batches (and the curriculum's t_ar) can be drawn inside train.fit's compiled chunks: steps_per_call > 1
+    # gives the per-step run (float64: no rounding drift)
+    with jax.enable_x64(True):
+        ds = cape.datasets.burgers_1d([0.01, 0.05], 8, jax.random.key(0), n_cells=16, n_points=16, n_frames=5,
+                                      t_final=0.3)
+        ds = cape.Dataset(jnp.asarray(ds.u, jnp.float64), jnp.asarray(ds.params, jnp.float64), ds.x, ds.t)
+        model = cape.make_model("cape", width=4, modes=3, cape_width=8, key=jax.random.key(1), dtype=jnp.float64)
+        kw = dict(epochs=6, warmup=cape.Warmup(1), batch_size=4, progress=False, key=jax.random.key(2))
+        a = cape.train(model, ds, **kw)
+        b = cape.train(model, ds, steps_per_call=2, **kw)
+    assert a.t_ar[-1] > 1  # the curriculum moved during the run
+    np.testing.assert_allclose(b.losses, a.losses, rtol=1e-9)
+    np.testing.assert_allclose(b.warmup_loss, a.warmup_loss, rtol=1e-9)

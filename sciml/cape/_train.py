@@ -360,9 +360,12 @@ def default_optimizer(learning_rate: float, steps_per_epoch: int, *, weight_deca
     return opt
 
 
-def _batcher(ds: Dataset, batch_size: int, spe: int, key, epoch_of, t_ar_of):
+def _batcher(ds: Dataset, batch_size: int, spe: int, key, epoch_of, t_ar_of, n_epochs: int):
     u, lam = jnp.asarray(ds.u), jnp.asarray(ds.params)
     n = u.shape[0]
+    # the curriculum per epoch as a table, so the batches can also be drawn inside a compiled chunk of steps
+    # (train.fit's steps_per_call, where `step` is traced)
+    t_table = jnp.asarray([t_ar_of(e) for e in range(max(n_epochs, 1))], jnp.int32)
 
     @jax.jit
     def take(epoch, i):
@@ -373,6 +376,8 @@ def _batcher(ds: Dataset, batch_size: int, spe: int, key, epoch_of, t_ar_of):
     def batch_fn(_key, step):
         e = epoch_of(step)
         ub, lb = take(e, step % spe)
+        if isinstance(step, jax.core.Tracer):
+            return {"u": ub, "lam": lb, "t_ar": t_table[jnp.minimum(e, t_table.shape[0] - 1)]}
         return {"u": ub, "lam": lb, "t_ar": jnp.asarray(t_ar_of(e), jnp.int32)}
 
     return batch_fn
@@ -474,7 +479,7 @@ def train(model, ds: Dataset, *, steps: int | None = None, epochs: int | None = 
 
     if W:
         spec = warmup_filter(model)
-        bf = _batcher(ds, batch_size, spe, jax.random.fold_in(kd, 0), lambda s: s // spe, lambda e: 1)
+        bf = _batcher(ds, batch_size, spe, jax.random.fold_in(kd, 0), lambda s: s // spe, lambda e: 1, W)
         res = _train.fit(lambda m, b, k: warmup_loss(m, b, k, noise=noise, loss_norm=loss_norm), model,
                          optax.adam(warmup.learning_rate or learning_rate), bf, steps=W * spe, key=kw, log_every=spe,
                          filter_spec=spec, checkpoint_dir=sub("warmup"), description="cape warm-up", **fit_kwargs)
@@ -483,7 +488,7 @@ def train(model, ds: Dataset, *, steps: int | None = None, epochs: int | None = 
 
     opt = default_optimizer(learning_rate, spe) if optimizer is None else optimizer
     t_ar_of = lambda e: curriculum_t_ar(e, T, main_epochs, 0, loss.curriculum)  # noqa: E731
-    bf = _batcher(ds, batch_size, spe, jax.random.fold_in(kd, 1), lambda s: s // spe, t_ar_of)
+    bf = _batcher(ds, batch_size, spe, jax.random.fold_in(kd, 1), lambda s: s // spe, t_ar_of, main_epochs)
 
     best = {"score": np.inf, "model": None}
     val_hist = []
