@@ -427,8 +427,7 @@ def train(model, ds: Dataset, *, steps: int | None = None, epochs: int | None = 
         epochs = 100 if epochs is None else epochs
         check_int("epochs", epochs, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
-    fit_kwargs = _fit_options("cape.train", fit_kwargs, sets=("description", "filter_spec",
-                                                                           "log_every"))
+    fit_kwargs = _fit_options("cape.train", fit_kwargs, sets=("description", "filter_spec", "log_every"))
     user_callback = fit_kwargs.pop("callback", None)
     if user_callback is not None:
         check_callable("callback", user_callback)

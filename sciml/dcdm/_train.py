@@ -170,8 +170,7 @@ def train(
     from ..nn._checks import check_key
 
     check_op(op)
-    fit_kwargs = _fit_options("dcdm.train", fit_kwargs, sets=("description", "filter_spec"),
-                                           moved=_MOVED)
+    fit_kwargs = _fit_options("dcdm.train", fit_kwargs, sets=("description", "filter_spec"), moved=_MOVED)
     check_key("key", key)
     check_choice("loss", loss, _LOSSES)
     steps = check_int("steps", steps, minimum=0)

@@ -1065,10 +1065,11 @@ def train(
       `dtype`, `chunk_size` (rematerialised chunks: memory bounded by chunk_size × Gaussians), `eval_shape` /
       `reference` / `eval_every` (error tracking), `log_every`, `progress`, `mesh` (data-parallel over points),
       `metrics_path`, `steps_per_call` (Adam steps per compiled call, default the largest divisor of `log_every`
-      up to 50, 1 with `mesh`: the host no longer waits on each step, 14x faster on a small 1D problem); and for model building `n_features`, `layout`, `covariance`, `sigma0`, `width`, `depth`,
-      `separable`, `rank`. The older flat names (`lr`, `lr_gauss`, `decay_every`, `n_collocation`,
-      `residual_weight`, `lbfgs_steps`, ...) still work but are deprecated: a `DeprecationWarning` names the
-      option object each belongs to (`residual_weight`/`condition_weights` mean `LossWeights(..., balance=None)`).
+      up to 50, 1 with `mesh`: the host no longer waits on each step, 14x faster on a small 1D problem); and
+      for model building `n_features`, `layout`, `covariance`, `sigma0`, `width`, `depth`, `separable`, `rank`.
+      The older flat names (`lr`, `lr_gauss`, `decay_every`, `n_collocation`, `residual_weight`, `lbfgs_steps`,
+      ...) still work but are deprecated: a `DeprecationWarning` names the option object each belongs to
+      (`residual_weight`/`condition_weights` mean `LossWeights(..., balance=None)`).
 
     **Returns:** a [`PINNResult`][sciml.pig.PINNResult] (a `train.TrainResult`) with `model`, `predict(x)`,
     `history`, `final_error`, `best_error`, `params`.
@@ -1183,6 +1184,7 @@ def train_mlp_pinn(
     _check_options(kwargs)
     if "lr" in kwargs:
         learning_rate = kwargs.pop("lr")
+    learning_rate = check_real("learning_rate", learning_rate, minimum=0.0, strict_min=True)
     dtype = kwargs.get("dtype", jnp.float32)
     box = problem.domain
     keys = [k_model] if problem.n_fields == 1 else list(jax.random.split(k_model, problem.n_fields))
