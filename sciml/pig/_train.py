@@ -1065,7 +1065,8 @@ def train(
       `dtype`, `chunk_size` (rematerialised chunks: memory bounded by chunk_size × Gaussians), `eval_shape` /
       `reference` / `eval_every` (error tracking), `log_every`, `progress`, `mesh` (data-parallel over points),
       `metrics_path`, `steps_per_call` (Adam steps per compiled call, default the largest divisor of `log_every`
-      up to 50, 1 with `mesh`: the host no longer waits on each step, 14x faster on a small 1D problem); and
+      up to 50, 1 with `mesh`: the host no longer waits on each step, 14x faster on a small 1D problem;
+      `time_limit` is then checked between chunks, so pass `steps_per_call=1` for a to-the-step stop); and
       for model building `n_features`, `layout`, `covariance`, `sigma0`, `width`, `depth`, `separable`, `rank`.
       The older flat names (`lr`, `lr_gauss`, `decay_every`, `n_collocation`, `residual_weight`, `lbfgs_steps`,
       ...) still work but are deprecated: a `DeprecationWarning` names the option object each belongs to
