@@ -56,3 +56,21 @@ def test_missing_matplotlib_hint(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"sciml\[plot\]"):
         plot.residual_histories({"CG": [1.0, 0.1]}, tmp_path / "a.png")
+
+
+def test_demo_figure_degrades_only_for_missing_matplotlib(tmp_path):
+    # the demo's figure helper: a missing matplotlib gives a note in the report; any other failure propagates
+    import pytest
+
+    from sciml._demo import PLOT_SKIPPED, figure
+
+    def no_mpl(*a, **k):
+        raise ImportError('sciml.plot needs matplotlib; install it with `pip install "sciml[plot]"`')
+
+    def broken(*a, **k):
+        raise ImportError("No module named 'somethingelse'")
+
+    assert figure(no_mpl, alt="x") == PLOT_SKIPPED
+    with pytest.raises(ImportError, match="somethingelse"):
+        figure(broken, alt="x")
+    assert figure(lambda p: p, tmp_path / "a.png", alt="A") == "![A](a.png)"
